@@ -1,0 +1,1 @@
+export type { Signer, SignatureAlgorithm } from './signer/signer.js';

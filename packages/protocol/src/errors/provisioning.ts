@@ -1,0 +1,3 @@
+import type { Catalogue } from './error-spec.js';
+
+export const provisioningErrors = {} as const satisfies Catalogue;
