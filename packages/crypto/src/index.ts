@@ -1,1 +1,2 @@
 export type { Signer, SignatureAlgorithm } from './signer/signer.js';
+export { SoftwareSigner } from './signer/software-signer.js';
