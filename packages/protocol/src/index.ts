@@ -1,1 +1,5 @@
+export * from './api/index.js';
 export * from './errors/index.js';
+export * from './identity.js';
+export * from './mqtt/index.js';
+export * from './webhook-signature.js';

@@ -1,1 +1,6 @@
-export {};
+export { createServer, type CreateOptions, type FleetkeyServer } from './create-server.js';
+export { loadConfig, type ConfigSources } from './config/load-config.js';
+export type { FleetkeyConfig } from './config/config-schema.js';
+export { ADMIN_TOKEN_FILE, SERVER_INFO_FILE } from './config/data-dir.js';
+export { openStore, type Store } from './store/open-store.js';
+export { systemContext, type OpContext, type Actor } from './context/op-context.js';

@@ -1,0 +1,29 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { NAME_PATTERN, TAG_KEY_PATTERN, TAG_VALUE_PATTERN, UUID_PATTERN } from '../identity.js';
+
+export const Uuid = Type.String({ pattern: UUID_PATTERN, maxLength: 36 });
+export const NameString = Type.String({ pattern: NAME_PATTERN, maxLength: 128 });
+export const Reason = Type.String({ minLength: 1, maxLength: 512 });
+export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 UTC' });
+export const Tags = Type.Record(Type.String({ pattern: TAG_KEY_PATTERN }), Type.String({ pattern: TAG_VALUE_PATTERN }), {
+  maxProperties: 32,
+});
+
+export const ErrorBody = Type.Object(
+  {
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+    movedTo: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+export const ListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  },
+  { additionalProperties: false },
+);

@@ -1,0 +1,3 @@
+export * from './common.js';
+export * from './operators.js';
+export * from './registry.js';

@@ -1,0 +1,31 @@
+/** Operator roles (DESIGN.md §4). */
+export const ROLES = ['admin', 'operator', 'viewer', 'manufacturing'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Device lifecycle (DESIGN.md §1): manufactured → provisioned → active ⇄ suspended → revoked | retired. */
+export const DEVICE_STATUSES = ['manufactured', 'provisioned', 'active', 'suspended', 'revoked', 'retired'] as const;
+export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
+
+/** Logical names: lowercase, `[a-z0-9][a-z0-9._-]{0,127}` (DESIGN.md §1). */
+export const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,127}$';
+
+/** Any RFC 9562 UUID in its canonical lowercase text form. Fleetkey mints v4 from a CSPRNG. */
+export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$';
+
+/** Tag keys and values: short, printable, no separators that would confuse `key=value` parsing. */
+export const TAG_KEY_PATTERN = '^[a-z][a-z0-9_.-]{0,63}$';
+export const TAG_VALUE_PATTERN = '^[A-Za-z0-9_.:/@+-]{0,128}$';
+
+/** Prefix that makes a leaked operator token recognisable to secret scanners. */
+export const API_TOKEN_PREFIX = 'fkt_';
+
+export const EVENT_TYPES = [
+  'device.created',
+  'device.status_changed',
+  'name.created',
+  'name.bound',
+  'name.unbound',
+  'name.rebound',
+  'name.renamed',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];

@@ -1,0 +1,101 @@
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type { FleetkeyConfig } from './config/config-schema.js';
+import { ADMIN_TOKEN_FILE, ensureDataDir, loadOrCreateMasterKey, SERVER_INFO_FILE, SQLITE_FILE, writeSecretFile } from './config/data-dir.js';
+import { systemClock, type Clock } from './context/clock.js';
+import { systemContext } from './context/op-context.js';
+import { UnitOfWork } from './context/unit-of-work.js';
+import { buildHttpApp } from './http/build-app.js';
+import type { OperatorServices } from './http/routes/services.js';
+import { AuditLog } from './modules/audit/audit-log.js';
+import { RefusalLimiter } from './modules/auth/refusal-limiter.js';
+import { TokenService } from './modules/auth/token-service.js';
+import { EventBus } from './modules/events/event-bus.js';
+import { DEFAULT_DISPATCH, WebhookDispatcher } from './modules/events/webhook-dispatcher.js';
+import { WebhookService } from './modules/events/webhook-service.js';
+import { BindingService } from './modules/registry/binding-service.js';
+import { DeviceService } from './modules/registry/device-service.js';
+import { NameService } from './modules/registry/name-service.js';
+import { SecretBox } from './secrets/secret-box.js';
+import { openStore, type Store } from './store/open-store.js';
+
+export interface FleetkeyServer {
+  readonly url: string;
+  readonly config: FleetkeyConfig;
+  readonly services: OperatorServices;
+  readonly store: Store;
+  readonly bus: EventBus;
+  readonly http: FastifyInstance;
+  /** Set only on the start that created the first admin token: shown once, never again. */
+  readonly bootstrapAdminToken: string | null;
+  close(): Promise<void>;
+}
+
+export interface CreateOptions {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Dispatcher timing (tests shorten the backoff). */
+  readonly dispatch?: Partial<typeof DEFAULT_DISPATCH>;
+}
+
+/** The composition root: builds every module, wires them through their interfaces, listens. */
+export async function createServer(config: FleetkeyConfig, options: CreateOptions = {}): Promise<FleetkeyServer> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
+  ensureDataDir(config.dataDir);
+  const box = new SecretBox(loadOrCreateMasterKey(config.dataDir, options.env));
+  const store = await openStore({ databaseUrl: config.databaseUrl, sqliteFile: join(config.dataDir, SQLITE_FILE) });
+
+  const audit = new AuditLog(store, clock);
+  const bus = new EventBus((e) => logger.error({ err: e }, 'event listener failed'));
+  const uow = new UnitOfWork(store, audit, bus, clock);
+  const devices = new DeviceService(store, uow);
+  const names = new NameService(store, uow);
+  const bindings = new BindingService(store, uow, names, devices);
+  const tokens = new TokenService(store, uow, clock);
+  const webhooks = new WebhookService(store, uow, box, config.webhooks.allowInsecureHttp);
+  const services: OperatorServices = { devices, names, bindings, tokens, webhooks, audit };
+
+  let bootstrapAdminToken: string | null = null;
+  if (!(await tokens.hasActiveAdmin())) {
+    const created = await tokens.create(systemContext('bootstrap'), 'admin', 'bootstrap admin');
+    bootstrapAdminToken = created.secret;
+    writeSecretFile(join(config.dataDir, ADMIN_TOKEN_FILE), `${created.secret}\n`);
+  }
+
+  const dispatcher = new WebhookDispatcher(store, box, clock, logger, {
+    ...DEFAULT_DISPATCH,
+    timeoutMs: config.webhooks.timeoutMs,
+    maxAttempts: config.webhooks.maxAttempts,
+    ...options.dispatch,
+  });
+  const unsubscribe = bus.subscribe(() => dispatcher.kick());
+  dispatcher.start();
+
+  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter() });
+  await http.listen({ host: config.http.host, port: config.http.port });
+  const addr = http.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : config.http.port;
+  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+  const url = `http://${host}:${port}`;
+  writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`);
+
+  return {
+    url,
+    config,
+    services,
+    store,
+    bus,
+    http,
+    bootstrapAdminToken,
+    close: async () => {
+      unsubscribe();
+      await http.close();
+      await dispatcher.stop();
+      await store.close();
+      box.destroy();
+    },
+  };
+}

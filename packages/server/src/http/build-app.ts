@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Clock } from '../context/clock.js';
+import type { RefusalLimiter } from '../modules/auth/refusal-limiter.js';
+import { installOperatorAuth } from './auth-hook.js';
+import { installErrorHandlers } from './error-handler.js';
+import './fastify-types.js';
+import { deviceRoutes } from './routes/device-routes.js';
+import { nameRoutes } from './routes/name-routes.js';
+import { operatorRoutes } from './routes/operator-routes.js';
+import type { OperatorServices } from './routes/services.js';
+import { validatorCompiler } from './validators.js';
+
+export interface HttpOptions {
+  readonly bodyLimitBytes: number;
+  readonly logger: FastifyBaseLogger;
+  readonly clock: Clock;
+  readonly limiter: RefusalLimiter;
+}
+
+export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimitBytes,
+    // Request ids are ours (CSPRNG), never taken from a client header, so audit entries cannot be
+    // made to carry an attacker-chosen id.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.decorateRequest('actor', null);
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('cache-control', 'no-store');
+  });
+  installErrorHandlers(app as unknown as FastifyInstance, services.audit);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Fleetkey operator API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  await app.register(
+    async (v1) => {
+      installOperatorAuth(v1, { tokens: services.tokens, audit: services.audit, limiter: options.limiter, clock: options.clock });
+      v1.get('/openapi.json', { config: { permission: 'api:read' }, schema: { hide: true } }, async () => app.swagger());
+      await v1.register(deviceRoutes, { services });
+      await v1.register(nameRoutes, { services });
+      await v1.register(operatorRoutes, { services });
+    },
+    { prefix: '/v1' },
+  );
+  await app.ready();
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,34 @@
+import type { Role } from '@fleetkey/protocol';
+
+/**
+ * Authorization as named rules in one table (outline's policies): a route names the permission
+ * it needs; a role grants a fixed set. Anything not granted is refused.
+ */
+export const PERMISSIONS = [
+  'device:read',
+  'device:create',
+  'device:status',
+  'name:read',
+  'name:write',
+  'token:admin',
+  'webhook:admin',
+  'audit:read',
+  'audit:verify',
+  'api:read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+const READ: Permission[] = ['device:read', 'name:read', 'api:read'];
+
+const GRANTS: Record<Role, ReadonlySet<Permission>> = {
+  admin: new Set(PERMISSIONS),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read']),
+  viewer: new Set<Permission>(READ),
+  // The factory station registers devices (and, with the CA, issues birth certificates); it
+  // cannot bind names, change status or read the audit log.
+  manufacturing: new Set<Permission>(['device:read', 'device:create', 'api:read']),
+};
+
+export function allows(role: Role, permission: Permission): boolean {
+  return GRANTS[role].has(permission);
+}

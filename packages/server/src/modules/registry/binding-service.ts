@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import { FleetkeyError, type Name, type NameHistory, type ReplaceBody, type ReplaceResult } from '@fleetkey/protocol';
+import type { OpContext } from '../../context/op-context.js';
+import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
+import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
+import type { BindingRow } from '../../store/schema.js';
+import type { DeviceService } from './device-service.js';
+import { UNBINDABLE } from './device-lifecycle.js';
+import { toBinding } from './mappers.js';
+import type { NameService } from './name-service.js';
+
+type Db = Tx | Store['db'];
+
+export class BindingService {
+  constructor(
+    private readonly store: Store,
+    private readonly uow: UnitOfWork,
+    private readonly names: NameService,
+    private readonly devices: DeviceService,
+  ) {}
+
+  async bind(ctx: OpContext, name: string, deviceId: string, reason: string | undefined): Promise<Name> {
+    return this.uow.run(ctx, { action: 'name.bind', subject: `name:${name}` }, async (w) => {
+      const nameRow = await this.names.resolve(w.tx, name, true);
+      if ((await this.openForName(w.tx, nameRow.id)) !== undefined) {
+        throw new FleetkeyError('NAME_ALREADY_BOUND', { detail: name });
+      }
+      await this.open(w, nameRow.id, deviceId, reason);
+      w.note({ deviceId, ...(reason === undefined ? {} : { reason }) });
+      await w.emit('name.bound', `name:${name}`, { nameId: nameRow.id, name, deviceId, reason: reason ?? null });
+      return this.names.view(w.tx, nameRow);
+    });
+  }
+
+  async unbind(ctx: OpContext, name: string, reason: string | undefined): Promise<Name> {
+    return this.uow.run(ctx, { action: 'name.unbind', subject: `name:${name}` }, async (w) => {
+      const nameRow = await this.names.resolve(w.tx, name, true);
+      const current = await this.openForName(w.tx, nameRow.id);
+      if (current === undefined) throw new FleetkeyError('NAME_NOT_BOUND', { detail: name });
+      await this.close(w, current, reason);
+      w.note({ deviceId: current.device_id });
+      await w.emit('name.unbound', `name:${name}`, { nameId: nameRow.id, name, deviceId: current.device_id, reason: reason ?? null });
+      return this.names.view(w.tx, nameRow);
+    });
+  }
+
+  /**
+   * Replacement, in one transaction: close the old binding, optionally revoke the old device,
+   * open the new binding, emit name.rebound, audit. The old binding is closed with a conditional
+   * update, so of two overlapping replaces of one name exactly one commits; the other gets
+   * BINDING_CONFLICT and changes nothing.
+   */
+  async replace(ctx: OpContext, name: string, body: ReplaceBody): Promise<ReplaceResult> {
+    // Without an explicit expectation, "the binding current when the request arrived" is the one
+    // to replace: two overlapping requests then race for the same binding.
+    const expected = body.expectedDeviceId ?? (await this.currentDeviceOf(name));
+    return this.uow.run(ctx, { action: 'name.replace', subject: `name:${name}` }, async (w) => {
+      const nameRow = await this.names.resolve(w.tx, name, true);
+      const current = await this.openForName(w.tx, nameRow.id);
+      if (current === undefined) throw new FleetkeyError('NAME_NOT_BOUND', { detail: name });
+      if (expected !== null && current.device_id !== expected) {
+        throw new FleetkeyError('BINDING_CONFLICT', { detail: `${name} is bound to ${current.device_id}, not ${expected}` });
+      }
+      if (current.device_id === body.deviceId) throw new FleetkeyError('SAME_DEVICE', { detail: name });
+      const reason = body.reason ?? 'replacement';
+      await this.close(w, current, reason);
+      let revoked = false;
+      if (body.revokeOld === true) {
+        const old = await this.devices.lockDevice(w.tx, current.device_id);
+        if (old.status !== 'revoked' && old.status !== 'retired') {
+          await this.devices.applyStatus(w, old, 'revoke', `replaced under ${name}: ${reason}`);
+          revoked = true;
+        }
+      }
+      await this.open(w, nameRow.id, body.deviceId, reason);
+      w.note({ from: current.device_id, to: body.deviceId, revokedOld: revoked, reason });
+      await w.emit('name.rebound', `name:${name}`, {
+        nameId: nameRow.id,
+        name,
+        from: current.device_id,
+        to: body.deviceId,
+        oldDeviceRevoked: revoked,
+        reason,
+      });
+      return { name: await this.names.view(w.tx, nameRow), previousDeviceId: current.device_id, oldDeviceRevoked: revoked };
+    });
+  }
+
+  async history(name: string): Promise<NameHistory> {
+    const nameRow = await this.names.resolve(this.store.db, name);
+    const rows = await this.store.db
+      .selectFrom('bindings')
+      .selectAll()
+      .where('name_id', '=', nameRow.id)
+      .orderBy('valid_from', 'asc')
+      .orderBy('valid_to', 'asc')
+      .execute();
+    const view = await this.names.view(this.store.db, nameRow);
+    return { name: nameRow.name, aliases: view.aliases, bindings: rows.map((r) => toBinding(r, nameRow.name)) };
+  }
+
+  /** Which device held the name (by name id) at `at` — the routing query; uses bindings_name_time. */
+  async deviceAt(db: Db, nameId: string, at: number): Promise<string | null> {
+    const r = await db
+      .selectFrom('bindings')
+      .select('device_id')
+      .where('name_id', '=', nameId)
+      .where('valid_from', '<=', at)
+      .where((eb) => eb.or([eb('valid_to', 'is', null), eb('valid_to', '>', at)]))
+      .orderBy('valid_from', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return r?.device_id ?? null;
+  }
+
+  /** Which name the device held at `at` (current string of that name); uses bindings_device_time. */
+  async nameAt(db: Db, deviceId: string, at: number): Promise<{ nameId: string; name: string } | null> {
+    const r = await db
+      .selectFrom('bindings')
+      .innerJoin('names', 'names.id', 'bindings.name_id')
+      .select(['names.id as nameId', 'names.name as name'])
+      .where('bindings.device_id', '=', deviceId)
+      .where('bindings.valid_from', '<=', at)
+      .where((eb) => eb.or([eb('bindings.valid_to', 'is', null), eb('bindings.valid_to', '>', at)]))
+      .orderBy('bindings.valid_from', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return r ?? null;
+  }
+
+  async nameAtDevice(deviceId: string, at: number): Promise<{ nameId: string; name: string } | null> {
+    return this.nameAt(this.store.db, deviceId, at);
+  }
+
+  async deviceAtName(name: string, at: number): Promise<string | null> {
+    const row = await this.names.resolve(this.store.db, name);
+    return this.deviceAt(this.store.db, row.id, at);
+  }
+
+  private async currentDeviceOf(name: string): Promise<string | null> {
+    const key = await this.store.db.selectFrom('name_keys').select('name_id').where('key', '=', name).where('kind', '=', 'current').executeTakeFirst();
+    if (key === undefined) return null; // resolve() inside the transaction gives the precise error
+    return (await this.openForName(this.store.db, key.name_id))?.device_id ?? null;
+  }
+
+  private async openForName(db: Db, nameId: string): Promise<BindingRow | undefined> {
+    return db.selectFrom('bindings').selectAll().where('name_id', '=', nameId).where('valid_to', 'is', null).executeTakeFirst();
+  }
+
+  private async open(w: Work, nameId: string, deviceId: string, reason: string | undefined): Promise<void> {
+    const device = await this.devices.lockDevice(w.tx, deviceId);
+    if (UNBINDABLE.includes(device.status as never)) {
+      throw new FleetkeyError('DEVICE_NOT_BINDABLE', { detail: `${deviceId} is ${device.status}` });
+    }
+    const held = await w.tx.selectFrom('bindings').select('id').where('device_id', '=', deviceId).where('valid_to', 'is', null).executeTakeFirst();
+    if (held !== undefined) throw new FleetkeyError('DEVICE_ALREADY_BOUND', { detail: deviceId });
+    try {
+      await w.tx
+        .insertInto('bindings')
+        .values({
+          id: randomUUID(),
+          name_id: nameId,
+          device_id: deviceId,
+          valid_from: w.now,
+          valid_to: null,
+          bind_reason: reason ?? null,
+          bind_actor: w.ctx.actor.label,
+          unbind_reason: null,
+          unbind_actor: null,
+        })
+        .execute();
+    } catch (e) {
+      // The partial unique indexes caught a concurrent writer the reads above could not see.
+      if (isUniqueViolation(e)) throw new FleetkeyError('BINDING_CONFLICT', { detail: `open binding exists for ${nameId} or ${deviceId}` });
+      throw e;
+    }
+  }
+
+  private async close(w: Work, binding: BindingRow, reason: string | undefined): Promise<void> {
+    const res = await w.tx
+      .updateTable('bindings')
+      // A clock stepped backwards must not produce an interval that ends before it starts.
+      .set({ valid_to: Math.max(w.now, binding.valid_from), unbind_reason: reason ?? null, unbind_actor: w.ctx.actor.label })
+      .where('id', '=', binding.id)
+      .where('valid_to', 'is', null)
+      .executeTakeFirst();
+    if (res.numUpdatedRows !== 1n) throw new FleetkeyError('BINDING_CONFLICT', { detail: `binding ${binding.id} already closed` });
+  }
+}

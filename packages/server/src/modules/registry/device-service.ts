@@ -1,0 +1,142 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  FleetkeyError,
+  type CreateDeviceBody,
+  type Device,
+  type DeviceStatus,
+  type DeviceStatusAction,
+} from '@fleetkey/protocol';
+import { canonicalJson } from '../audit/canonical-json.js';
+import type { OpContext } from '../../context/op-context.js';
+import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
+import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
+import type { DeviceRow } from '../../store/schema.js';
+import { nextStatus } from './device-lifecycle.js';
+import { toDevice } from './mappers.js';
+
+/** Informational component serials, hashed into one fingerprint that is cheap to compare. */
+function hardwareFingerprint(serials: Record<string, string> | undefined): string | null {
+  if (serials === undefined || Object.keys(serials).length === 0) return null;
+  return createHash('sha256').update(canonicalJson(serials)).digest('hex');
+}
+
+export class DeviceService {
+  constructor(
+    private readonly store: Store,
+    private readonly uow: UnitOfWork,
+  ) {}
+
+  async create(ctx: OpContext, body: CreateDeviceBody): Promise<Device> {
+    // randomUUID is a CSPRNG v4 UUID (RFC 9562 §5.4): 122 random bits, no clock or MAC leak.
+    const id = body.id ?? randomUUID();
+    return this.uow.run(ctx, { action: 'device.create', subject: `device:${id}` }, async (w) => {
+      const row: DeviceRow = {
+        id,
+        model: body.model ?? null,
+        serials: body.serials === undefined ? null : JSON.stringify(body.serials),
+        hw_fingerprint: hardwareFingerprint(body.serials),
+        status: 'manufactured',
+        status_reason: null,
+        prior_status: null,
+        created_at: w.now,
+        updated_at: w.now,
+      };
+      try {
+        await w.tx.insertInto('devices').values(row).execute();
+      } catch (e) {
+        // The primary key keeps every id ever registered, retired or not: ids are never reused.
+        if (isUniqueViolation(e)) throw new FleetkeyError('DEVICE_EXISTS', { detail: `device ${id} exists` });
+        throw e;
+      }
+      w.note({ model: row.model, minted: body.id === undefined });
+      await w.emit('device.created', `device:${id}`, { deviceId: id, model: row.model });
+      return toDevice(row, null);
+    });
+  }
+
+  async get(id: string): Promise<Device> {
+    const row = await this.store.db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirst();
+    if (row === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', { detail: id });
+    return toDevice(row, await this.currentName(this.store.db, id));
+  }
+
+  async list(filter: { status?: DeviceStatus; limit?: number; after?: string }): Promise<Device[]> {
+    let q = this.store.db
+      .selectFrom('devices')
+      .leftJoin('bindings', (j) => j.onRef('bindings.device_id', '=', 'devices.id').on('bindings.valid_to', 'is', null))
+      .leftJoin('names', 'names.id', 'bindings.name_id')
+      .selectAll('devices')
+      .select('names.name as bound_name')
+      .orderBy('devices.id', 'asc');
+    if (filter.status !== undefined) q = q.where('devices.status', '=', filter.status);
+    if (filter.after !== undefined) q = q.where('devices.id', '>', filter.after);
+    const rows = await q.limit(filter.limit ?? 100).execute();
+    return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
+  }
+
+  async changeStatus(ctx: OpContext, id: string, action: DeviceStatusAction, reason: string | undefined): Promise<Device> {
+    return this.uow.run(ctx, { action: `device.${action}`, subject: `device:${id}` }, async (w) => {
+      const row = await this.lockDevice(w.tx, id);
+      const updated = await this.applyStatus(w, row, action, reason);
+      return toDevice(updated, await this.currentName(w.tx, id));
+    });
+  }
+
+  /**
+   * Applies a lifecycle action inside an open unit of work. Used by changeStatus and by the
+   * name replacement (`--revoke-old`), so both paths obey the same table and emit the same event.
+   */
+  async applyStatus(w: Work, row: DeviceRow, action: DeviceStatusAction, reason: string | undefined): Promise<DeviceRow> {
+    const from = row.status as DeviceStatus;
+    const to = nextStatus(from, action, row.prior_status as DeviceStatus | null);
+    if (to === null) {
+      throw new FleetkeyError('DEVICE_STATUS_TRANSITION', { detail: `${action} not allowed from ${from}` });
+    }
+    const updated: DeviceRow = {
+      ...row,
+      status: to,
+      status_reason: reason ?? null,
+      prior_status: action === 'suspend' ? from : null,
+      updated_at: w.now,
+    };
+    const res = await w.tx
+      .updateTable('devices')
+      .set({ status: to, status_reason: updated.status_reason, prior_status: updated.prior_status, updated_at: w.now })
+      .where('id', '=', row.id)
+      .where('status', '=', from)
+      .executeTakeFirst();
+    if (res.numUpdatedRows !== 1n) throw new FleetkeyError('CONFLICT', { detail: `device ${row.id} changed concurrently` });
+    if (action === 'retire') {
+      // A retired unit leaves the fleet: its name is freed so it can be bound to a successor.
+      await w.tx
+        .updateTable('bindings')
+        .set({ valid_to: w.now, unbind_reason: 'device retired', unbind_actor: w.ctx.actor.label })
+        .where('device_id', '=', row.id)
+        .where('valid_to', 'is', null)
+        .execute();
+    }
+    w.note({ from, to, ...(reason === undefined ? {} : { reason }) });
+    await w.emit('device.status_changed', `device:${row.id}`, { deviceId: row.id, from, to, reason: reason ?? null });
+    return updated;
+  }
+
+  /** Reads a device for update: on PostgreSQL the row lock orders concurrent status changes. */
+  async lockDevice(tx: Tx, id: string): Promise<DeviceRow> {
+    let q = tx.selectFrom('devices').selectAll().where('id', '=', id);
+    if (this.store.dialect === 'postgres') q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    if (row === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', { detail: id });
+    return row;
+  }
+
+  private async currentName(db: Tx | Store['db'], deviceId: string): Promise<string | null> {
+    const r = await db
+      .selectFrom('bindings')
+      .innerJoin('names', 'names.id', 'bindings.name_id')
+      .select('names.name')
+      .where('bindings.device_id', '=', deviceId)
+      .where('bindings.valid_to', 'is', null)
+      .executeTakeFirst();
+    return r?.name ?? null;
+  }
+}

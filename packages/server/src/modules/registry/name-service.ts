@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { FleetkeyError, type CreateNameBody, type Name } from '@fleetkey/protocol';
+import type { OpContext } from '../../context/op-context.js';
+import type { UnitOfWork } from '../../context/unit-of-work.js';
+import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
+import type { NameRow } from '../../store/schema.js';
+import { toName } from './mappers.js';
+
+type Db = Tx | Store['db'];
+
+export class NameService {
+  constructor(
+    private readonly store: Store,
+    private readonly uow: UnitOfWork,
+  ) {}
+
+  async create(ctx: OpContext, body: CreateNameBody): Promise<Name> {
+    return this.uow.run(ctx, { action: 'name.create', subject: `name:${body.name}` }, async (w) => {
+      const row: NameRow = {
+        id: randomUUID(),
+        name: body.name,
+        tags: JSON.stringify(body.tags ?? {}),
+        created_at: w.now,
+        updated_at: w.now,
+      };
+      await w.tx.insertInto('names').values(row).execute().catch(nameTaken(body.name));
+      await w.tx
+        .insertInto('name_keys')
+        .values({ key: body.name, name_id: row.id, kind: 'current', created_at: w.now, retired_at: null })
+        .execute()
+        .catch(nameTaken(body.name));
+      w.note({ tags: body.tags ?? {} });
+      await w.emit('name.created', `name:${body.name}`, { nameId: row.id, name: body.name, tags: body.tags ?? {} });
+      return toName(row, undefined, []);
+    });
+  }
+
+  async show(name: string): Promise<Name> {
+    const row = await this.resolve(this.store.db, name);
+    return this.view(this.store.db, row);
+  }
+
+  async list(filter: { limit?: number; after?: string }): Promise<Name[]> {
+    let q = this.store.db.selectFrom('names').selectAll().orderBy('name', 'asc');
+    if (filter.after !== undefined) q = q.where('name', '>', filter.after);
+    const rows = await q.limit(filter.limit ?? 100).execute();
+    return Promise.all(rows.map((r) => this.view(this.store.db, r)));
+  }
+
+  async rename(ctx: OpContext, oldName: string, newName: string): Promise<Name> {
+    return this.uow.run(ctx, { action: 'name.rename', subject: `name:${oldName}` }, async (w) => {
+      const row = await this.resolve(w.tx, oldName, true);
+      // The old string stays in name_keys as an alias: it can never be taken by another name,
+      // and a lookup of it answers where the name went.
+      await w.tx
+        .insertInto('name_keys')
+        .values({ key: newName, name_id: row.id, kind: 'current', created_at: w.now, retired_at: null })
+        .execute()
+        .catch(nameTaken(newName));
+      await w.tx.updateTable('name_keys').set({ kind: 'alias', retired_at: w.now }).where('key', '=', oldName).execute();
+      const upd = await w.tx
+        .updateTable('names')
+        .set({ name: newName, updated_at: w.now })
+        .where('id', '=', row.id)
+        .where('name', '=', oldName)
+        .executeTakeFirst();
+      if (upd.numUpdatedRows !== 1n) throw new FleetkeyError('CONFLICT', { detail: `name ${oldName} changed concurrently` });
+      w.note({ from: oldName, to: newName });
+      await w.emit('name.renamed', `name:${newName}`, { nameId: row.id, from: oldName, to: newName });
+      return this.view(w.tx, { ...row, name: newName, updated_at: w.now });
+    });
+  }
+
+  /**
+   * Finds a name by its current string. An alias answers NAME_MOVED with where it went;
+   * `lock` takes the row lock that orders concurrent binding changes on PostgreSQL.
+   */
+  async resolve(db: Db, name: string, lock = false): Promise<NameRow> {
+    const key = await db.selectFrom('name_keys').selectAll().where('key', '=', name).executeTakeFirst();
+    if (key === undefined) throw new FleetkeyError('NAME_NOT_FOUND', { detail: name });
+    if (key.kind === 'alias') {
+      const current = await db.selectFrom('names').select('name').where('id', '=', key.name_id).executeTakeFirstOrThrow();
+      throw new FleetkeyError('NAME_MOVED', { detail: `${name} → ${current.name}`, extra: { movedTo: current.name } });
+    }
+    let q = db.selectFrom('names').selectAll().where('id', '=', key.name_id);
+    if (lock && this.store.dialect === 'postgres') q = q.forUpdate();
+    const row = await q.executeTakeFirst();
+    // Between the two reads a concurrent rename may have moved the name.
+    if (row === undefined || row.name !== name) throw new FleetkeyError('CONFLICT', { detail: `name ${name} changed concurrently` });
+    return row;
+  }
+
+  async view(db: Db, row: NameRow): Promise<Name> {
+    const open = await db
+      .selectFrom('bindings')
+      .selectAll()
+      .where('name_id', '=', row.id)
+      .where('valid_to', 'is', null)
+      .executeTakeFirst();
+    const aliases = await db
+      .selectFrom('name_keys')
+      .select('key')
+      .where('name_id', '=', row.id)
+      .where('kind', '=', 'alias')
+      .orderBy('created_at', 'asc')
+      .execute();
+    return toName(row, open, aliases.map((a) => a.key));
+  }
+}
+
+function nameTaken(name: string): (e: unknown) => never {
+  return (e) => {
+    if (isUniqueViolation(e)) throw new FleetkeyError('NAME_EXISTS', { detail: `${name} is taken or kept as an alias` });
+    throw e;
+  };
+}

@@ -1,0 +1,71 @@
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Dialect } from './dialect.js';
+import { migrateToLatest } from './migrate.js';
+import type { Database } from './schema.js';
+
+export type Tx = Transaction<Database>;
+
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Runs `fn` in one transaction; everything a mutation writes (row, audit, outbox) goes in it. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** `postgres://…` selects PostgreSQL; otherwise `sqliteFile` is used. */
+  databaseUrl?: string | undefined;
+  sqliteFile?: string;
+  /** Pool size for PostgreSQL. */
+  poolSize?: number;
+}
+
+// BIGINT (int8) comes back from pg as a string; our BIGINTs are epoch milliseconds and
+// sequence numbers, far below 2^53, so a JS number is exact.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const url = options.databaseUrl;
+  let db: Kysely<Database>;
+  let dialect: Dialect;
+  if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
+    dialect = 'postgres';
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    dialect = 'sqlite';
+    const file = options.sqliteFile ?? ':memory:';
+    const sqlite = new BetterSqlite3(file);
+    // WAL lets readers run beside the writer; synchronous=FULL makes a commit survive power loss,
+    // which matters once the gateway acknowledges QoS 1 messages on commit.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  }
+  await migrateToLatest(db, dialect);
+  return {
+    db,
+    dialect,
+    transaction: (fn) => db.transaction().execute(fn),
+    close: () => db.destroy(),
+  };
+}
+
+/** True when `e` is a unique-constraint violation, on either dialect. */
+export function isUniqueViolation(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const code = (e as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** PostgreSQL serialization failures and deadlocks: a concurrent writer won. */
+export function isConcurrencyFailure(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const code = (e as { code?: unknown }).code;
+  return code === '40001' || code === '40P01';
+}

@@ -1,0 +1,122 @@
+/**
+ * Row types of the store. Times are epoch milliseconds (BIGINT on PostgreSQL, INTEGER on
+ * SQLite): one representation on both dialects, cheap to index and compare. JSON columns are
+ * TEXT on both so the same code reads them.
+ */
+export interface DeviceRow {
+  id: string;
+  model: string | null;
+  serials: string | null; // JSON object component → serial
+  hw_fingerprint: string | null;
+  status: string;
+  status_reason: string | null;
+  /** The status suspension interrupted, restored by resume. */
+  prior_status: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface NameRow {
+  id: string;
+  name: string;
+  tags: string; // JSON object
+  created_at: number;
+  updated_at: number;
+}
+
+/** Every name string ever used, current or alias: a name string is never reused. */
+export interface NameKeyRow {
+  key: string;
+  name_id: string;
+  kind: 'current' | 'alias';
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface BindingRow {
+  id: string;
+  name_id: string;
+  device_id: string;
+  valid_from: number;
+  valid_to: number | null;
+  bind_reason: string | null;
+  bind_actor: string;
+  unbind_reason: string | null;
+  unbind_actor: string | null;
+}
+
+export interface ApiTokenRow {
+  id: string;
+  name: string | null;
+  role: string;
+  token_hash: string;
+  last_four: string;
+  created_at: number;
+  created_by: string;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string | null;
+  outcome: string;
+  code: string | null;
+  request_id: string | null;
+  detail: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadRow {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface EventRow {
+  id: string;
+  type: string;
+  subject: string;
+  payload: string;
+  created_at: number;
+}
+
+export interface WebhookRow {
+  id: string;
+  url: string;
+  events: string; // JSON array
+  secret_sealed: string;
+  created_at: number;
+  created_by: string;
+  removed_at: number | null;
+}
+
+export interface DeliveryRow {
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+  created_at: number;
+}
+
+export interface Database {
+  devices: DeviceRow;
+  names: NameRow;
+  name_keys: NameKeyRow;
+  bindings: BindingRow;
+  api_tokens: ApiTokenRow;
+  audit_log: AuditRow;
+  audit_head: AuditHeadRow;
+  events: EventRow;
+  webhooks: WebhookRow;
+  webhook_deliveries: DeliveryRow;
+}
