@@ -46,7 +46,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
   ensureDataDir(config.dataDir);
   const box = new SecretBox(loadOrCreateMasterKey(config.dataDir, options.env));
-  const store = await openStore({ databaseUrl: config.databaseUrl, sqliteFile: join(config.dataDir, SQLITE_FILE) });
+  const store = await openStore({
+    databaseUrl: config.databaseUrl,
+    sqliteFile: join(config.dataDir, SQLITE_FILE),
+    onIdleError: (e) => logger.warn({ err: e }, 'idle database connection failed'),
+  });
 
   const audit = new AuditLog(store, clock);
   const bus = new EventBus((e) => logger.error({ err: e }, 'event listener failed'));

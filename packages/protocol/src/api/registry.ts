@@ -45,6 +45,7 @@ export type DeviceStatusAction = Static<typeof DeviceStatusAction>;
 export const DeviceStatusBody = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false });
 
 export const DeviceList = Type.Object({ devices: Type.Array(Device) }, { additionalProperties: false });
+export type DeviceList = Static<typeof DeviceList>;
 export const DeviceListQuery = Type.Object(
   {
     status: Type.Optional(Status),
@@ -127,6 +128,7 @@ export const NameHistory = Type.Object(
 export type NameHistory = Static<typeof NameHistory>;
 
 export const NameList = Type.Object({ names: Type.Array(Name) }, { additionalProperties: false });
+export type NameList = Static<typeof NameList>;
 
 export const AtQuery = Type.Object({ at: Type.Optional(Timestamp) }, { additionalProperties: false });
 export const DeviceAt = Type.Object(

@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, openSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
@@ -21,6 +22,8 @@ export interface StoreOptions {
   sqliteFile?: string;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
+  /** Errors on idle pooled connections (a PostgreSQL restart); the pool replaces the client. */
+  onIdleError?: (e: Error) => void;
 }
 
 // BIGINT (int8) comes back from pg as a string; our BIGINTs are epoch milliseconds and
@@ -34,10 +37,19 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
     dialect = 'postgres';
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
+    // Without a listener an idle client's error (server restart, admin termination) is an
+    // uncaught exception that takes the whole server down.
+    pool.on('error', (e) => options.onIdleError?.(e));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     dialect = 'sqlite';
     const file = options.sqliteFile ?? ':memory:';
+    if (file !== ':memory:') {
+      // Token hashes and sealed secrets live here: 0600 whatever the umask. SQLite gives its
+      // -wal and -shm files the database file's mode.
+      closeSync(openSync(file, 'a', 0o600));
+      chmodSync(file, 0o600);
+    }
     const sqlite = new BetterSqlite3(file);
     // WAL lets readers run beside the writer; synchronous=FULL makes a commit survive power loss,
     // which matters once the gateway acknowledges QoS 1 messages on commit.

@@ -24,6 +24,8 @@ export interface Harness {
   holdStores(): void;
   releaseStores(): void;
   inFlightAccepts: number;
+  /** Optional per-message store latency (ms). */
+  delayFor: ((msg: AcceptedMessage) => number) | undefined;
   maxInFlightAccepts: number;
   close(): Promise<void>;
 }
@@ -71,6 +73,8 @@ export async function startHarness(pki: Pki, limits: Partial<GatewayLimits> = {}
         h.maxInFlightAccepts = Math.max(h.maxInFlightAccepts, h.inFlightAccepts);
         try {
           while (h.gate !== undefined) await h.gate.promise;
+          const delay = h.delayFor?.(msg) ?? 0;
+          if (delay > 0) await new Promise((r) => setTimeout(r, delay));
           h.accepted.push(msg);
         } finally {
           h.inFlightAccepts--;
@@ -131,5 +135,5 @@ export async function until(cond: () => boolean, timeoutMs = 3000, what = 'condi
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function endClient(c: MqttClient): Promise<void> {
-  await c.endAsync(true).catch(() => undefined);
+  await c.endAsync().catch(() => undefined);
 }

@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import { createServer, loadConfig } from '@fleetkey/server';
+import { Command } from 'commander';
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the Fleetkey server (SQLite under ./fleetkey-data unless DATABASE_URL is set)')
+    .option('--data-dir <dir>', 'data directory (FLEETKEY_DATA_DIR)')
+    .option('--config <file>', 'config file (default <data-dir>/fleetkey.json when present)')
+    .option('--host <host>', 'listen address (default 127.0.0.1)')
+    .option('--port <port>', 'listen port (default 8400)', (v) => Number.parseInt(v, 10))
+    .option('--database-url <url>', 'postgres://… to use PostgreSQL (DATABASE_URL)')
+    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; databaseUrl?: string }) => {
+      const config = loadConfig({
+        file: o.config,
+        overrides: {
+          ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
+          ...(o.host === undefined ? {} : { host: o.host }),
+          ...(o.port === undefined ? {} : { port: o.port }),
+          ...(o.databaseUrl === undefined ? {} : { databaseUrl: o.databaseUrl }),
+        },
+      });
+      const server = await createServer(config);
+      const store = server.store.dialect === 'sqlite' ? `SQLite ${join(config.dataDir, 'fleetkey.db')}` : 'PostgreSQL';
+      process.stderr.write(`fleetkey: listening on ${server.url} (${store}, data ${config.dataDir})\n`);
+      if (server.bootstrapAdminToken !== null) {
+        // Printed exactly once, on the start that created it; the 0600 file lets the CLI on this
+        // machine use it without the operator copying it around.
+        process.stdout.write(
+          `\nAdmin API token (shown once; also saved with mode 0600 to ${join(config.dataDir, 'admin.token')}):\n${server.bootstrapAdminToken}\n\n`,
+        );
+      }
+      const stop = (signal: string) => {
+        process.stderr.write(`fleetkey: ${signal}, shutting down\n`);
+        server.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+}

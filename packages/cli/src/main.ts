@@ -1,0 +1,42 @@
+import { Command, CommanderError } from 'commander';
+import { ApiError } from './client.js';
+import { auditCommand } from './commands/audit.js';
+import { deviceCommand } from './commands/device.js';
+import { nameCommand } from './commands/name.js';
+import { serveCommand } from './commands/serve.js';
+import { tokenCommand } from './commands/token.js';
+import { webhookCommand } from './commands/webhook.js';
+
+/** Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 server unreachable or other failure. */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('fleetkey')
+    .description('Fleetkey: identity, provisioning and security for IoT fleets')
+    .option('--url <url>', 'server URL (FLEETKEY_URL; default: the local server in the data dir)')
+    .option('--token <token>', 'API token (FLEETKEY_TOKEN; default: <data-dir>/admin.token)')
+    .option('--data-dir <dir>', 'local data directory (FLEETKEY_DATA_DIR, default ./fleetkey-data)')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const c of [serveCommand(), deviceCommand(), nameCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
+    program.addCommand(c.exitOverride());
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const json = program.opts<{ json?: boolean }>().json === true;
+    if (e instanceof ApiError) {
+      if (json) process.stdout.write(`${JSON.stringify({ error: e.body }, null, 2)}\n`);
+      const moved = e.body.movedTo === undefined ? '' : ` (renamed to ${e.body.movedTo})`;
+      const details = (e.body.details ?? []).map((d) => `\n  ${d.path || '/'}: ${d.message}`).join('');
+      process.stderr.write(`fleetkey: refused: ${e.body.code}: ${e.body.message}${moved}${details}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`fleetkey: ${(e as Error).message}\n`);
+    process.exitCode = 3;
+  }
+}
