@@ -7,6 +7,8 @@ export const Reason = Type.String({ minLength: 1, maxLength: 512 });
 export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 UTC' });
 export const Tags = Type.Record(Type.String({ pattern: TAG_KEY_PATTERN }), Type.String({ pattern: TAG_VALUE_PATTERN }), {
   maxProperties: 32,
+  // Keys not matching the pattern must be refused, not merely left unchecked.
+  additionalProperties: false,
 });
 
 export const ErrorBody = Type.Object(

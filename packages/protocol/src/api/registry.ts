@@ -27,6 +27,7 @@ export const CreateDeviceBody = Type.Object(
     serials: Type.Optional(
       Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$' }), Type.String({ minLength: 1, maxLength: 128 }), {
         maxProperties: 32,
+        additionalProperties: false,
       }),
     ),
   },

@@ -1,3 +1,18 @@
 import type { Catalogue } from './error-spec.js';
 
-export const caErrors = {} as const satisfies Catalogue;
+/** Certificate authority: CSRs, certificate issuance, CRLs and OCSP. */
+export const caErrors = {
+  CSR_TOO_LARGE: { status: 413, message: 'The certificate signing request is too large.' },
+  CSR_MALFORMED: { status: 400, message: 'The certificate signing request is malformed.' },
+  CSR_SIGNATURE_ALGORITHM_NOT_ALLOWED: { status: 400, message: 'The certificate signing request uses a signature algorithm that is not allowed.' },
+  CSR_SIGNATURE_INVALID: { status: 400, message: 'The certificate signing request signature does not verify.' },
+  CSR_KEY_NOT_ALLOWED: { status: 400, message: 'The certificate signing request key type is not allowed.' },
+  CSR_KEY_TOO_SHORT: { status: 400, message: 'The certificate signing request key is too short.' },
+  CERT_PROFILE_INVALID: { status: 400, message: 'The certificate parameters do not fit the certificate profile.' },
+  CERT_VALIDITY_INVALID: { status: 400, message: 'The certificate validity period is not allowed.' },
+  CERT_ISSUER_INVALID: { status: 500, message: 'The issuing certificate authority is not usable.' },
+  CERT_SIGNING_FAILED: { status: 500, message: 'The certificate authority could not sign.' },
+  CRL_PARAMS_INVALID: { status: 400, message: 'The revocation list parameters are invalid.' },
+  OCSP_REQUEST_MALFORMED: { status: 400, message: 'The OCSP request is malformed.' },
+  OCSP_RESPONSE_PARAMS_INVALID: { status: 500, message: 'The OCSP response parameters are invalid.' },
+} as const satisfies Catalogue;

@@ -1,3 +1,14 @@
 import type { Catalogue } from './error-spec.js';
 
-export const provisioningErrors = {} as const satisfies Catalogue;
+export const provisioningErrors = {
+  // TPM attestation (TPM 2.0 Part 1 §24, TCG EK Credential Profile). Messages stay neutral:
+  // which bit, which size or which certificate failed goes to `detail` for the audit log only.
+  TPM_PUBLIC_MALFORMED: { status: 400, message: 'The TPM public area is malformed or uses an unsupported algorithm.' },
+  TPM_AK_ATTRIBUTES: { status: 400, message: 'The attestation key does not have the required attributes.' },
+  TPM_EK_UNSUPPORTED: { status: 400, message: 'The endorsement key is not a storage key this server can encrypt a credential to.' },
+  TPM_CREDENTIAL_INVALID: { status: 400, message: 'The credential or key name cannot be used for credential activation.' },
+  TPM_EK_CERT_MALFORMED: { status: 400, message: 'The endorsement key certificate cannot be parsed.' },
+  TPM_EK_CERT_MISMATCH: { status: 403, message: 'The endorsement key certificate does not certify the endorsement key.' },
+  TPM_EK_UNTRUSTED: { status: 403, message: 'The endorsement key certificate does not chain to a trusted TPM manufacturer.' },
+  TPM_CREDENTIAL_PROOF_INVALID: { status: 401, message: 'The TPM did not prove possession of the credential.' },
+} as const satisfies Catalogue;

@@ -1,0 +1,155 @@
+import { X509Certificate } from 'node:crypto';
+import { FleetkeyError } from '@fleetkey/protocol';
+import { parseTpm2bPublic, type TpmPublic } from './public-area.js';
+import { tpmPublicToKeyObject } from './public-key.js';
+
+/** TCG EK Credential Profile (low-range NV indices): where a TPM keeps its EK certificates. */
+export const EK_CERT_NV_INDEX = {
+  rsa2048: 0x01c00002,
+  eccP256: 0x01c0000a,
+  eccP384: 0x01c00016,
+} as const;
+
+/** Bounds the work on hostile input; real EK certificates are 0.8–2 KiB. */
+const MAX_EK_CERT_BYTES = 8192;
+const MAX_CHAIN_DEPTH = 5;
+
+/**
+ * Extracts the DER certificate from the contents of an EK certificate NV index. Some TPMs size
+ * the index larger than the certificate and pad with 0x00 or 0xFF (unwritten flash); anything
+ * after the DER SEQUENCE other than such padding is refused.
+ *
+ * @throws FleetkeyError TPM_EK_CERT_MALFORMED
+ */
+export function ekCertificateFromNv(nv: Uint8Array): Buffer {
+  const fail = (detail: string): never => {
+    throw new FleetkeyError('TPM_EK_CERT_MALFORMED', { detail });
+  };
+  const b = Buffer.from(nv);
+  if (b.length > MAX_EK_CERT_BYTES) fail(`NV contents ${b.length} bytes exceed ${MAX_EK_CERT_BYTES}`);
+  // X.690 §8.1: a certificate is a SEQUENCE (0x30) with a definite length.
+  if (b.length < 2 || b[0] !== 0x30) fail('not a DER SEQUENCE');
+  const first = b[1]!;
+  let len: number;
+  let header: number;
+  if (first < 0x80) {
+    len = first;
+    header = 2;
+  } else {
+    const n = first & 0x7f;
+    if (n === 0 || n > 2 || b.length < 2 + n) fail('unsupported DER length');
+    len = n === 1 ? b[2]! : b.readUInt16BE(2);
+    header = 2 + n;
+  }
+  const end = header + len;
+  if (end > b.length) fail(`DER length ${len} runs past the ${b.length}-byte NV contents`);
+  const pad = b.subarray(end);
+  const padByte = pad[0];
+  if (padByte !== undefined && ((padByte !== 0x00 && padByte !== 0xff) || pad.some((x) => x !== padByte))) {
+    fail('unexpected bytes after the certificate');
+  }
+  return Buffer.from(b.subarray(0, end));
+}
+
+export interface VerifyEkCertificateInput {
+  /** The DER EK certificate (see ekCertificateFromNv). */
+  readonly ekCertDer: Uint8Array;
+  /** The EK the device presented: parsed, or TPM2B_PUBLIC bytes. */
+  readonly ekPublic: TpmPublic | Uint8Array;
+  /** TPM manufacturer roots (trust anchors). */
+  readonly roots: readonly X509Certificate[];
+  /** Untrusted intermediates the device or the manufacturer supplied. */
+  readonly intermediates?: readonly X509Certificate[];
+  /** Validation time; defaults to now. */
+  readonly time?: Date;
+}
+
+export interface VerifiedEkCertificate {
+  readonly certificate: X509Certificate;
+  /** From the EK certificate's issuer up to and including the root. */
+  readonly chain: readonly X509Certificate[];
+}
+
+/**
+ * Checks that an EK certificate certifies exactly `ekPublic` and chains to one of `roots`
+ * (signature, validity at `time`, CA and keyCertSign on every issuer). A deliberately small path
+ * check behind one function, to be replaced by the full RFC 5280 validator in
+ * `x509/validate/`: it does not check name constraints, policies, pathLenConstraint or
+ * revocation.
+ *
+ * @throws FleetkeyError TPM_EK_CERT_MALFORMED, TPM_EK_CERT_MISMATCH, TPM_EK_UNTRUSTED,
+ *   TPM_PUBLIC_MALFORMED
+ */
+export function verifyEkCertificate(input: VerifyEkCertificateInput): VerifiedEkCertificate {
+  const time = input.time ?? new Date();
+  if (input.ekCertDer.length > MAX_EK_CERT_BYTES) {
+    throw new FleetkeyError('TPM_EK_CERT_MALFORMED', { detail: `certificate ${input.ekCertDer.length} bytes exceeds ${MAX_EK_CERT_BYTES}` });
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(Buffer.from(input.ekCertDer));
+  } catch (cause) {
+    throw new FleetkeyError('TPM_EK_CERT_MALFORMED', { detail: `not an X.509 certificate: ${String(cause)}`, cause });
+  }
+  if (!Buffer.from(cert.raw).equals(Buffer.from(input.ekCertDer))) {
+    // Node accepts PEM too and ignores what follows the DER; we want exactly one DER certificate.
+    throw new FleetkeyError('TPM_EK_CERT_MALFORMED', { detail: 'input is not exactly one DER certificate' });
+  }
+
+  const ek = input.ekPublic instanceof Uint8Array ? parseTpm2bPublic(input.ekPublic) : input.ekPublic;
+  if (!cert.publicKey.equals(tpmPublicToKeyObject(ek))) {
+    throw new FleetkeyError('TPM_EK_CERT_MISMATCH', { detail: `certificate ${cert.serialNumber} certifies a different key` });
+  }
+
+  const untrusted = (detail: string): never => {
+    throw new FleetkeyError('TPM_EK_UNTRUSTED', { detail });
+  };
+  // TCG EK Credential Profile: an EK certificate is an end-entity certificate (cA false).
+  if (cert.ca) untrusted('EK certificate is a CA certificate');
+  const invalid = validityProblem(cert, time);
+  if (invalid !== null) untrusted(invalid);
+  const chain = buildChain(cert, input.roots, input.intermediates ?? [], time, []);
+  if (chain === null) return untrusted(`no valid path from "${cert.issuer}" to a trusted root at ${time.toISOString()}`);
+  return { certificate: cert, chain };
+}
+
+/** RFC 5280 §4.1.2.5: notBefore and notAfter are both inclusive. */
+function validityProblem(cert: X509Certificate, time: Date): string | null {
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  if (Number.isNaN(from) || Number.isNaN(to)) return `unreadable validity of "${cert.subject}"`;
+  if (time.getTime() < from || time.getTime() > to) return `"${cert.subject}" is not valid at ${time.toISOString()}`;
+  return null;
+}
+
+function isValidIssuer(child: X509Certificate, issuer: X509Certificate, time: Date): boolean {
+  // checkIssued is OpenSSL's X509_check_issued: names, AKI/SKI and keyCertSign when KU is present.
+  if (!issuer.ca || !child.checkIssued(issuer)) return false;
+  try {
+    if (!child.verify(issuer.publicKey)) return false;
+  } catch {
+    return false; // an issuer key type OpenSSL cannot use for this signature
+  }
+  return validityProblem(issuer, time) === null;
+}
+
+/** Depth-first search; returns issuer..root or null. Tries every candidate (cross-signed CAs). */
+function buildChain(
+  cert: X509Certificate,
+  roots: readonly X509Certificate[],
+  intermediates: readonly X509Certificate[],
+  time: Date,
+  path: readonly X509Certificate[],
+): X509Certificate[] | null {
+  for (const root of roots) {
+    if (isValidIssuer(cert, root, time)) return [...path, root];
+  }
+  if (path.length >= MAX_CHAIN_DEPTH) return null;
+  for (const ca of intermediates) {
+    if (path.some((p) => p.fingerprint256 === ca.fingerprint256) || ca.fingerprint256 === cert.fingerprint256) continue;
+    if (!isValidIssuer(cert, ca, time)) continue;
+    const rest = buildChain(ca, roots, intermediates, time, [...path, ca]);
+    if (rest !== null) return rest;
+  }
+  return null;
+}
