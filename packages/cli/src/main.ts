@@ -18,8 +18,15 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride();
   for (const c of [serveCommand(), deviceCommand(), nameCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
-    program.addCommand(c.exitOverride());
+    program.addCommand(c);
   }
+  // Subcommands copy settings only when created, so usage errors deep in the tree would call
+  // process.exit themselves; route them all through one exit-code policy.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(argv);
   } catch (e) {

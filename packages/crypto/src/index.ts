@@ -1,3 +1,7 @@
 export type { Signer, SignatureAlgorithm } from './signer/signer.js';
 export { SoftwareSigner } from './signer/software-signer.js';
 export * from './tpm/index.js';
+export * from './primitives/index.js';
+export * from './keys/index.js';
+export * from './pkcs11/index.js';
+export * from './sas/index.js';

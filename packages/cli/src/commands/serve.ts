@@ -22,7 +22,6 @@ export function serveCommand(): Command {
       });
       const server = await createServer(config);
       const store = server.store.dialect === 'sqlite' ? `SQLite ${join(config.dataDir, 'fleetkey.db')}` : 'PostgreSQL';
-      process.stderr.write(`fleetkey: listening on ${server.url} (${store}, data ${config.dataDir})\n`);
       if (server.bootstrapAdminToken !== null) {
         // Printed exactly once, on the start that created it; the 0600 file lets the CLI on this
         // machine use it without the operator copying it around.
@@ -30,6 +29,7 @@ export function serveCommand(): Command {
           `\nAdmin API token (shown once; also saved with mode 0600 to ${join(config.dataDir, 'admin.token')}):\n${server.bootstrapAdminToken}\n\n`,
         );
       }
+      process.stderr.write(`fleetkey: listening on ${server.url} (${store}, data ${config.dataDir})\n`);
       const stop = (signal: string) => {
         process.stderr.write(`fleetkey: ${signal}, shutting down\n`);
         server.close().then(

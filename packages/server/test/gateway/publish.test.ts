@@ -71,12 +71,12 @@ describe('PUBLISH refusals', () => {
   it('fail-v5: retained PUBLISH → DISCONNECT 0x9A; topic alias → 0x94', async () => {
     for (const [extra, code] of [
       [{ retain: true }, 0x9a],
-      [{ properties: { topicAlias: 1 } }, 0x94],
+      [{ retain: false, properties: { topicAlias: 1 } }, 0x94],
     ] as const) {
       const raw = await RawClient.open(h.port, pki, pki.devices.get(A)!);
       raw.send(connectPacket(A, 5));
       await raw.next('connack');
-      raw.send({ cmd: 'publish', topic: `devices/${A}/state`, payload: Buffer.from('x'), qos: 0, dup: false, retain: false, ...extra });
+      raw.send({ cmd: 'publish', topic: `devices/${A}/state`, payload: Buffer.from('x'), qos: 0, dup: false, ...extra });
       expect(await raw.next('disconnect')).toMatchObject({ reasonCode: code });
     }
   });

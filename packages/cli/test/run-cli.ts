@@ -1,0 +1,61 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../bin/fleetkey.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `fleetkey` binary as a user would, in `cwd`, with a clean environment. */
+export function fleetkey(cwd: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function fleetkeyJson<T = any>(cwd: string, args: string[], env: Record<string, string> = {}): Promise<T> {
+  const r = await fleetkey(cwd, [...args, '--json'], env);
+  if (r.code !== 0) throw new Error(`fleetkey ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Starts `fleetkey serve` and resolves once it listens; returns the process and its first stdout. */
+export async function serve(cwd: string, args: string[] = []): Promise<{ proc: ChildProcess; stdout: () => string; url: string; stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+    cwd,
+    env: { PATH: process.env['PATH'] ?? '', FLEETKEY_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000);
+    proc.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
+  });
+  return {
+    proc,
+    url,
+    stdout: () => out,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGTERM');
+      }),
+  };
+}

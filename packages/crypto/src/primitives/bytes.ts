@@ -1,0 +1,22 @@
+import { timingSafeEqual } from 'node:crypto';
+
+/**
+ * Constant-time equality for secrets (MACs, signatures, token hashes). Unlike
+ * `crypto.timingSafeEqual` it does not throw on a length mismatch: the comparison still runs
+ * (against `a` itself) so the time depends only on `a.length`, which is public for every caller
+ * here (a fixed MAC size), and the answer is false.
+ */
+export function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const sameLength = a.length === b.length;
+  const equal = timingSafeEqual(a, sameLength ? b : a);
+  return sameLength && equal;
+}
+
+/**
+ * Overwrites a buffer holding secret material. JS cannot promise no copy survives elsewhere
+ * (the GC may have moved it, strings are immutable), so this narrows the window rather than
+ * closing it: call it in `finally` on every plaintext key buffer we create.
+ */
+export function zero(buf: Uint8Array | undefined): void {
+  if (buf !== undefined) buf.fill(0);
+}
