@@ -5,3 +5,4 @@ export * from './primitives/index.js';
 export * from './keys/index.js';
 export * from './pkcs11/index.js';
 export * from './sas/index.js';
+export * from './x509/validate/index.js';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { FleetkeyConfig } from './config/config-schema.js';
-import { ADMIN_TOKEN_FILE, ensureDataDir, loadOrCreateMasterKey, SERVER_INFO_FILE, SQLITE_FILE, writeSecretFile } from './config/data-dir.js';
+import { ADMIN_TOKEN_FILE, ensureDataDir, masterKey, SERVER_INFO_FILE, SQLITE_FILE, writeSecretFile } from './config/data-dir.js';
 import { systemClock, type Clock } from './context/clock.js';
 import { systemContext } from './context/op-context.js';
 import { UnitOfWork } from './context/unit-of-work.js';
@@ -45,7 +45,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
   ensureDataDir(config.dataDir);
-  const box = new SecretBox(loadOrCreateMasterKey(config.dataDir, options.env));
+  const key = await masterKey(config.dataDir, options.env);
+  const box = new SecretBox(key);
+  key.fill(0);
   const store = await openStore({
     databaseUrl: config.databaseUrl,
     sqliteFile: join(config.dataDir, SQLITE_FILE),
@@ -66,7 +68,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   if (!(await tokens.hasActiveAdmin())) {
     const created = await tokens.create(systemContext('bootstrap'), 'admin', 'bootstrap admin');
     bootstrapAdminToken = created.secret;
-    writeSecretFile(join(config.dataDir, ADMIN_TOKEN_FILE), `${created.secret}\n`);
+    await writeSecretFile(join(config.dataDir, ADMIN_TOKEN_FILE), `${created.secret}\n`);
   }
 
   const dispatcher = new WebhookDispatcher(store, box, clock, logger, {
@@ -84,7 +86,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const port = typeof addr === 'object' && addr !== null ? addr.port : config.http.port;
   const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
   const url = `http://${host}:${port}`;
-  writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`);
+  await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`);
 
   return {
     url,

@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { FleetkeyError } from '@fleetkey/protocol';
-import { assertNotWorldReadable } from './load-config.js';
+import { loadOrCreateMasterKey, masterKeyFromEnv, writeSecretFile as writeSecret } from '@fleetkey/crypto';
 
 export const MASTER_KEY_FILE = 'master.key';
 export const ADMIN_TOKEN_FILE = 'admin.token';
@@ -15,36 +13,18 @@ export function ensureDataDir(dir: string): void {
   chmodSync(dir, 0o700);
 }
 
-/**
- * Writes a secret file atomically with mode 0600 from its creation (never briefly readable):
- * open with O_EXCL on a temp name, write, rename over the target.
- */
-export function writeSecretFile(path: string, content: string | Buffer): void {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+/** Replaces a 0600 file atomically (never briefly readable by others). */
+export async function writeSecretFile(path: string, content: string): Promise<void> {
+  await writeSecret(path, Buffer.from(content, 'utf8'), { overwrite: true });
 }
 
 /**
- * The master key that seals secrets at rest: 32 bytes from the CSPRNG, base64 in a 0600 file.
- * `FLEETKEY_MASTER_KEY` (base64) overrides the file for deployments that inject it.
+ * The master key that seals secrets at rest: 32 bytes from the CSPRNG, base64 in a 0600 file
+ * (created on first start). `FLEETKEY_MASTER_KEY` (base64) replaces the file for deployments
+ * that inject it.
  */
-export function loadOrCreateMasterKey(dir: string, env: NodeJS.ProcessEnv = process.env): Buffer {
+export async function masterKey(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
   const fromEnv = env['FLEETKEY_MASTER_KEY'];
-  if (fromEnv !== undefined && fromEnv !== '') {
-    const key = Buffer.from(fromEnv, 'base64');
-    if (key.length !== 32) throw new FleetkeyError('CONFIG_INVALID', { detail: 'FLEETKEY_MASTER_KEY must be 32 bytes, base64' });
-    return key;
-  }
-  const path = join(dir, MASTER_KEY_FILE);
-  if (!existsSync(path)) writeSecretFile(path, `${randomBytes(32).toString('base64')}\n`);
-  assertNotWorldReadable(path);
-  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
-  if (key.length !== 32) throw new FleetkeyError('CONFIG_INVALID', { detail: `${path} does not hold a 32-byte key` });
-  return key;
+  if (fromEnv !== undefined && fromEnv !== '') return masterKeyFromEnv(fromEnv);
+  return (await loadOrCreateMasterKey(join(dir, MASTER_KEY_FILE))).key;
 }

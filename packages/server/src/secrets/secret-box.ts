@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { aes256GcmDecrypt, aes256GcmEncrypt, zero } from '@fleetkey/crypto';
 
 /**
  * Seals small server-side secrets (webhook signing secrets, later group keys) under the master
@@ -14,24 +14,15 @@ export class SecretBox {
   }
 
   seal(plaintext: Buffer, aad: string): string {
-    const nonce = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#key, nonce);
-    cipher.setAAD(Buffer.from(aad, 'utf8'));
-    const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    return `v1.${Buffer.concat([nonce, ct, cipher.getAuthTag()]).toString('base64url')}`;
+    return `v1.${aes256GcmEncrypt(this.#key, plaintext, Buffer.from(aad, 'utf8')).toString('base64url')}`;
   }
 
   open(sealed: string, aad: string): Buffer {
     if (!sealed.startsWith('v1.')) throw new Error('unknown sealed format');
-    const raw = Buffer.from(sealed.slice(3), 'base64url');
-    if (raw.length < 12 + 16) throw new Error('sealed value too short');
-    const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
-    decipher.setAAD(Buffer.from(aad, 'utf8'));
-    decipher.setAuthTag(raw.subarray(raw.length - 16));
-    return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]);
+    return aes256GcmDecrypt(this.#key, Buffer.from(sealed.slice(3), 'base64url'), Buffer.from(aad, 'utf8'));
   }
 
   destroy(): void {
-    this.#key.fill(0);
+    zero(this.#key);
   }
 }

@@ -113,9 +113,10 @@ export class Connection {
       this.lastActivity = Date.now();
       this.onFrame(frame);
     }
-    if (this.state >= State.Closing || off >= buf.length) return;
+    if (this.state >= State.Closing) return;
     // Copy the remainder so a small leftover never pins a whole 64 KiB socket chunk.
-    this.pending = Buffer.from(buf.subarray(off));
+    if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
+    // Pause as soon as the bound is reached, not on the next chunk.
     if (this.mustWait()) this.pauseReading();
   }
 

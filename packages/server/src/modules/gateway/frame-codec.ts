@@ -35,8 +35,19 @@ export function frameLength(buf: Buffer, offset: number): number {
 
 type MqttParser = ReturnType<typeof mqttPacket.parser> & {
   settings: { protocolVersion?: number };
+  _pos: number;
+  _stateCounter: number;
+  _list: { length: number };
   _resetState(): void;
 };
+
+// mqtt-packet's _resetState() leaves `_pos` behind, and its length decoder reads from `_pos`: a
+// parse that failed mid-packet would corrupt the next one (found by fuzz.test.ts). A shared
+// parser must start every frame from a verified clean state.
+function ensureClean(p: MqttParser): void {
+  if (p._stateCounter !== 0 || p._list.length !== 0) p._resetState();
+  p._pos = 0;
+}
 
 let decoded: Packet | undefined;
 let decodeError: Error | undefined;
@@ -66,6 +77,7 @@ const SETTINGS = { 4: Object.freeze({ protocolVersion: 4 }), 5: Object.freeze({ 
  */
 export function decodeFrame(frame: Buffer, version: 4 | 5): Packet | Error {
   const parser = parsers[version];
+  ensureClean(parser);
   parser.settings = SETTINGS[version];
   decoded = undefined;
   decodeError = undefined;
@@ -82,6 +94,7 @@ export function decodeFrame(frame: Buffer, version: 4 | 5): Packet | Error {
   if (error !== undefined || packet === undefined) {
     // A failed or incomplete parse leaves state behind; the next frame must start clean.
     parser._resetState();
+    parser._pos = 0;
     return error ?? new Error('incomplete packet');
   }
   return packet;

@@ -1,0 +1,97 @@
+import type { X509Certificate } from 'node:crypto';
+
+/** RFC 5280 §4.2.1.3 key usage bits, by their current names. */
+export type KeyUsageName =
+  | 'digitalSignature'
+  | 'contentCommitment'
+  | 'keyEncipherment'
+  | 'dataEncipherment'
+  | 'keyAgreement'
+  | 'keyCertSign'
+  | 'cRLSign'
+  | 'encipherOnly'
+  | 'decipherOnly';
+
+/** Bit positions of {@link KeyUsageName} in the KeyUsage BIT STRING. */
+export const KEY_USAGE_BITS: Readonly<Record<KeyUsageName, number>> = {
+  digitalSignature: 0,
+  contentCommitment: 1,
+  keyEncipherment: 2,
+  dataEncipherment: 3,
+  keyAgreement: 4,
+  keyCertSign: 5,
+  cRLSign: 6,
+  encipherOnly: 7,
+  decipherOnly: 8,
+};
+
+/**
+ * Which profile's extra rules apply on top of the RFC 5280 checks that are always made.
+ * - `rfc5280` (default): RFC 5280 conformance, including "MUST be critical" on nameConstraints.
+ * - `webpki`: the CA/Browser Forum TLS profile: nameConstraints may be non-critical (BR
+ *   §7.1.2.5.2), root AKI must be key-identifier only and equal to its SKI (BR §7.1.2.1.3), roots
+ *   carry no EKU (BR §7.1.2.1.2), the leaf EKU is non-critical (BR §7.1.2.7.6) and its SAN is
+ *   critical only when the subject is empty (BR §7.1.2.7.12).
+ */
+export type ValidationProfile = 'rfc5280' | 'webpki';
+
+export type PeerName = { kind: 'dns' | 'ip'; value: string };
+
+export type CertInput = X509Certificate | Buffer | Uint8Array;
+
+export interface ValidationInput {
+  leaf: CertInput;
+  intermediates?: readonly CertInput[];
+  trustAnchors: readonly CertInput[];
+  /** Validation instant; defaults to now. */
+  time?: Date;
+  /** EKU OIDs the leaf must carry (when it has an EKU extension at all). */
+  requiredEku?: readonly string[];
+  /** Key usage bits the leaf must assert (when it has a keyUsage extension at all). */
+  requiredKeyUsage?: readonly KeyUsageName[];
+  /** A DNS name or IP address the leaf's subjectAltName must cover. */
+  peerName?: PeerName;
+  /** Most non-self-issued intermediates between leaf and anchor (default 8). */
+  maxDepth?: number;
+  /** Most signature verifications performed for this call (default 64). */
+  maxSignatureChecks?: number;
+  /** Wall-clock budget for this call in milliseconds (default 2000). */
+  deadlineMs?: number;
+  profile?: ValidationProfile;
+}
+
+/** Closed set of refusal reasons; callers branch on these, never on `detail`. */
+export type ValidationFailureCode =
+  | 'invalid_input'
+  | 'malformed'
+  | 'unsupported_version'
+  | 'bad_serial'
+  | 'duplicate_extension'
+  | 'bad_extension'
+  | 'unknown_critical_extension'
+  | 'unsupported_algorithm'
+  | 'weak_key'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'untrusted'
+  | 'bad_signature'
+  | 'not_a_ca'
+  | 'path_len_exceeded'
+  | 'max_depth_exceeded'
+  | 'key_usage'
+  | 'eku'
+  | 'name_constraints'
+  | 'peer_name_mismatch'
+  | 'work_limit';
+
+export type ValidationResult =
+  | { ok: true; chain: X509Certificate[] }
+  | { ok: false; reason: ValidationFailureCode; detail: string };
+
+/** Internal failure value; `detail` is for logs only. */
+export interface Failure {
+  readonly code: ValidationFailureCode;
+  readonly detail: string;
+}
+
+export const fail = (code: ValidationFailureCode, detail: string): Failure => ({ code, detail });
