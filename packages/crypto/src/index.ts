@@ -6,3 +6,4 @@ export * from './keys/index.js';
 export * from './pkcs11/index.js';
 export * from './sas/index.js';
 export * from './x509/validate/index.js';
+export * from './pki/index.js';

@@ -54,3 +54,4 @@ export class FleetkeyError extends Error {
 export function isFleetkeyError(e: unknown): e is FleetkeyError {
   return e instanceof FleetkeyError;
 }
+export { ERROR_DOMAINS } from './domains.js';

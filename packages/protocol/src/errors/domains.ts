@@ -1,0 +1,19 @@
+import { authErrors } from './auth.js';
+import { caErrors } from './ca.js';
+import { commonErrors } from './common.js';
+import { cryptoErrors } from './crypto.js';
+import type { Catalogue } from './error-spec.js';
+import { gatewayErrors } from './gateway.js';
+import { provisioningErrors } from './provisioning.js';
+import { registryErrors } from './registry.js';
+
+/** The catalogue by domain, in the order docs/errors.md lists them. */
+export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: Catalogue }[] = [
+  { title: 'Common', errors: commonErrors },
+  { title: 'Registry', errors: registryErrors },
+  { title: 'Operators, webhooks and audit', errors: authErrors },
+  { title: 'Keys and tokens', errors: cryptoErrors },
+  { title: 'Certificate authority', errors: caErrors },
+  { title: 'Provisioning and attestation', errors: provisioningErrors },
+  { title: 'Device gateway', errors: gatewayErrors },
+];
