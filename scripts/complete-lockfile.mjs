@@ -28,7 +28,7 @@ for (const [path, entry] of Object.entries(lock.packages)) {
     if (lock.packages[target] !== undefined || lock.packages[nested] !== undefined) continue;
     const platform = platformOf(dep);
     if (platform === null) continue;
-    lock.packages[target] = { version, ...platform, license: 'MIT', optional: true };
+    lock.packages[target] = { version, ...platform, dev: entry.dev === true, license: 'MIT', optional: true };
     added += 1;
   }
 }
