@@ -19,11 +19,15 @@
  * filter [MQTT-4.7.1-1]. Anything else is not a Fleetkey topic and is refused by the gateway.
  */
 import { FleetkeyError } from '../errors/index.js';
+import { UUID_PATTERN } from '../identity.js';
 
 export const TOPIC_ROOT = 'devices';
 
-/** Lowercase canonical UUID; uppercase is refused so one device has exactly one topic spelling. */
-export const DEVICE_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * The registry's device id form (identity.ts UUID_PATTERN), lowercase only: uppercase is refused
+ * so one device has exactly one topic spelling.
+ */
+export const DEVICE_ID_PATTERN = new RegExp(UUID_PATTERN);
 export const COMMAND_ID_MAX_LENGTH = 64;
 export const COMMAND_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 

@@ -19,6 +19,7 @@ describe('MQTT topic grammar (packages/protocol/src/mqtt/topics.ts)', () => {
     ['root only', 'devices/'],
     ['uppercase id', `devices/${A.toUpperCase()}/state`],
     ['not a uuid', 'devices/not-a-uuid-not-a-uuid-not-a-uuid-xx/state'],
+    ['the nil uuid (no version)', 'devices/00000000-0000-0000-0000-000000000000/state'],
     ['unknown kind', `devices/${A}/config`],
     ['trailing slash', `devices/${A}/state/`],
     ['leading slash', `/devices/${A}/state`],
