@@ -27,5 +27,22 @@ export const EVENT_TYPES = [
   'name.unbound',
   'name.rebound',
   'name.renamed',
+  'certificate.issued',
+  'certificate.superseded',
+  'certificate.revoked',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/** RFC 5280 §5.3.1 CRLReason names accepted for revocation (removeFromCRL is for delta CRLs only). */
+export const REVOCATION_REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+  'aACompromise',
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];

@@ -3,3 +3,4 @@ export * from './errors/index.js';
 export * from './identity.js';
 export * from './mqtt/index.js';
 export * from './webhook-signature.js';
+export * from './duration.js';

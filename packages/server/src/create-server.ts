@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
@@ -16,6 +17,8 @@ import { DEFAULT_DISPATCH, WebhookDispatcher } from './modules/events/webhook-di
 import { WebhookService } from './modules/events/webhook-service.js';
 import { BindingService } from './modules/registry/binding-service.js';
 import { DeviceService } from './modules/registry/device-service.js';
+import { createCaModule, type CaModule } from './modules/ca/ca-module.js';
+import { buildDeviceApp } from './http/device-app.js';
 import { NameService } from './modules/registry/name-service.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
@@ -27,6 +30,9 @@ export interface FleetkeyServer {
   readonly store: Store;
   readonly bus: EventBus;
   readonly http: FastifyInstance;
+  /** The device plane (HTTPS, client certificates requested). */
+  readonly deviceUrl: string;
+  readonly ca: CaModule;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -47,7 +53,6 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   ensureDataDir(config.dataDir);
   const key = await masterKey(config.dataDir, options.env);
   const box = new SecretBox(key);
-  key.fill(0);
   const store = await openStore({
     databaseUrl: config.databaseUrl,
     sqliteFile: join(config.dataDir, SQLITE_FILE),
@@ -63,6 +68,18 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const tokens = new TokenService(store, uow, clock);
   const webhooks = new WebhookService(store, uow, box, config.webhooks.allowInsecureHttp);
   const services: OperatorServices = { devices, names, bindings, tokens, webhooks, audit };
+
+  const ca = await createCaModule({
+    store,
+    uow,
+    bus,
+    clock,
+    config,
+    masterKey: key,
+    logger,
+    devices,
+    bootstrapContext: systemContext('bootstrap'),
+  });
 
   let bootstrapAdminToken: string | null = null;
   if (!(await tokens.hasActiveAdmin())) {
@@ -80,13 +97,18 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const unsubscribe = bus.subscribe(() => dispatcher.kick());
   dispatcher.start();
 
-  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter() });
+  let publicUrl = config.ca.publicUrl ?? '';
+  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl });
   await http.listen({ host: config.http.host, port: config.http.port });
-  const addr = http.server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : config.http.port;
-  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
-  const url = `http://${host}:${port}`;
-  await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`);
+  const url = listenUrl('http', http, config.http.host);
+  if (publicUrl === '') publicUrl = url;
+  ca.start(publicUrl);
+  const deviceHttp = await buildDeviceApp({ ca, audit, logger, bodyLimitBytes: config.http.bodyLimitBytes });
+  await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
+  const deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
+  const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
+  await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
+  await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, pid: process.pid })}\n`);
 
   return {
     url,
@@ -95,13 +117,24 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     store,
     bus,
     http,
+    deviceUrl,
+    ca,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await deviceHttp.close();
       await http.close();
       await dispatcher.stop();
+      await ca.close();
       await store.close();
       box.destroy();
+      key.fill(0);
     },
   };
+}
+
+function listenUrl(scheme: 'http' | 'https', app: FastifyInstance, host: string): string {
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

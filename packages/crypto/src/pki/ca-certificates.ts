@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { KeyObject, X509Certificate } from 'node:crypto';
+import { createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
 import * as x509 from './x509-lib.js';
 import { FleetkeyError } from '@fleetkey/protocol';
 import type { Signer } from '../signer/signer.js';
@@ -46,7 +46,8 @@ export interface ServerCertificateOptions {
 
 const spkiOf = (key: KeyObject): Buffer => {
   if (key.type !== 'public' && key.type !== 'private') throw new FleetkeyError('CERT_PROFILE_INVALID', { detail: 'publicKey must be an asymmetric key' });
-  return key.export({ type: 'spki', format: 'der' });
+  // A private KeyObject cannot export SPKI itself; its public half can.
+  return (key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' });
 };
 
 function checkValidity(v: Validity, issuerNotAfter?: Date): { notBefore: Date; notAfter: Date } {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { EVENT_TYPES, ROLES } from '../identity.js';
+import { DURATION_PATTERN } from '../duration.js';
+import { EVENT_TYPES, REVOCATION_REASONS, ROLES } from '../identity.js';
 import { Timestamp, Uuid } from './common.js';
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
@@ -118,3 +119,68 @@ export const AuditVerifyResult = Type.Object(
   { additionalProperties: false },
 );
 export type AuditVerifyResult = Static<typeof AuditVerifyResult>;
+
+export const Certificate = Type.Object(
+  {
+    serial: Type.String(),
+    fingerprintSha256: Type.String(),
+    deviceId: Uuid,
+    kind: Type.Union([Type.Literal('operational'), Type.Literal('idevid')]),
+    method: Type.String(),
+    issuerId: Uuid,
+    notBefore: Timestamp,
+    notAfter: Timestamp,
+    status: Type.Union([Type.Literal('valid'), Type.Literal('superseded'), Type.Literal('revoked'), Type.Literal('expired')]),
+    supersededBy: Type.Union([Type.String(), Type.Null()]),
+    revokedAt: Type.Union([Timestamp, Type.Null()]),
+    revocationReason: Type.Union([Type.String(), Type.Null()]),
+    certificatePem: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type Certificate = Static<typeof Certificate>;
+export const CertificateList = Type.Object({ certificates: Type.Array(Certificate) }, { additionalProperties: false });
+
+export const IssueCertificateBody = Type.Object(
+  {
+    deviceId: Uuid,
+    csr: Type.String({ minLength: 64, maxLength: 16384, description: 'PKCS#10 CSR, PEM' }),
+    validity: Type.Optional(Type.String({ pattern: DURATION_PATTERN })),
+    kind: Type.Optional(Type.Union([Type.Literal('operational'), Type.Literal('idevid')])),
+  },
+  { additionalProperties: false },
+);
+export type IssueCertificateBody = Static<typeof IssueCertificateBody>;
+export const IssuedCertificate = Type.Object(
+  { certificate: Certificate, chainPem: Type.String() },
+  { additionalProperties: false },
+);
+export type IssuedCertificate = Static<typeof IssuedCertificate>;
+
+export const RevocationReasonSchema = Type.Union(REVOCATION_REASONS.map((r) => Type.Literal(r)));
+export const RevokeCertificateBody = Type.Object({ reason: RevocationReasonSchema }, { additionalProperties: false });
+
+export const CaAuthority = Type.Object(
+  {
+    id: Uuid,
+    role: Type.Union([Type.Literal('root'), Type.Literal('issuing'), Type.Literal('manufacturing')]),
+    status: Type.String(),
+    keystore: Type.String(),
+    subject: Type.String(),
+    notBefore: Timestamp,
+    notAfter: Timestamp,
+    certificatePem: Type.String(),
+    crlUrl: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type CaAuthority = Static<typeof CaAuthority>;
+export const CaList = Type.Object({ authorities: Type.Array(CaAuthority), ocspUrl: Type.String() }, { additionalProperties: false });
+export type CaList = Static<typeof CaList>;
+export const RootExportBody = Type.Object({ passphrase: Type.String({ minLength: 12, maxLength: 1024 }) }, { additionalProperties: false });
+export const RootExport = Type.Object({ armored: Type.String() }, { additionalProperties: false });
+
+export const RenewBody = Type.Object(
+  { csr: Type.String({ minLength: 64, maxLength: 16384 }) },
+  { additionalProperties: false },
+);

@@ -15,4 +15,11 @@ export const caErrors = {
   CRL_PARAMS_INVALID: { status: 400, message: 'The revocation list parameters are invalid.' },
   OCSP_REQUEST_MALFORMED: { status: 400, message: 'The OCSP request is malformed.' },
   OCSP_RESPONSE_PARAMS_INVALID: { status: 500, message: 'The OCSP response parameters are invalid.' },
+  CA_ROOT_OFFLINE: { status: 409, message: 'The root CA key is not on this server.' },
+  CA_ROOT_NOT_EXPORTABLE: { status: 409, message: 'The root CA key cannot be exported from its keystore.' },
+  CERT_NOT_FOUND: { status: 404, message: 'No such certificate.' },
+  CERT_ALREADY_REVOKED: { status: 409, message: 'The certificate is already revoked.' },
+  CERT_DEVICE_NOT_ELIGIBLE: { status: 409, message: 'The device cannot receive a certificate in its current status.' },
+  CERT_KEY_REUSED: { status: 409, message: 'The CSR key is already certified; a new key is required.' },
+  CERT_RENEWAL_REFUSED: { status: 403, message: 'Renewal is not allowed with this credential.' },
 } as const satisfies Catalogue;

@@ -1,3 +1,4 @@
+import { DURATION_PATTERN } from '@fleetkey/protocol';
 import { Type, type Static } from '@sinclair/typebox';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -12,6 +13,44 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ minLength: 1, default: '127.0.0.1' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8400 }),
         bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    deviceHttp: Type.Object(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8443 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    ca: Type.Object(
+      {
+        curve: Type.Union([Type.Literal('P-256'), Type.Literal('P-384')], { default: 'P-256' }),
+        keystore: Type.Union(
+          [
+            Type.Object({ type: Type.Literal('file') }, { additionalProperties: false }),
+            Type.Object(
+              {
+                type: Type.Literal('pkcs11'),
+                module: Type.String({ minLength: 1 }),
+                tokenLabel: Type.String({ minLength: 1, maxLength: 32 }),
+                pinFile: Type.String({ minLength: 1 }),
+              },
+              { additionalProperties: false },
+            ),
+          ],
+          { default: { type: 'file' } },
+        ),
+        /** Validity of operational certificates unless an enrollment says otherwise (min 1h). */
+        defaultValidity: Type.String({ pattern: DURATION_PATTERN, default: '30d' }),
+        /** How long a superseded certificate keeps authenticating after renewal. */
+        renewalGrace: Type.String({ pattern: DURATION_PATTERN, default: '1h' }),
+        /** The CRL is re-signed on every revocation and at least this often. */
+        crlInterval: Type.String({ pattern: DURATION_PATTERN, default: '1h' }),
+        /** Base URL put in certificates for the CRL and OCSP (default: the operator listener's URL). */
+        publicUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+        /** Extra names for the server's TLS certificate (localhost and loopback are always in). */
+        tlsDnsNames: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { default: [] }),
       },
       { additionalProperties: false, default: {} },
     ),

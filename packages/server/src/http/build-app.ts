@@ -10,6 +10,9 @@ import './fastify-types.js';
 import { deviceRoutes } from './routes/device-routes.js';
 import { nameRoutes } from './routes/name-routes.js';
 import { operatorRoutes } from './routes/operator-routes.js';
+import { caRoutes } from './routes/ca-routes.js';
+import { pkiRoutes } from './routes/pki-routes.js';
+import type { CaModule } from '../modules/ca/ca-module.js';
 import type { OperatorServices } from './routes/services.js';
 import { validatorCompiler } from './validators.js';
 
@@ -18,6 +21,8 @@ export interface HttpOptions {
   readonly logger: FastifyBaseLogger;
   readonly clock: Clock;
   readonly limiter: RefusalLimiter;
+  readonly ca: CaModule;
+  readonly publicUrl: () => string;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -50,6 +55,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  await app.register(pkiRoutes, { ca: options.ca });
 
   await app.register(
     async (v1) => {
@@ -58,6 +64,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(deviceRoutes, { services });
       await v1.register(nameRoutes, { services });
       await v1.register(operatorRoutes, { services });
+      await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
     },
     { prefix: '/v1' },
   );

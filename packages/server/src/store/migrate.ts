@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Dialect } from './dialect.js';
 import * as m001 from './migrations/001-registry.js';
+import * as m002 from './migrations/002-ca.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -10,6 +11,7 @@ interface DialectMigration {
 // tests run the same list. Append only; never edit a released migration.
 const MIGRATIONS: Record<string, DialectMigration> = {
   '001-registry': m001,
+  '002-ca': m002,
 };
 
 class InlineProvider implements MigrationProvider {

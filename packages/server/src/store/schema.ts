@@ -108,6 +108,48 @@ export interface DeliveryRow {
   created_at: number;
 }
 
+export interface CaAuthorityRow {
+  id: string;
+  role: 'root' | 'issuing' | 'manufacturing';
+  status: 'active' | 'retiring' | 'retired';
+  keystore: 'file' | 'pkcs11' | 'offline';
+  key_ref: string | null;
+  certificate_pem: string;
+  subject: string;
+  ski: string;
+  not_before: number;
+  not_after: number;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface CertificateRow {
+  serial: string;
+  fingerprint: string;
+  device_id: string;
+  kind: 'idevid' | 'operational';
+  issuer_id: string;
+  method: string;
+  public_key_sha256: string;
+  not_before: number;
+  not_after: number;
+  status: 'valid' | 'superseded' | 'revoked';
+  superseded_by: string | null;
+  grace_until: number | null;
+  revoked_at: number | null;
+  revocation_reason: string | null;
+  der: string;
+  created_at: number;
+}
+
+export interface CrlRow {
+  issuer_id: string;
+  crl_number: number;
+  this_update: number;
+  next_update: number;
+  der: string;
+}
+
 export interface Database {
   devices: DeviceRow;
   names: NameRow;
@@ -119,4 +161,7 @@ export interface Database {
   events: EventRow;
   webhooks: WebhookRow;
   webhook_deliveries: DeliveryRow;
+  ca_authorities: CaAuthorityRow;
+  certificates: CertificateRow;
+  crls: CrlRow;
 }

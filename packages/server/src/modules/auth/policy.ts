@@ -15,18 +15,23 @@ export const PERMISSIONS = [
   'audit:read',
   'audit:verify',
   'api:read',
+  'cert:read',
+  'cert:issue',
+  'cert:revoke',
+  'ca:read',
+  'ca:admin',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const READ: Permission[] = ['device:read', 'name:read', 'api:read'];
+const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read'];
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.
-  manufacturing: new Set<Permission>(['device:read', 'device:create', 'api:read']),
+  manufacturing: new Set<Permission>(['device:read', 'device:create', 'api:read', 'cert:read', 'cert:issue', 'ca:read']),
 };
 
 export function allows(role: Role, permission: Permission): boolean {

@@ -20,11 +20,23 @@ function hardwareFingerprint(serials: Record<string, string> | undefined): strin
   return createHash('sha256').update(canonicalJson(serials)).digest('hex');
 }
 
+/**
+ * Runs inside the status change's transaction: lets another module (the CA revoking a device's
+ * certificates) act atomically with it without the registry knowing that module.
+ */
+export type StatusHook = (w: Work, deviceId: string, from: DeviceStatus, to: DeviceStatus) => Promise<void>;
+
 export class DeviceService {
+  readonly #hooks: StatusHook[] = [];
+
   constructor(
     private readonly store: Store,
     private readonly uow: UnitOfWork,
   ) {}
+
+  onStatusChange(hook: StatusHook): void {
+    this.#hooks.push(hook);
+  }
 
   async create(ctx: OpContext, body: CreateDeviceBody): Promise<Device> {
     // randomUUID is a CSPRNG v4 UUID (RFC 9562 §5.4): 122 random bits, no clock or MAC leak.
@@ -115,6 +127,7 @@ export class DeviceService {
         .where('valid_to', 'is', null)
         .execute();
     }
+    for (const hook of this.#hooks) await hook(w, row.id, from, to);
     w.note({ from, to, ...(reason === undefined ? {} : { reason }) });
     await w.emit('device.status_changed', `device:${row.id}`, { deviceId: row.id, from, to, reason: reason ?? null });
     return updated;

@@ -1,0 +1,230 @@
+import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FleetkeyError } from '@fleetkey/protocol';
+import {
+  createIntermediateCa,
+  createIssuerTemplate,
+  createRootCa,
+  exportRootKey,
+  toPem,
+  type IssuerTemplate,
+  type Signer,
+} from '@fleetkey/crypto';
+import type { Clock } from '../../context/clock.js';
+import type { OpContext } from '../../context/op-context.js';
+import type { UnitOfWork } from '../../context/unit-of-work.js';
+import type { Store } from '../../store/open-store.js';
+import type { CaAuthorityRow } from '../../store/schema.js';
+import { FileCaKeystore, type CaKeystore, type Curve } from './ca-keystore.js';
+
+const YEAR = 365 * 86_400_000;
+// Lifetimes: the root outlives everything it signs; IDevIDs (birth certificates) are meant to
+// last the device's life, so the manufacturing CA is long-lived; the issuing CA is rotated.
+const LIFETIME = { root: 25 * YEAR, manufacturing: 20 * YEAR, issuing: 5 * YEAR } as const;
+
+export interface Authority {
+  readonly row: CaAuthorityRow;
+  readonly certificate: X509Certificate;
+  readonly der: Buffer;
+  signer: Signer | undefined;
+  template: IssuerTemplate | undefined;
+}
+
+export interface PublicUrls {
+  crl(issuerId: string): string;
+  readonly ocsp: string;
+  caIssuers(issuerId: string): string;
+}
+
+/**
+ * The CA's authorities (root, issuing, manufacturing): created once, loaded at start, rotated.
+ * Only this class holds Signers for issuing keys; the root key is opened only to sign a new
+ * intermediate and can be exported and removed from the server.
+ */
+export class Authorities {
+  readonly #byId = new Map<string, Authority>();
+  #urls: PublicUrls | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly uow: UnitOfWork,
+    private readonly keystore: CaKeystore,
+    private readonly clock: Clock,
+    private readonly curve: Curve,
+    private readonly keyDir: string,
+  ) {}
+
+  /** Creates root, issuing and manufacturing CAs on first start; returns whether it did. */
+  async bootstrap(ctx: OpContext): Promise<boolean> {
+    const existing = await this.store.db.selectFrom('ca_authorities').select('id').limit(1).execute();
+    if (existing.length > 0) return false;
+    const tag = randomBytes(3).toString('hex');
+    const now = this.clock.now();
+    const rootKey = await this.keystore.create('root', this.curve);
+    const root = await createRootCa({
+      subject: `CN=Fleetkey Root CA ${tag},O=Fleetkey`,
+      signer: rootKey.signer,
+      validity: { notBefore: new Date(now - 60_000), notAfter: new Date(now + LIFETIME.root) },
+    });
+    const rows: CaAuthorityRow[] = [this.row('root', rootKey.keyRef, root.der, now)];
+    for (const role of ['issuing', 'manufacturing'] as const) {
+      rows.push(await this.intermediate(role, tag, rootKey.signer, root.der, now));
+    }
+    await rootKey.signer.close();
+    await this.uow.run(ctx, { action: 'ca.init', subject: 'ca' }, async (w) => {
+      await w.tx.insertInto('ca_authorities').values(rows).execute();
+      w.note({ curve: this.curve, keystore: this.keystore.kind, authorities: rows.map((r) => ({ role: r.role, id: r.id, subject: r.subject })) });
+    });
+    return true;
+  }
+
+  /** Loads authorities that may still sign (active, retiring) and opens their signers. */
+  async load(): Promise<void> {
+    const rows = await this.store.db.selectFrom('ca_authorities').selectAll().where('status', '!=', 'retired').execute();
+    for (const row of rows) {
+      const der = new X509Certificate(row.certificate_pem).raw;
+      const a: Authority = { row, certificate: new X509Certificate(der), der, signer: undefined, template: undefined };
+      if (row.role !== 'root' && row.key_ref !== null) a.signer = await this.keystore.open(row.key_ref);
+      this.#byId.set(row.id, a);
+    }
+    if (this.#urls !== undefined) this.setPublicUrls(this.#urls);
+  }
+
+  /** Builds the per-issuer DER templates once the public URL (CRL, OCSP) is known. */
+  setPublicUrls(urls: PublicUrls): void {
+    this.#urls = urls;
+    for (const a of this.#byId.values()) {
+      if (a.signer === undefined) continue;
+      a.template = createIssuerTemplate({
+        issuerCertificate: a.certificate,
+        signer: a.signer,
+        crlUrl: urls.crl(a.row.id),
+        ocspUrl: urls.ocsp,
+        caIssuersUrl: urls.caIssuers(a.row.id),
+      });
+    }
+  }
+
+  get(id: string): Authority | undefined {
+    return this.#byId.get(id);
+  }
+
+  all(): Authority[] {
+    return [...this.#byId.values()];
+  }
+
+  /** The authority new certificates of this role are issued from: the newest active one. */
+  active(role: 'issuing' | 'manufacturing'): Authority {
+    const candidates = this.all().filter((a) => a.row.role === role && a.row.status === 'active');
+    const a = candidates.sort((x, y) => y.row.created_at - x.row.created_at)[0];
+    if (a?.signer === undefined) throw new FleetkeyError('UNAVAILABLE', { detail: `no active ${role} CA` });
+    return a;
+  }
+
+  /** Issuers whose certificates still authenticate: the active ones and those retiring after rotation. */
+  trusted(role: 'issuing' | 'manufacturing'): Authority[] {
+    return this.all().filter((a) => a.row.role === role);
+  }
+
+  root(): Authority {
+    const r = this.all().find((a) => a.row.role === 'root');
+    if (r === undefined) throw new FleetkeyError('UNAVAILABLE', { detail: 'no root CA' });
+    return r;
+  }
+
+  /**
+   * Rotation: a new issuing CA signed by the root; the previous one becomes `retiring` and stays
+   * trusted (its certificates keep authenticating and its CRL keeps being signed) until it is retired.
+   */
+  async rotate(ctx: OpContext): Promise<Authority> {
+    const root = this.root();
+    if (root.row.key_ref === null || root.row.keystore === 'offline') {
+      throw new FleetkeyError('CA_ROOT_OFFLINE', { detail: 'the root key was removed from this server' });
+    }
+    const rootSigner = await this.keystore.open(root.row.key_ref);
+    const now = this.clock.now();
+    const tag = randomBytes(3).toString('hex');
+    let row: CaAuthorityRow;
+    try {
+      row = await this.intermediate('issuing', tag, rootSigner, root.der, now);
+    } finally {
+      await rootSigner.close();
+    }
+    const previous = this.all().filter((a) => a.row.role === 'issuing' && a.row.status === 'active');
+    await this.uow.run(ctx, { action: 'ca.rotate', subject: `ca:${row.id}` }, async (w) => {
+      await w.tx.insertInto('ca_authorities').values(row).execute();
+      await w.tx.updateTable('ca_authorities').set({ status: 'retiring' }).where('role', '=', 'issuing').where('id', '!=', row.id).where('status', '=', 'active').execute();
+      w.note({ newIssuer: row.id, retiring: previous.map((p) => p.row.id) });
+    });
+    for (const p of previous) p.row.status = 'retiring';
+    const der = new X509Certificate(row.certificate_pem).raw;
+    const a: Authority = { row, certificate: new X509Certificate(der), der, signer: await this.keystore.open(row.key_ref ?? ''), template: undefined };
+    this.#byId.set(row.id, a);
+    if (this.#urls !== undefined) this.setPublicUrls(this.#urls);
+    return a;
+  }
+
+  /** The root key, encrypted under a passphrase (scrypt + AES-256-GCM), for offline keeping. */
+  async exportRoot(ctx: OpContext, passphrase: string): Promise<string> {
+    const root = this.root();
+    if (!(this.keystore instanceof FileCaKeystore) || root.row.key_ref === null) {
+      throw new FleetkeyError('CA_ROOT_NOT_EXPORTABLE', { detail: `root key is ${root.row.key_ref === null ? 'offline' : 'in a PKCS#11 token'}` });
+    }
+    const armored = await exportRootKey(await this.keystore.privateKey(root.row.key_ref), passphrase);
+    await this.uow.run(ctx, { action: 'ca.root.export', subject: `ca:${root.row.id}` }, async () => {});
+    return armored;
+  }
+
+  /** Deletes the root key from this server (after an export); rotation then needs it restored. */
+  async removeRootKey(ctx: OpContext): Promise<void> {
+    const root = this.root();
+    if (root.row.key_ref === null) throw new FleetkeyError('CA_ROOT_OFFLINE', { detail: 'already removed' });
+    if (this.keystore.kind !== 'file') throw new FleetkeyError('CA_ROOT_NOT_EXPORTABLE', { detail: 'root key is in a PKCS#11 token' });
+    const ref = root.row.key_ref;
+    await this.uow.run(ctx, { action: 'ca.root.remove', subject: `ca:${root.row.id}` }, async (w) => {
+      await w.tx.updateTable('ca_authorities').set({ key_ref: null, keystore: 'offline' }).where('id', '=', root.row.id).execute();
+    });
+    await rm(join(this.keyDir, ref), { force: true });
+    root.row.key_ref = null;
+    root.row.keystore = 'offline';
+  }
+
+  async close(): Promise<void> {
+    for (const a of this.#byId.values()) await a.signer?.close();
+  }
+
+  private async intermediate(role: 'issuing' | 'manufacturing', tag: string, rootSigner: Signer, rootDer: Buffer, now: number): Promise<CaAuthorityRow> {
+    const key = await this.keystore.create(role, this.curve);
+    const label = role === 'issuing' ? 'Device Issuing CA' : 'Manufacturing CA';
+    const cert = await createIntermediateCa({
+      subject: `CN=Fleetkey ${label} ${tag},O=Fleetkey`,
+      publicKey: key.signer.publicKey,
+      issuerCertificate: rootDer,
+      issuerSigner: rootSigner,
+      pathLen: 0,
+      validity: { notBefore: new Date(now - 60_000), notAfter: new Date(now + LIFETIME[role]) },
+    });
+    await key.signer.close();
+    return this.row(role, key.keyRef, cert.der, now);
+  }
+
+  private row(role: CaAuthorityRow['role'], keyRef: string, der: Buffer, now: number): CaAuthorityRow {
+    const cert = new X509Certificate(der);
+    const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+    return {
+      id: randomUUID(),
+      role,
+      status: 'active',
+      keystore: this.keystore.kind,
+      key_ref: keyRef,
+      certificate_pem: toPem(der, 'CERTIFICATE'),
+      subject: cert.subject.replaceAll('\n', ','),
+      ski: createHash('sha1').update(spki).digest('hex'),
+      not_before: Date.parse(cert.validFrom),
+      not_after: Date.parse(cert.validTo),
+      created_at: now,
+      retired_at: null,
+    };
+  }
+}
