@@ -1,1 +1,2 @@
-export {};
+export * from './keystore/index.js';
+export * from './offline/index.js';

@@ -24,14 +24,17 @@ const RenewResult = Type.Object(
  */
 export async function buildDeviceApp(deps: { ca: CaModule; audit: AuditLog; logger: FastifyBaseLogger; bodyLimitBytes: number }): Promise<FastifyInstance> {
   const { ca } = deps;
-  const trust = [ca.authorities.root(), ...ca.authorities.trusted('issuing'), ...ca.authorities.trusted('manufacturing')].map((a) => a.row.certificate_pem);
+  const trust = () => [ca.authorities.root(), ...ca.authorities.trusted('issuing'), ...ca.authorities.trusted('manufacturing')].map((a) => a.row.certificate_pem);
+  const tlsOptions = () => ({ key: ca.tls.keyPem, cert: ca.tls.chainPem, ca: trust(), requestCert: true, rejectUnauthorized: false, ...TLS_POLICY });
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.bodyLimitBytes,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    https: { key: ca.tls.keyPem, cert: ca.tls.chainPem, ca: trust, requestCert: true, rejectUnauthorized: false, ...TLS_POLICY },
+    https: tlsOptions(),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // After a rotation the new issuing CA must be trusted for new handshakes at once.
+  ca.authorities.onChange(() => (app.server as unknown as { setSecureContext(o: object): void }).setSecureContext(tlsOptions()));
   app.setValidatorCompiler(validatorCompiler);
   app.decorateRequest('actor', null);
   installErrorHandlers(app as unknown as FastifyInstance, deps.audit);

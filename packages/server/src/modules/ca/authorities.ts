@@ -44,7 +44,13 @@ export interface PublicUrls {
  */
 export class Authorities {
   readonly #byId = new Map<string, Authority>();
+  readonly #changed = new Set<() => void>();
   #urls: PublicUrls | undefined;
+
+  /** Called after the set of trusted authorities changes (rotation), e.g. to reload TLS trust. */
+  onChange(listener: () => void): void {
+    this.#changed.add(listener);
+  }
 
   constructor(
     private readonly store: Store,
@@ -162,6 +168,7 @@ export class Authorities {
     const a: Authority = { row, certificate: new X509Certificate(der), der, signer: await this.keystore.open(row.key_ref ?? ''), template: undefined };
     this.#byId.set(row.id, a);
     if (this.#urls !== undefined) this.setPublicUrls(this.#urls);
+    for (const l of this.#changed) l();
     return a;
   }
 
