@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { ApiError } from './client.js';
 import { auditCommand } from './commands/audit.js';
+import { caCommand } from './commands/ca.js';
+import { certCommand } from './commands/cert.js';
+import { initCommand } from './commands/init.js';
 import { deviceCommand } from './commands/device.js';
 import { nameCommand } from './commands/name.js';
 import { serveCommand } from './commands/serve.js';
@@ -17,7 +20,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [serveCommand(), deviceCommand(), nameCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
+  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
     program.addCommand(c);
   }
   // Subcommands copy settings only when created, so usage errors deep in the tree would call

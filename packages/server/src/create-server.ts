@@ -44,6 +44,8 @@ export interface CreateOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Dispatcher timing (tests shorten the backoff). */
   readonly dispatch?: Partial<typeof DEFAULT_DISPATCH>;
+  /** false: initialise (data dir, store, CA, admin token) and return without listening (`fleetkey init`). */
+  readonly listen?: boolean;
 }
 
 /** The composition root: builds every module, wires them through their interfaces, listens. */
@@ -96,6 +98,18 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
   const unsubscribe = bus.subscribe(() => dispatcher.kick());
   dispatcher.start();
+
+  if (options.listen === false) {
+    const close = async () => {
+      unsubscribe();
+      await dispatcher.stop();
+      await ca.close();
+      await store.close();
+      box.destroy();
+      key.fill(0);
+    };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, bootstrapAdminToken, close };
+  }
 
   let publicUrl = config.ca.publicUrl ?? '';
   const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl });

@@ -9,8 +9,9 @@ export function serveCommand(): Command {
     .option('--config <file>', 'config file (default <data-dir>/fleetkey.json when present)')
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--port <port>', 'listen port (default 8400)', (v) => Number.parseInt(v, 10))
+    .option('--device-port <port>', 'device-plane HTTPS port (default 8443)', (v) => Number.parseInt(v, 10))
     .option('--database-url <url>', 'postgres://… to use PostgreSQL (DATABASE_URL)')
-    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; databaseUrl?: string }) => {
+    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; devicePort?: number; databaseUrl?: string }) => {
       const config = loadConfig({
         file: o.config,
         overrides: {
@@ -20,6 +21,7 @@ export function serveCommand(): Command {
           ...(o.databaseUrl === undefined ? {} : { databaseUrl: o.databaseUrl }),
         },
       });
+      if (o.devicePort !== undefined) config.deviceHttp.port = o.devicePort;
       const server = await createServer(config);
       const store = server.store.dialect === 'sqlite' ? `SQLite ${join(config.dataDir, 'fleetkey.db')}` : 'PostgreSQL';
       if (server.bootstrapAdminToken !== null) {
@@ -29,6 +31,7 @@ export function serveCommand(): Command {
           `\nAdmin API token (shown once; also saved with mode 0600 to ${join(config.dataDir, 'admin.token')}):\n${server.bootstrapAdminToken}\n\n`,
         );
       }
+      process.stderr.write(`fleetkey: device plane on ${server.deviceUrl}\n`);
       process.stderr.write(`fleetkey: listening on ${server.url} (${store}, data ${config.dataDir})\n`);
       const stop = (signal: string) => {
         process.stderr.write(`fleetkey: ${signal}, shutting down\n`);

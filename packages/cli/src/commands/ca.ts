@@ -1,0 +1,55 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { CaList } from '@fleetkey/protocol';
+import { Command } from 'commander';
+import { Client, type GlobalOptions } from '../client.js';
+import { emit, table } from '../output.js';
+
+export function caCommand(): Command {
+  const cmd = new Command('ca').description('the certificate authorities');
+  cmd
+    .command('show')
+    .description('list the CAs, their keystores and validity')
+    .action(async (_o: unknown, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const r = await Client.from(g).request<CaList>('GET', '/v1/ca');
+      emit(g, r, () => table(['ID', 'ROLE', 'STATUS', 'KEYSTORE', 'SUBJECT', 'NOT AFTER'], r.authorities.map((a) => [a.id, a.role, a.status, a.keystore, a.subject, a.notAfter])) + `\nOCSP: ${r.ocspUrl}`);
+    });
+  cmd
+    .command('export')
+    .description('write the CA certificates (PEM) — or, with --root-key, the root key encrypted under a passphrase')
+    .requiredOption('--out <file>', 'output file')
+    .option('--root-key', 'export the root private key (encrypted) so the root can be kept offline')
+    .option('--passphrase-file <file>', 'passphrase for --root-key (at least 12 characters)')
+    .action(async (o: { out: string; rootKey?: boolean; passphraseFile?: string }, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const client = Client.from(g);
+      if (o.rootKey === true) {
+        if (o.passphraseFile === undefined) throw new Error('--root-key needs --passphrase-file');
+        const passphrase = readFileSync(o.passphraseFile, 'utf8').trim();
+        const r = await client.request<{ armored: string }>('POST', '/v1/ca/root/export', { passphrase });
+        writeFileSync(o.out, r.armored, { mode: 0o600 });
+        emit(g, { out: o.out }, () => `root key written (encrypted) to ${o.out}; remove it from the server with: fleetkey ca remove-root-key`);
+        return;
+      }
+      const r = await client.request<CaList>('GET', '/v1/ca');
+      writeFileSync(o.out, r.authorities.filter((a) => a.status !== 'retired').map((a) => a.certificatePem).join(''), { mode: 0o644 });
+      emit(g, { out: o.out, count: r.authorities.length }, () => `${r.authorities.length} CA certificates written to ${o.out}`);
+    });
+  cmd
+    .command('rotate')
+    .description('create a new issuing CA; the previous one stays trusted while its certificates live')
+    .action(async (_o: unknown, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const r = await Client.from(g).request<{ id: string }>('POST', '/v1/ca/rotate');
+      emit(g, r, () => `new issuing CA ${r.id}`);
+    });
+  cmd
+    .command('remove-root-key')
+    .description('delete the root key from the server (export it first); rotation then needs it restored')
+    .action(async (_o: unknown, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      await Client.from(g).request('POST', '/v1/ca/root/remove');
+      emit(g, { removed: true }, () => 'root key removed from the server');
+    });
+  return cmd;
+}
