@@ -8,10 +8,9 @@
 // against baselines measured in the same run, so they stay comparable across machines.
 import { createHash, generateKeyPairSync, sign, webcrypto } from 'node:crypto';
 import os from 'node:os';
-// Until the lead wires the pki barrel into @fleetkey/crypto, import the build output directly.
-import * as pki from '../../packages/crypto/dist/pki/index.js';
+import * as pki from '@fleetkey/crypto';
 import * as x509 from '../../packages/crypto/dist/pki/x509-lib.js';
-import { SoftwareSigner } from '../../packages/crypto/dist/signer/software-signer.js';
+import { SoftwareSigner } from '@fleetkey/crypto';
 
 const quick = process.argv.includes('--quick');
 const jsonOnly = process.argv.includes('--json-only');

@@ -103,3 +103,37 @@ describe.each(DIALECTS)('revocation, CRL and OCSP on %s', (dialect) => {
     expect((await t.call('POST', `/v1/certificates/${c.serial}/revoke`, { body: { reason: 'removeFromCRL' } })).body.code).toBe('VALIDATION_FAILED');
   });
 });
+
+describe('OCSP over GET (RFC 6960 Appendix A.1)', () => {
+  test('a base64 request in the path gets a signed answer with the same status as POST', async () => {
+    const t = await startTestServer('sqlite');
+    try {
+      const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id as string;
+      const cert = (await t.call('POST', '/v1/certificates', { body: { deviceId: id, csr: deviceKey().csrPem } })).body.certificate;
+      const ca = (await t.call('GET', '/v1/ca')).body;
+      const issuing = ca.authorities.find((a: { role: string }) => a.role === 'issuing').certificatePem as string;
+      const root = ca.authorities.find((a: { role: string }) => a.role === 'root').certificatePem as string;
+      // openssl writes the request DER; we send it by GET ourselves (openssl 3.0 has no GET mode).
+      const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const dir = mkdtempSync(join(tmpdir(), 'ocsp-get-'));
+      try {
+        writeFileSync(join(dir, 'i.pem'), issuing);
+        writeFileSync(join(dir, 'c.pem'), cert.certificatePem);
+        const { execFileSync } = await import('node:child_process');
+        execFileSync('openssl', ['ocsp', '-issuer', join(dir, 'i.pem'), '-cert', join(dir, 'c.pem'), '-no_nonce', '-reqout', join(dir, 'req.der')]);
+        const b64 = encodeURIComponent(readFileSync(join(dir, 'req.der')).toString('base64'));
+        const res = await fetch(`${t.url}/pki/ocsp/${b64}`);
+        expect(res.headers.get('content-type')).toBe('application/ocsp-response');
+        const answer = Buffer.from(await res.arrayBuffer());
+        const text = await openssl((d) => ['ocsp', '-respin', join(d, 'r.der'), '-issuer', join(d, 'i.pem'), '-CAfile', join(d, 'chain.pem'), '-resp_text'], { 'r.der': answer, 'i.pem': issuing, 'chain.pem': root + issuing });
+        expect(text.out).toContain('Response verify OK');
+        expect(text.out).toContain('Cert Status: good');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+});
