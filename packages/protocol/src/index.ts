@@ -4,3 +4,4 @@ export * from './identity.js';
 export * from './mqtt/index.js';
 export * from './webhook-signature.js';
 export * from './duration.js';
+export * from './bundle.js';

@@ -11,4 +11,7 @@ export const provisioningErrors = {
   TPM_EK_CERT_MISMATCH: { status: 403, message: 'The endorsement key certificate does not certify the endorsement key.' },
   TPM_EK_UNTRUSTED: { status: 403, message: 'The endorsement key certificate does not chain to a trusted TPM manufacturer.' },
   TPM_CREDENTIAL_PROOF_INVALID: { status: 401, message: 'The TPM did not prove possession of the credential.' },
+  PROVISIONING_REFUSED: { status: 403, message: 'Provisioning was refused.' },
+  ENROLLMENT_NOT_FOUND: { status: 404, message: 'No such enrollment.' },
+  ENROLLMENT_INVALID: { status: 400, message: 'The enrollment definition is not consistent.' },
 } as const satisfies Catalogue;

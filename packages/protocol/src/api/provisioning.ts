@@ -1,0 +1,172 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { DURATION_PATTERN } from '../duration.js';
+import { NameString, Tags, Timestamp, Uuid } from './common.js';
+
+/**
+ * Provisioning wire contract (device plane, HTTPS on the device listener, default :8443).
+ *
+ * Every method ends the same way: the device sends a CSR for a NEW key it generated in its own
+ * keystore, and gets back a `ProvisioningResult`. No response ever carries a private key.
+ *
+ *  X.509 (birth certificate, IEEE 802.1AR IDevID):
+ *    POST /device/v1/provision/x509          over mTLS with the IDevID            body X509ProvisionBody
+ *    — or, where TLS is terminated before Fleetkey —
+ *    POST /device/v1/provision/nonce         → { nonce }   (single use, 5 minutes)
+ *    POST /device/v1/provision/x509          body X509ProvisionBody with idevidChainPem, nonce, nonceSignature
+ *  Symmetric key (SAS token, see packages/crypto/src/sas):
+ *    POST /device/v1/provision/symmetric     body SymmetricProvisionBody; token resource = `provision/<deviceId>`
+ *  TPM 2.0 (credential activation, TPM 2.0 Part 1 §24):
+ *    POST /device/v1/provision/tpm/start     body TpmStartBody → TpmChallenge (MakeCredential output)
+ *    POST /device/v1/provision/tpm/finish    body TpmFinishBody (the activated secret + CSR) → ProvisioningResult
+ *
+ * Refusals: 403 PROVISIONING_REFUSED is definitive (unknown device, bad evidence, disabled or
+ * expired enrollment, revoked device): an SDK stops retrying. 429 RATE_LIMITED and 5xx are
+ * transient: retry with jittered backoff. The precise reason is only in the audit log.
+ */
+
+const Csr = Type.String({ minLength: 64, maxLength: 16384, description: 'PKCS#10 CSR, PEM, for a new key' });
+const B64 = (max: number) => Type.String({ minLength: 4, maxLength: max, pattern: '^[A-Za-z0-9+/=]+$' });
+
+export const X509ProvisionBody = Type.Object(
+  {
+    csr: Csr,
+    /** Only without mTLS: the IDevID chain (leaf first), the nonce from /provision/nonce and its signature by the IDevID key (DER ECDSA, base64). */
+    idevidChainPem: Type.Optional(Type.String({ minLength: 64, maxLength: 32768 })),
+    nonce: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
+    nonceSignature: Type.Optional(B64(512)),
+  },
+  { additionalProperties: false },
+);
+export type X509ProvisionBody = Static<typeof X509ProvisionBody>;
+
+export const NonceResult = Type.Object({ nonce: Type.String(), expiresAt: Timestamp }, { additionalProperties: false });
+
+export const SymmetricProvisionBody = Type.Object(
+  { deviceId: Uuid, token: Type.String({ minLength: 10, maxLength: 2048 }), csr: Csr },
+  { additionalProperties: false },
+);
+export type SymmetricProvisionBody = Static<typeof SymmetricProvisionBody>;
+
+export const TpmStartBody = Type.Object(
+  {
+    deviceId: Uuid,
+    /** TPM2B_PUBLIC of the endorsement key, base64. */
+    ekPublic: B64(2048),
+    /** The EK certificate from NV (DER, base64), when the TPM has one. */
+    ekCertificate: Type.Optional(B64(8192)),
+    /** TPM2B_PUBLIC of the attestation key, base64. */
+    akPublic: B64(2048),
+  },
+  { additionalProperties: false },
+);
+export type TpmStartBody = Static<typeof TpmStartBody>;
+
+export const TpmChallenge = Type.Object(
+  {
+    challengeId: Uuid,
+    /** TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET, base64, as tpm2_activatecredential reads them (without the tpm2-tools file header). */
+    credentialBlob: Type.String(),
+    encryptedSecret: Type.String(),
+    expiresAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type TpmChallenge = Static<typeof TpmChallenge>;
+
+export const TpmFinishBody = Type.Object(
+  { challengeId: Uuid, secret: B64(128), csr: Csr },
+  { additionalProperties: false },
+);
+export type TpmFinishBody = Static<typeof TpmFinishBody>;
+
+export const ProvisioningResult = Type.Object(
+  {
+    deviceId: Uuid,
+    name: Type.Union([Type.String(), Type.Null()]),
+    certificatePem: Type.String(),
+    /** Operational certificate followed by the issuing CA. */
+    chainPem: Type.String(),
+    /** Root + issuing CAs: trust for the gateway and the device plane. */
+    caBundlePem: Type.String(),
+    gateway: Type.Object(
+      { mqttUrl: Type.Union([Type.String(), Type.Null()]), deviceUrl: Type.String() },
+      { additionalProperties: false },
+    ),
+    notAfter: Timestamp,
+    renewAfter: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type ProvisioningResult = Static<typeof ProvisioningResult>;
+
+// ---- Enrollments (operator plane, /v1/enrollments) ----
+
+export const ATTESTATION_TYPES = ['x509', 'symmetric', 'tpm'] as const;
+export type AttestationType = (typeof ATTESTATION_TYPES)[number];
+
+export const Allocation = Type.Union([
+  Type.Object({ type: Type.Literal('fixed'), name: NameString }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('table'), entries: Type.Record(Type.String(), NameString, { maxProperties: 100_000 }) }, { additionalProperties: false }),
+  /** `{model}`, `{serial}` (first component serial), `{serial.<component>}`, `{id}`, `{id8}` are substituted, then lower-cased. */
+  Type.Object({ type: Type.Literal('template'), template: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('pending') }, { additionalProperties: false }),
+]);
+export type Allocation = Static<typeof Allocation>;
+
+export const CreateEnrollmentBody = Type.Object(
+  {
+    label: Type.String({ minLength: 1, maxLength: 128 }),
+    kind: Type.Union([Type.Literal('individual'), Type.Literal('group')]),
+    attestation: Type.Union(ATTESTATION_TYPES.map((a) => Type.Literal(a))),
+    /** Individual: the device, and for x509 optionally the IDevID's SHA-256 fingerprint, for tpm optionally the EK public's SHA-256. */
+    deviceId: Type.Optional(Uuid),
+    idevidFingerprint: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+    ekPublicSha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+    /** Group x509: manufacturer trust anchors (PEM). Omitted: Fleetkey's own manufacturing CA. Group tpm: TPM manufacturer roots (PEM). */
+    trustAnchorsPem: Type.Optional(Type.String({ minLength: 64, maxLength: 65536 })),
+    allocation: Type.Optional(Allocation),
+    tags: Type.Optional(Tags),
+    certificateValidity: Type.Optional(Type.String({ pattern: DURATION_PATTERN })),
+    reprovisioning: Type.Optional(Type.Union([Type.Literal('keep'), Type.Literal('reset'), Type.Literal('never')])),
+    expiresAt: Type.Optional(Timestamp),
+    maxDevices: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+  },
+  { additionalProperties: false },
+);
+export type CreateEnrollmentBody = Static<typeof CreateEnrollmentBody>;
+
+export const Enrollment = Type.Object(
+  {
+    id: Uuid,
+    label: Type.String(),
+    kind: Type.Union([Type.Literal('individual'), Type.Literal('group')]),
+    attestation: Type.Union(ATTESTATION_TYPES.map((a) => Type.Literal(a))),
+    deviceId: Type.Union([Uuid, Type.Null()]),
+    idevidFingerprint: Type.Union([Type.String(), Type.Null()]),
+    ekPublicSha256: Type.Union([Type.String(), Type.Null()]),
+    trustAnchors: Type.Array(Type.Object({ subject: Type.String(), fingerprintSha256: Type.String() }, { additionalProperties: false })),
+    allocation: Allocation,
+    tags: Tags,
+    certificateValidity: Type.String(),
+    reprovisioning: Type.Union([Type.Literal('keep'), Type.Literal('reset'), Type.Literal('never')]),
+    enabled: Type.Boolean(),
+    expiresAt: Type.Union([Timestamp, Type.Null()]),
+    maxDevices: Type.Union([Type.Integer(), Type.Null()]),
+    devicesProvisioned: Type.Integer(),
+    createdAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type Enrollment = Static<typeof Enrollment>;
+
+/** Creation of a symmetric group enrollment is the only time its group key is shown. */
+export const CreatedEnrollment = Type.Object(
+  { enrollment: Enrollment, groupKey: Type.Optional(Type.String({ description: 'base64; shown once' })) },
+  { additionalProperties: false },
+);
+export type CreatedEnrollment = Static<typeof CreatedEnrollment>;
+export const EnrollmentList = Type.Object({ enrollments: Type.Array(Enrollment) }, { additionalProperties: false });
+
+/** For the manufacturing station: the per-device key of a symmetric group, never the group key. */
+export const DerivedKey = Type.Object({ deviceId: Uuid, deviceKey: Type.String({ description: 'base64' }) }, { additionalProperties: false });
+export type DerivedKey = Static<typeof DerivedKey>;
