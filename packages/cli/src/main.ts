@@ -4,6 +4,8 @@ import { auditCommand } from './commands/audit.js';
 import { caCommand } from './commands/ca.js';
 import { certCommand } from './commands/cert.js';
 import { initCommand } from './commands/init.js';
+import { agentCommand } from './commands/agent.js';
+import { manufactureCommand } from './commands/manufacture.js';
 import { deviceCommand } from './commands/device.js';
 import { nameCommand } from './commands/name.js';
 import { serveCommand } from './commands/serve.js';
@@ -20,7 +22,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
+  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), manufactureCommand(), agentCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
     program.addCommand(c);
   }
   // Subcommands copy settings only when created, so usage errors deep in the tree would call

@@ -1,2 +1,3 @@
 export * from './keystore/index.js';
 export * from './offline/index.js';
+export * from './provisioning/index.js';

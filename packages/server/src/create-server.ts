@@ -19,6 +19,14 @@ import { BindingService } from './modules/registry/binding-service.js';
 import { DeviceService } from './modules/registry/device-service.js';
 import { createCaModule, type CaModule } from './modules/ca/ca-module.js';
 import { buildDeviceApp } from './http/device-app.js';
+import { InMemoryReplayGuard } from '@fleetkey/crypto';
+import { parseDuration } from '@fleetkey/protocol';
+import { RateLimiter } from './context/rate-limiter.js';
+import { EnrollmentService } from './modules/provisioning/enrollment-service.js';
+import { ProvisioningService } from './modules/provisioning/provisioning-service.js';
+import { SymmetricMethod } from './modules/provisioning/attestation/symmetric-method.js';
+import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
+import { X509Method } from './modules/provisioning/attestation/x509-method.js';
 import { NameService } from './modules/registry/name-service.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
@@ -33,6 +41,7 @@ export interface FleetkeyServer {
   /** The device plane (HTTPS, client certificates requested). */
   readonly deviceUrl: string;
   readonly ca: CaModule;
+  readonly enrollments: EnrollmentService;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -83,6 +92,18 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapContext: systemContext('bootstrap'),
   });
 
+  const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity);
+  let deviceUrl = '';
+  const provisioning = new ProvisioningService({
+    uow,
+    ca,
+    devices,
+    names,
+    bindings,
+    renewalGraceMs: parseDuration(config.ca.renewalGrace) ?? 3_600_000,
+    endpoints: () => ({ deviceUrl, mqttUrl: null }),
+  });
+
   let bootstrapAdminToken: string | null = null;
   if (!(await tokens.hasActiveAdmin())) {
     const created = await tokens.create(systemContext('bootstrap'), 'admin', 'bootstrap admin');
@@ -108,18 +129,35 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, bootstrapAdminToken, close };
   }
 
   let publicUrl = config.ca.publicUrl ?? '';
-  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl });
+  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl, enrollments });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
   if (publicUrl === '') publicUrl = url;
   ca.start(publicUrl);
-  const deviceHttp = await buildDeviceApp({ ca, audit, logger, bodyLimitBytes: config.http.bodyLimitBytes });
+  const deviceHttp = await buildDeviceApp({
+    ca,
+    audit,
+    logger,
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    provisioning: {
+      service: provisioning,
+      x509: new X509Method(ca.authorities),
+      symmetric: new SymmetricMethod(enrollments, new InMemoryReplayGuard()),
+      tpm: new TpmMethod(),
+      store,
+      audit,
+      clock,
+      // Per source address and per identity (DESIGN.md §4): a fleet behind one NAT still fits.
+      perSource: new RateLimiter(600, 200),
+      perDevice: new RateLimiter(10, 5),
+    },
+  });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
-  const deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
+  deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, pid: process.pid })}\n`);
@@ -133,6 +171,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     http,
     deviceUrl,
     ca,
+    enrollments,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();

@@ -13,6 +13,8 @@ import { operatorRoutes } from './routes/operator-routes.js';
 import { caRoutes } from './routes/ca-routes.js';
 import { pkiRoutes } from './routes/pki-routes.js';
 import type { CaModule } from '../modules/ca/ca-module.js';
+import type { EnrollmentService } from '../modules/provisioning/enrollment-service.js';
+import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import type { OperatorServices } from './routes/services.js';
 import { validatorCompiler } from './validators.js';
 
@@ -23,6 +25,7 @@ export interface HttpOptions {
   readonly limiter: RefusalLimiter;
   readonly ca: CaModule;
   readonly publicUrl: () => string;
+  readonly enrollments: EnrollmentService;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -65,6 +68,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(nameRoutes, { services });
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
+      await v1.register(enrollmentRoutes, { enrollments: options.enrollments });
     },
     { prefix: '/v1' },
   );

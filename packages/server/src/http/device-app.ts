@@ -11,6 +11,7 @@ import { installErrorHandlers } from './error-handler.js';
 import './fastify-types.js';
 import { TLS_POLICY } from './tls-policy.js';
 import { validatorCompiler } from './validators.js';
+import { provisioningRoutes, type ProvisioningRouteDeps } from './routes/provisioning-routes.js';
 
 const RenewResult = Type.Object(
   { serial: Type.String(), certificatePem: Type.String(), chainPem: Type.String(), notAfter: Type.String(), renewAfter: Type.String() },
@@ -22,7 +23,7 @@ const RenewResult = Type.Object(
  * a certificate. Trust is the root plus the issuing CAs, so a handshake proves possession of a
  * key certified by us; what that certificate may do is decided per route against the store.
  */
-export async function buildDeviceApp(deps: { ca: CaModule; audit: AuditLog; logger: FastifyBaseLogger; bodyLimitBytes: number }): Promise<FastifyInstance> {
+export async function buildDeviceApp(deps: { ca: CaModule; audit: AuditLog; logger: FastifyBaseLogger; bodyLimitBytes: number; provisioning: ProvisioningRouteDeps }): Promise<FastifyInstance> {
   const { ca } = deps;
   const trust = () => [ca.authorities.root(), ...ca.authorities.trusted('issuing'), ...ca.authorities.trusted('manufacturing')].map((a) => a.row.certificate_pem);
   const tlsOptions = () => ({ key: ca.tls.keyPem, cert: ca.tls.chainPem, ca: trust(), requestCert: true, rejectUnauthorized: false, ...TLS_POLICY });
@@ -60,6 +61,7 @@ export async function buildDeviceApp(deps: { ca: CaModule; audit: AuditLog; logg
       renewAfter: new Date(issued.notBefore + Math.floor((lifetime * 2) / 3)).toISOString(),
     };
   });
+  await app.register(provisioningRoutes, { deps: deps.provisioning });
   await app.ready();
   return app as unknown as FastifyInstance;
 }

@@ -2,6 +2,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import type { Dialect } from './dialect.js';
 import * as m001 from './migrations/001-registry.js';
 import * as m002 from './migrations/002-ca.js';
+import * as m003 from './migrations/003-provisioning.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -12,6 +13,7 @@ interface DialectMigration {
 const MIGRATIONS: Record<string, DialectMigration> = {
   '001-registry': m001,
   '002-ca': m002,
+  '003-provisioning': m003,
 };
 
 class InlineProvider implements MigrationProvider {

@@ -150,6 +150,48 @@ export interface CrlRow {
   der: string;
 }
 
+export interface EnrollmentRow {
+  id: string;
+  label: string;
+  kind: 'individual' | 'group';
+  attestation: 'x509' | 'symmetric' | 'tpm';
+  device_id: string | null;
+  idevid_fingerprint: string | null;
+  ek_sha256: string | null;
+  trust_pem: string | null;
+  secret_sealed: string | null;
+  allocation: string; // JSON Allocation
+  tags: string; // JSON
+  validity: string;
+  reprovisioning: 'keep' | 'reset' | 'never';
+  enabled: number;
+  expires_at: number | null;
+  max_devices: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ProvisioningRecordRow {
+  device_id: string;
+  enrollment_id: string;
+  method: string;
+  first_at: number;
+  last_at: number;
+  count: number;
+  last_serial: string;
+}
+
+export interface ChallengeRow {
+  id: string;
+  kind: 'nonce' | 'tpm';
+  device_id: string | null;
+  enrollment_id: string | null;
+  secret_sha256: string | null;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
 export interface Database {
   devices: DeviceRow;
   names: NameRow;
@@ -164,4 +206,7 @@ export interface Database {
   ca_authorities: CaAuthorityRow;
   certificates: CertificateRow;
   crls: CrlRow;
+  enrollments: EnrollmentRow;
+  provisioning_records: ProvisioningRecordRow;
+  provisioning_challenges: ChallengeRow;
 }

@@ -21,6 +21,8 @@ export async function startTestServer(dialect: TestDialect, options: CreateOptio
     env: { FLEETKEY_LOG_LEVEL: 'silent' },
     overrides: { dataDir, port: 0, host: '127.0.0.1', ...(pgdb === undefined ? {} : { databaseUrl: pgdb.url }) },
   });
+  // Both listeners on ephemeral ports: test files run in parallel.
+  config.deviceHttp.port = 0;
   Object.assign(config, options.config ?? {});
   const server = await createServer(config, options);
   const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();

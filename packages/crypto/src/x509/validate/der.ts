@@ -89,23 +89,27 @@ export function decodeOid(tlv: Tlv): string {
   if (tlv.tag !== TAG.OID) throw new DerError('expected OID');
   const v = tlv.value;
   if (v.length === 0) throw new DerError('empty OID');
-  const arcs: number[] = [];
-  let acc = 0;
+  // Arcs may be as large as a UUID (X.667 `2.25.<128-bit>`, Fleetkey's own arc): BigInt, with a
+  // bound on the encoded length of one arc (20 octets ≥ 128 bits) so no input makes this unbounded.
+  const arcs: bigint[] = [];
+  let acc = 0n;
+  let octets = 0;
   let fresh = true;
   for (const b of v) {
     // X.690 §8.19.2: the leading octet of a subidentifier must not be 0x80.
     if (fresh && b === 0x80) throw new DerError('non-minimal OID arc');
-    if (acc > 2 ** 45) throw new DerError('OID arc too large');
-    acc = acc * 128 + (b & 0x7f);
+    if (++octets > 20) throw new DerError('OID arc too large');
+    acc = (acc << 7n) | BigInt(b & 0x7f);
     fresh = (b & 0x80) === 0;
     if (fresh) {
       arcs.push(acc);
-      acc = 0;
+      acc = 0n;
+      octets = 0;
     }
   }
   if (!fresh) throw new DerError('truncated OID');
-  const first = arcs[0] as number;
-  const head = first < 40 ? [0, first] : first < 80 ? [1, first - 40] : [2, first - 80];
+  const first = arcs[0] as bigint;
+  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
   return [...head, ...arcs.slice(1)].join('.');
 }
 

@@ -20,18 +20,21 @@ export const PERMISSIONS = [
   'cert:revoke',
   'ca:read',
   'ca:admin',
+  'enrollment:read',
+  'enrollment:write',
+  'enrollment:derive',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read'];
+const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read'];
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.
-  manufacturing: new Set<Permission>(['device:read', 'device:create', 'api:read', 'cert:read', 'cert:issue', 'ca:read']),
+  manufacturing: new Set<Permission>(['device:read', 'device:create', 'api:read', 'cert:read', 'cert:issue', 'ca:read', 'enrollment:read', 'enrollment:derive']),
 };
 
 export function allows(role: Role, permission: Permission): boolean {

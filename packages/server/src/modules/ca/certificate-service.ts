@@ -108,8 +108,10 @@ export class CertificateService {
   }
 
   /** Device revocation: every certificate of the device, in the device change's own transaction. */
-  async revokeAllForDevice(w: Work, deviceId: string, reason: RevocationReason): Promise<number> {
-    const rows = await w.tx.selectFrom('certificates').selectAll().where('device_id', '=', deviceId).where('status', '!=', 'revoked').execute();
+  async revokeAllForDevice(w: Work, deviceId: string, reason: RevocationReason, kind?: 'operational' | 'idevid'): Promise<number> {
+    let q = w.tx.selectFrom('certificates').selectAll().where('device_id', '=', deviceId).where('status', '!=', 'revoked');
+    if (kind !== undefined) q = q.where('kind', '=', kind);
+    const rows = await q.execute();
     await this.markRevoked(w, rows, reason);
     return rows.length;
   }

@@ -3,7 +3,7 @@ import { FleetkeyError, type Name, type NameHistory, type ReplaceBody, type Repl
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
 import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
-import type { BindingRow } from '../../store/schema.js';
+import type { BindingRow, NameRow } from '../../store/schema.js';
 import type { DeviceService } from './device-service.js';
 import { UNBINDABLE } from './device-lifecycle.js';
 import { toBinding } from './mappers.js';
@@ -22,14 +22,29 @@ export class BindingService {
   async bind(ctx: OpContext, name: string, deviceId: string, reason: string | undefined): Promise<Name> {
     return this.uow.run(ctx, { action: 'name.bind', subject: `name:${name}` }, async (w) => {
       const nameRow = await this.names.resolve(w.tx, name, true);
-      if ((await this.openForName(w.tx, nameRow.id)) !== undefined) {
-        throw new FleetkeyError('NAME_ALREADY_BOUND', { detail: name });
-      }
-      await this.open(w, nameRow.id, deviceId, reason);
+      await this.bindInWork(w, nameRow, deviceId, reason);
       w.note({ deviceId, ...(reason === undefined ? {} : { reason }) });
-      await w.emit('name.bound', `name:${name}`, { nameId: nameRow.id, name, deviceId, reason: reason ?? null });
       return this.names.view(w.tx, nameRow);
     });
+  }
+
+  /** Binds inside a unit of work another operation holds (provisioning's allocation). */
+  async bindInWork(w: Work, nameRow: NameRow, deviceId: string, reason: string | undefined): Promise<void> {
+    if ((await this.openForName(w.tx, nameRow.id)) !== undefined) {
+      throw new FleetkeyError('NAME_ALREADY_BOUND', { detail: nameRow.name });
+    }
+    await this.open(w, nameRow.id, deviceId, reason);
+    await w.emit('name.bound', `name:${nameRow.name}`, { nameId: nameRow.id, name: nameRow.name, deviceId, reason: reason ?? null });
+  }
+
+  /** Closes the device's open binding, if any, inside the caller's unit of work; returns the name it had. */
+  async unbindDeviceInWork(w: Work, deviceId: string, reason: string): Promise<string | null> {
+    const current = await w.tx.selectFrom('bindings').selectAll().where('device_id', '=', deviceId).where('valid_to', 'is', null).executeTakeFirst();
+    if (current === undefined) return null;
+    await this.close(w, current, reason);
+    const nameRow = await w.tx.selectFrom('names').select(['id', 'name']).where('id', '=', current.name_id).executeTakeFirstOrThrow();
+    await w.emit('name.unbound', `name:${nameRow.name}`, { nameId: nameRow.id, name: nameRow.name, deviceId, reason });
+    return nameRow.name;
   }
 
   async unbind(ctx: OpContext, name: string, reason: string | undefined): Promise<Name> {
@@ -130,6 +145,18 @@ export class BindingService {
 
   async nameAtDevice(deviceId: string, at: number): Promise<{ nameId: string; name: string } | null> {
     return this.nameAt(this.store.db, deviceId, at);
+  }
+
+  /** The name the device holds now, inside a unit of work. */
+  async currentNameOf(w: Work, deviceId: string): Promise<string | null> {
+    const r = await w.tx
+      .selectFrom('bindings')
+      .innerJoin('names', 'names.id', 'bindings.name_id')
+      .select('names.name')
+      .where('bindings.device_id', '=', deviceId)
+      .where('bindings.valid_to', 'is', null)
+      .executeTakeFirst();
+    return r?.name ?? null;
   }
 
   async deviceAtName(name: string, at: number): Promise<string | null> {

@@ -133,6 +133,21 @@ export class DeviceService {
     return updated;
   }
 
+  /** First successful provisioning: manufactured → provisioned (not an operator action). */
+  async markProvisioned(w: Work, row: DeviceRow): Promise<void> {
+    if (row.status !== 'manufactured') return;
+    await w.tx.updateTable('devices').set({ status: 'provisioned', updated_at: w.now }).where('id', '=', row.id).where('status', '=', 'manufactured').execute();
+    await w.emit('device.status_changed', `device:${row.id}`, { deviceId: row.id, from: 'manufactured', to: 'provisioned', reason: 'provisioned' });
+  }
+
+  /** Registers a device inside another operation's unit of work (a group enrollment admitting it). */
+  async registerInWork(w: Work, id: string, model: string | null): Promise<DeviceRow> {
+    const row: DeviceRow = { id, model, serials: null, hw_fingerprint: null, status: 'manufactured', status_reason: null, prior_status: null, created_at: w.now, updated_at: w.now };
+    await w.tx.insertInto('devices').values(row).execute();
+    await w.emit('device.created', `device:${id}`, { deviceId: id, model });
+    return row;
+  }
+
   /** Reads a device for update: on PostgreSQL the row lock orders concurrent status changes. */
   async lockDevice(tx: Tx, id: string): Promise<DeviceRow> {
     let q = tx.selectFrom('devices').selectAll().where('id', '=', id);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FleetkeyError, type CreateNameBody, type Name } from '@fleetkey/protocol';
 import type { OpContext } from '../../context/op-context.js';
-import type { UnitOfWork } from '../../context/unit-of-work.js';
+import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
 import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
 import type { NameRow } from '../../store/schema.js';
 import { toName } from './mappers.js';
@@ -16,23 +16,31 @@ export class NameService {
 
   async create(ctx: OpContext, body: CreateNameBody): Promise<Name> {
     return this.uow.run(ctx, { action: 'name.create', subject: `name:${body.name}` }, async (w) => {
-      const row: NameRow = {
-        id: randomUUID(),
-        name: body.name,
-        tags: JSON.stringify(body.tags ?? {}),
-        created_at: w.now,
-        updated_at: w.now,
-      };
-      await w.tx.insertInto('names').values(row).execute().catch(nameTaken(body.name));
-      await w.tx
-        .insertInto('name_keys')
-        .values({ key: body.name, name_id: row.id, kind: 'current', created_at: w.now, retired_at: null })
-        .execute()
-        .catch(nameTaken(body.name));
+      const row = await this.createInWork(w, body.name, body.tags ?? {});
       w.note({ tags: body.tags ?? {} });
-      await w.emit('name.created', `name:${body.name}`, { nameId: row.id, name: body.name, tags: body.tags ?? {} });
       return toName(row, undefined, []);
     });
+  }
+
+  /** Creates a name inside a unit of work another operation holds (provisioning's allocation). */
+  async createInWork(w: Work, name: string, tags: Record<string, string>): Promise<NameRow> {
+    const row: NameRow = { id: randomUUID(), name, tags: JSON.stringify(tags), created_at: w.now, updated_at: w.now };
+    await w.tx.insertInto('names').values(row).execute().catch(nameTaken(name));
+    await w.tx
+      .insertInto('name_keys')
+      .values({ key: name, name_id: row.id, kind: 'current', created_at: w.now, retired_at: null })
+      .execute()
+      .catch(nameTaken(name));
+    await w.emit('name.created', `name:${name}`, { nameId: row.id, name, tags });
+    return row;
+  }
+
+  /** The current row of a name string, or undefined (an alias or an unknown string). */
+  async findCurrent(w: Work, name: string): Promise<NameRow | undefined> {
+    const key = await w.tx.selectFrom('name_keys').selectAll().where('key', '=', name).executeTakeFirst();
+    if (key === undefined) return undefined;
+    if (key.kind !== 'current') throw new FleetkeyError('NAME_EXISTS', { detail: `${name} is kept as an alias` });
+    return this.resolve(w.tx, name, true);
   }
 
   async show(name: string): Promise<Name> {

@@ -1,0 +1,136 @@
+import { randomBytes, X509Certificate } from 'node:crypto';
+import type { TLSSocket, PeerCertificate, DetailedPeerCertificate } from 'node:tls';
+import {
+  FleetkeyError,
+  NonceResult,
+  ProvisioningResult,
+  SymmetricProvisionBody,
+  TpmChallenge,
+  TpmFinishBody,
+  TpmStartBody,
+  X509ProvisionBody,
+} from '@fleetkey/protocol';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Clock } from '../../context/clock.js';
+import type { OpContext } from '../../context/op-context.js';
+import type { RateLimiter } from '../../context/rate-limiter.js';
+import type { AuditLog } from '../../modules/audit/audit-log.js';
+import { auditedErrors } from '../../context/unit-of-work.js';
+import type { SymmetricMethod } from '../../modules/provisioning/attestation/symmetric-method.js';
+import type { TpmMethod } from '../../modules/provisioning/attestation/tpm-method.js';
+import type { X509Evidence, X509Method } from '../../modules/provisioning/attestation/x509-method.js';
+import type { ProvisioningService } from '../../modules/provisioning/provisioning-service.js';
+import type { Store } from '../../store/open-store.js';
+
+export interface ProvisioningRouteDeps {
+  readonly service: ProvisioningService;
+  readonly x509: X509Method;
+  readonly symmetric: SymmetricMethod;
+  readonly tpm: TpmMethod;
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly clock: Clock;
+  readonly perSource: RateLimiter;
+  readonly perDevice: RateLimiter;
+}
+
+const NONCE_TTL_MS = 5 * 60_000;
+
+/** The chain the client presented in the TLS handshake (leaf first), or none. */
+function tlsChain(req: FastifyRequest): X509Certificate[] {
+  const socket = req.raw.socket as TLSSocket;
+  let peer: PeerCertificate | DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+  const out: X509Certificate[] = [];
+  const seen = new Set<string>();
+  while (peer !== undefined && peer.raw !== undefined && !seen.has(peer.fingerprint256)) {
+    seen.add(peer.fingerprint256);
+    out.push(new X509Certificate(peer.raw));
+    peer = 'issuerCertificate' in peer ? peer.issuerCertificate : undefined;
+  }
+  return out;
+}
+
+/**
+ * Device-plane provisioning endpoints (contract: packages/protocol/src/api/provisioning.ts).
+ * Everything a device is told on refusal is PROVISIONING_REFUSED or RATE_LIMITED; the reason is
+ * in the audit entry the unit of work wrote.
+ */
+export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningRouteDeps }> = async (app, { deps }) => {
+  const ctx = (req: FastifyRequest, who: string): OpContext => ({ actor: { kind: 'anonymous', label: who }, requestId: req.id, remoteAddress: req.ip });
+
+  const limit = async (req: FastifyRequest, deviceId: string | null) => {
+    const now = deps.clock.now();
+    const bySource = deps.perSource.allow(req.ip, now);
+    const byDevice = deviceId === null || deps.perDevice.allow(deviceId, now);
+    if (bySource && byDevice) return;
+    const err = new FleetkeyError('RATE_LIMITED', { detail: bySource ? `device ${deviceId}` : `source ${req.ip}` });
+    // Rate-limited refusals are audited at most once per bucket refill (the limiter is the bound).
+    auditedErrors.add(err);
+    throw err;
+  };
+  // Device-facing refusals are neutral: whatever the CA or registry said is already in the audit log.
+  const neutral = (e: unknown): never => {
+    if (e instanceof FleetkeyError && e.status >= 400 && e.status < 500 && e.code !== 'RATE_LIMITED' && e.code !== 'PROVISIONING_REFUSED') {
+      const n = new FleetkeyError('PROVISIONING_REFUSED', { detail: `${e.code}: ${e.detail ?? ''}` });
+      auditedErrors.add(n);
+      throw n;
+    }
+    throw e;
+  };
+
+  app.post('/device/v1/provision/nonce', { schema: { response: { 200: NonceResult } } }, async (req) => {
+    await limit(req, null);
+    const nonce = randomBytes(32).toString('base64url');
+    const now = deps.clock.now();
+    await deps.store.db.insertInto('provisioning_challenges').values({ id: nonce, kind: 'nonce', device_id: null, enrollment_id: null, secret_sha256: null, expires_at: now + NONCE_TTL_MS, used_at: null, created_at: now }).execute();
+    return { nonce, expiresAt: new Date(now + NONCE_TTL_MS).toISOString() };
+  });
+
+  app.post('/device/v1/provision/x509', { schema: { body: X509ProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
+    const b = req.body;
+    let chain = tlsChain(req);
+    let possession: X509Evidence['possession'] = { kind: 'tls' };
+    if (chain.length === 0) {
+      possession = { kind: 'none' };
+      if (b.idevidChainPem !== undefined && b.nonce !== undefined && b.nonceSignature !== undefined) {
+        const now = deps.clock.now();
+        // The nonce is consumed whatever follows: one attempt per nonce.
+        const used = await deps.store.db
+          .updateTable('provisioning_challenges')
+          .set({ used_at: now })
+          .where('id', '=', b.nonce)
+          .where('kind', '=', 'nonce')
+          .where('used_at', 'is', null)
+          .where('expires_at', '>', now)
+          .executeTakeFirst();
+        try {
+          chain = (b.idevidChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+        } catch {
+          chain = [];
+        }
+        possession = { kind: 'nonce', nonce: b.nonce, signature: Buffer.from(b.nonceSignature, 'base64'), fresh: used.numUpdatedRows === 1n };
+      }
+    }
+    const leafId = chain[0] === undefined ? null : /URI:urn:uuid:([0-9a-f-]{36})/.exec(chain[0].subjectAltName ?? '')?.[1] ?? null;
+    await limit(req, leafId);
+    return deps.service.provision(ctx(req, leafId === null ? `device@${req.ip}` : `device:${leafId}`), deps.x509, { chain, possession }, b.csr, leafId === null ? 'provisioning' : `device:${leafId}`).catch(neutral);
+  });
+
+  app.post('/device/v1/provision/symmetric', { schema: { body: SymmetricProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
+    await limit(req, req.body.deviceId);
+    return deps.service.provision(ctx(req, `device:${req.body.deviceId}`), deps.symmetric, { deviceId: req.body.deviceId, token: req.body.token }, req.body.csr, `device:${req.body.deviceId}`).catch(neutral);
+  });
+
+  app.post('/device/v1/provision/tpm/start', { schema: { body: TpmStartBody, response: { 200: TpmChallenge } } }, async (req) => {
+    const b = req.body;
+    await limit(req, b.deviceId);
+    const start = { deviceId: b.deviceId, ekPublic: Buffer.from(b.ekPublic, 'base64'), ekCertificate: b.ekCertificate === undefined ? undefined : Buffer.from(b.ekCertificate, 'base64'), akPublic: Buffer.from(b.akPublic, 'base64') };
+    return (deps.service.challenge(ctx(req, `device:${b.deviceId}`), deps.tpm, start, `device:${b.deviceId}`) as Promise<TpmChallenge>).catch(neutral);
+  });
+
+  app.post('/device/v1/provision/tpm/finish', { schema: { body: TpmFinishBody, response: { 200: ProvisioningResult } } }, async (req) => {
+    await limit(req, req.body.challengeId);
+    return deps.service.provision(ctx(req, `device@${req.ip}`), deps.tpm, { challengeId: req.body.challengeId, secret: Buffer.from(req.body.secret, 'base64') }, req.body.csr, 'provisioning').catch(neutral);
+  });
+};

@@ -1,0 +1,190 @@
+import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { deriveDeviceKey } from '@fleetkey/crypto';
+import {
+  FleetkeyError,
+  parseDuration,
+  type Allocation,
+  type CreatedEnrollment,
+  type CreateEnrollmentBody,
+  type DerivedKey,
+  type Enrollment,
+} from '@fleetkey/protocol';
+import { iso, isoOrNull } from '../../context/clock.js';
+import type { OpContext } from '../../context/op-context.js';
+import type { UnitOfWork } from '../../context/unit-of-work.js';
+import type { SecretBox } from '../../secrets/secret-box.js';
+import type { Store, Tx } from '../../store/open-store.js';
+import type { EnrollmentRow } from '../../store/schema.js';
+
+const secretAad = (id: string) => `enrollment-key:${id}`;
+const HOUR = 3_600_000;
+
+export function parsePemCertificates(pem: string): X509Certificate[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.map((b) => new X509Certificate(b));
+}
+
+function toEnrollment(r: EnrollmentRow, provisioned: number): Enrollment {
+  return {
+    id: r.id,
+    label: r.label,
+    kind: r.kind,
+    attestation: r.attestation,
+    deviceId: r.device_id,
+    idevidFingerprint: r.idevid_fingerprint,
+    ekPublicSha256: r.ek_sha256,
+    trustAnchors: r.trust_pem === null ? [] : parsePemCertificates(r.trust_pem).map((c) => ({ subject: c.subject.replaceAll('\n', ','), fingerprintSha256: c.fingerprint256.replaceAll(':', '').toLowerCase() })),
+    allocation: JSON.parse(r.allocation) as Allocation,
+    tags: JSON.parse(r.tags) as Record<string, string>,
+    certificateValidity: r.validity,
+    reprovisioning: r.reprovisioning,
+    enabled: r.enabled === 1,
+    expiresAt: isoOrNull(r.expires_at),
+    maxDevices: r.max_devices,
+    devicesProvisioned: provisioned,
+    createdAt: iso(r.created_at),
+  };
+}
+
+/**
+ * Enrollments say who may provision and what they get. Individual ones name one device; group
+ * ones name a trust root (manufacturer CA, TPM manufacturer root) or hold a symmetric group key,
+ * sealed under the master key and shown once. The group key never leaves the server again: the
+ * manufacturing station asks for per-device derived keys.
+ */
+export class EnrollmentService {
+  constructor(
+    private readonly store: Store,
+    private readonly uow: UnitOfWork,
+    private readonly box: SecretBox,
+    private readonly defaultValidity: string,
+  ) {}
+
+  async create(ctx: OpContext, body: CreateEnrollmentBody): Promise<CreatedEnrollment> {
+    const invalid = (detail: string): never => {
+      throw new FleetkeyError('ENROLLMENT_INVALID', { detail });
+    };
+    if (body.kind === 'individual' && body.deviceId === undefined) invalid('an individual enrollment names its device');
+    if (body.kind === 'group' && body.deviceId !== undefined) invalid('a group enrollment names no device');
+    if (body.attestation === 'tpm' && body.kind === 'group' && body.trustAnchorsPem === undefined) invalid('a TPM group needs the TPM manufacturer roots');
+    if (body.attestation !== 'x509' && body.idevidFingerprint !== undefined) invalid('idevidFingerprint is for x509 enrollments');
+    if (body.attestation !== 'tpm' && body.ekPublicSha256 !== undefined) invalid('ekPublicSha256 is for tpm enrollments');
+    if (body.attestation === 'symmetric' && body.trustAnchorsPem !== undefined) invalid('symmetric enrollments have no trust anchors');
+    const allocation: Allocation = body.allocation ?? { type: 'pending' };
+    if (allocation.type === 'fixed' && body.kind === 'group') invalid('fixed allocation is for individual enrollments');
+    const validity = body.certificateValidity ?? this.defaultValidity;
+    if ((parseDuration(validity) ?? 0) < HOUR) invalid('certificate validity must be at least 1h');
+    if (body.trustAnchorsPem !== undefined) {
+      let anchors: X509Certificate[] = [];
+      try {
+        anchors = parsePemCertificates(body.trustAnchorsPem);
+      } catch {
+        invalid('trust anchors are not PEM certificates');
+      }
+      if (anchors.length === 0) invalid('no certificate in trustAnchorsPem');
+      if (anchors.some((a) => !a.ca)) invalid('a trust anchor is not a CA certificate');
+    }
+    const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
+    return this.uow.run(ctx, { action: 'enrollment.create' }, async (w) => {
+      if (body.deviceId !== undefined) {
+        const d = await w.tx.selectFrom('devices').select('id').where('id', '=', body.deviceId).executeTakeFirst();
+        if (d === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', { detail: body.deviceId });
+      }
+      const id = randomUUID();
+      let secret: Buffer | null = null;
+      if (body.attestation === 'symmetric') secret = randomBytes(32);
+      const row: EnrollmentRow = {
+        id,
+        label: body.label,
+        kind: body.kind,
+        attestation: body.attestation,
+        device_id: body.deviceId ?? null,
+        idevid_fingerprint: body.idevidFingerprint ?? null,
+        ek_sha256: body.ekPublicSha256 ?? null,
+        trust_pem: body.trustAnchorsPem ?? null,
+        secret_sealed: secret === null ? null : this.box.seal(secret, secretAad(id)),
+        allocation: JSON.stringify(allocation),
+        tags: JSON.stringify(body.tags ?? {}),
+        validity,
+        reprovisioning: body.reprovisioning ?? 'keep',
+        enabled: 1,
+        expires_at: expiresAt,
+        max_devices: body.maxDevices ?? null,
+        created_at: w.now,
+        updated_at: w.now,
+      };
+      await w.tx.insertInto('enrollments').values(row).execute();
+      w.subject(`enrollment:${id}`);
+      w.note({ label: row.label, kind: row.kind, attestation: row.attestation, deviceId: row.device_id, allocation: allocation.type });
+      const key = secret?.toString('base64');
+      secret?.fill(0);
+      return { enrollment: toEnrollment(row, 0), ...(key === undefined ? {} : { groupKey: key }) };
+    });
+  }
+
+  async list(): Promise<Enrollment[]> {
+    const rows = await this.store.db.selectFrom('enrollments').selectAll().orderBy('created_at').execute();
+    const counts = await this.counts();
+    return rows.map((r) => toEnrollment(r, counts.get(r.id) ?? 0));
+  }
+
+  async show(id: string): Promise<Enrollment> {
+    const row = await this.get(this.store.db, id);
+    return toEnrollment(row, (await this.counts()).get(id) ?? 0);
+  }
+
+  async setEnabled(ctx: OpContext, id: string, enabled: boolean): Promise<Enrollment> {
+    return this.uow.run(ctx, { action: enabled ? 'enrollment.enable' : 'enrollment.disable', subject: `enrollment:${id}` }, async (w) => {
+      const row = await this.get(w.tx, id);
+      await w.tx.updateTable('enrollments').set({ enabled: enabled ? 1 : 0, updated_at: w.now }).where('id', '=', id).execute();
+      // Inside the transaction every read goes through it: SQLite has one connection, held here.
+      return toEnrollment({ ...row, enabled: enabled ? 1 : 0 }, (await this.counts(w.tx)).get(id) ?? 0);
+    });
+  }
+
+  /** The per-device key of a symmetric group: HMAC-SHA256(groupKey, deviceId). Audited. */
+  async deriveKey(ctx: OpContext, id: string, deviceId: string): Promise<DerivedKey> {
+    return this.uow.run(ctx, { action: 'enrollment.derive_key', subject: `enrollment:${id}` }, async (w) => {
+      const row = await this.get(w.tx, id);
+      if (row.attestation !== 'symmetric' || row.kind !== 'group') throw new FleetkeyError('ENROLLMENT_INVALID', { detail: 'not a symmetric group' });
+      const device = await w.tx.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
+      if (device === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', { detail: deviceId });
+      const group = this.secret(row);
+      try {
+        const key = deriveDeviceKey(group, deviceId);
+        w.note({ deviceId });
+        const out = { deviceId, deviceKey: key.toString('base64') };
+        key.fill(0);
+        return out;
+      } finally {
+        group.fill(0);
+      }
+    });
+  }
+
+  async get(db: Tx | Store['db'], id: string): Promise<EnrollmentRow> {
+    const row = await db.selectFrom('enrollments').selectAll().where('id', '=', id).executeTakeFirst();
+    if (row === undefined) throw new FleetkeyError('ENROLLMENT_NOT_FOUND', { detail: id });
+    return row;
+  }
+
+  /** The enrollment's symmetric secret (group key, or an individual device key). Callers zero it. */
+  secret(row: EnrollmentRow): Buffer {
+    if (row.secret_sealed === null) throw new FleetkeyError('ENROLLMENT_INVALID', { detail: 'no symmetric key' });
+    return this.box.open(row.secret_sealed, secretAad(row.id));
+  }
+
+  /** SHA-256 of the EK public area as the device sends it (TPM2B_PUBLIC bytes). */
+  static ekHash(ekPublic: Buffer): string {
+    return createHash('sha256').update(ekPublic).digest('hex');
+  }
+
+  private async counts(db: Tx | Store['db'] = this.store.db): Promise<Map<string, number>> {
+    const rows = await db
+      .selectFrom('provisioning_records')
+      .select(['enrollment_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('enrollment_id')
+      .execute();
+    return new Map(rows.map((r) => [r.enrollment_id, Number(r.n)]));
+  }
+}

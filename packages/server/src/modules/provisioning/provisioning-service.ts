@@ -1,0 +1,141 @@
+import { parseDuration, type Allocation, type AttestationType, type ProvisioningResult } from '@fleetkey/protocol';
+import type { OpContext } from '../../context/op-context.js';
+import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
+import type { EnrollmentRow } from '../../store/schema.js';
+import type { CaModule } from '../ca/ca-module.js';
+import type { BindingService } from '../registry/binding-service.js';
+import type { DeviceService } from '../registry/device-service.js';
+import type { NameService } from '../registry/name-service.js';
+import { allocateName } from './allocation.js';
+import { refused, type AttestationMethod, type Attested } from './attestation/method.js';
+
+export interface ProvisioningDeps {
+  readonly uow: UnitOfWork;
+  readonly ca: CaModule;
+  readonly devices: DeviceService;
+  readonly names: NameService;
+  readonly bindings: BindingService;
+  readonly renewalGraceMs: number;
+  readonly endpoints: () => { deviceUrl: string; mqttUrl: string | null };
+}
+
+/**
+ * Provisioning, whatever the method: the method attests, then one transaction applies the
+ * enrollment's policy (enabled, expiry, device limit, re-provisioning), admits or checks the
+ * device, issues the operational certificate through the CA's pipeline, allocates the name, and
+ * records it all with its audit entry. Every decision, allowed or refused, is audited.
+ */
+export class ProvisioningService {
+  constructor(private readonly deps: ProvisioningDeps) {}
+
+  challenge<C>(ctx: OpContext, method: AttestationMethod<C, unknown>, request: C, subject: string): Promise<unknown> {
+    return this.deps.uow.run(ctx, { action: `provisioning.${method.type}.challenge`, subject }, (w) => method.challenge(w, request));
+  }
+
+  provision<E>(ctx: OpContext, method: AttestationMethod<never, E>, evidence: E, csr: string, subject: string): Promise<ProvisioningResult> {
+    return this.deps.uow.run(ctx, { action: `provisioning.${method.type}`, subject }, async (w) => {
+      const attested = await method.attest(w, evidence);
+      w.subject(`device:${attested.deviceId}`);
+      return this.complete(w, attested, csr);
+    });
+  }
+
+  private async complete(w: Work, a: Attested, csr: string): Promise<ProvisioningResult> {
+    const { devices, names, bindings, ca } = this.deps;
+    const e = a.enrollment;
+    checkEnrollment(e, w.now);
+
+    let device = await w.tx.selectFrom('devices').selectAll().where('id', '=', a.deviceId).executeTakeFirst();
+    if (device === undefined) {
+      // A group enrollment vouches for devices by their credential; an individual one names a known device.
+      if (e.kind !== 'group') throw refused(`device ${a.deviceId} is not registered`);
+      device = await devices.registerInWork(w, a.deviceId, null);
+    }
+    device = await devices.lockDevice(w.tx, device.id);
+    if (!['manufactured', 'provisioned', 'active'].includes(device.status)) throw refused(`device ${device.id} is ${device.status}`);
+
+    const record = await w.tx.selectFrom('provisioning_records').selectAll().where('device_id', '=', device.id).executeTakeFirst();
+    if (record === undefined && e.max_devices !== null) {
+      const used = await w.tx.selectFrom('provisioning_records').select((eb) => eb.fn.countAll<number>().as('n')).where('enrollment_id', '=', e.id).executeTakeFirstOrThrow();
+      if (Number(used.n) >= e.max_devices) throw refused(`enrollment ${e.id} reached its limit of ${e.max_devices} devices`);
+    }
+
+    // Re-provisioning policy: `never` refuses; `keep` keeps the name and supersedes the current
+    // certificate; `reset` revokes the device's operational certificates and frees its name.
+    let supersedes: { serial: string; graceMs: number } | undefined;
+    if (record !== undefined) {
+      if (e.reprovisioning === 'never') throw refused(`device ${device.id} was provisioned before and ${e.id} forbids re-provisioning`);
+      const current = await w.tx
+        .selectFrom('certificates')
+        .select('serial')
+        .where('device_id', '=', device.id)
+        .where('kind', '=', 'operational')
+        .where('status', '=', 'valid')
+        .orderBy('created_at', 'desc')
+        .executeTakeFirst();
+      if (e.reprovisioning === 'keep' && current !== undefined) supersedes = { serial: current.serial, graceMs: this.deps.renewalGraceMs };
+      if (e.reprovisioning === 'reset') {
+        await ca.certificates.revokeAllForDevice(w, device.id, 'superseded', 'operational');
+        await bindings.unbindDeviceInWork(w, device.id, 're-provisioned with reset');
+      }
+    }
+
+    const issued = await ca.certificates.sign(w, device.id, csr, {
+      method: `${a.method}:${e.id}`,
+      kind: 'operational',
+      validityMs: parseDuration(e.validity) ?? Number.NaN,
+      deviceStatuses: ['manufactured', 'provisioned', 'active'],
+      forbiddenKeys: a.forbiddenKeys,
+      ...(supersedes === undefined ? {} : { supersedes }),
+    });
+
+    let name = await bindings.currentNameOf(w, device.id);
+    let allocation = 'kept';
+    if (name === null) {
+      const wanted = allocateName(JSON.parse(e.allocation) as Allocation, device);
+      allocation = 'pending';
+      if (wanted !== null) {
+        const existing = await names.findCurrent(w, wanted);
+        const nameRow = existing ?? (await names.createInWork(w, wanted, JSON.parse(e.tags) as Record<string, string>));
+        const holder = await w.tx.selectFrom('bindings').select('device_id').where('name_id', '=', nameRow.id).where('valid_to', 'is', null).executeTakeFirst();
+        // Never take a name from another device: that is a replacement, an operator's decision.
+        if (holder === undefined) {
+          await bindings.bindInWork(w, nameRow, device.id, `provisioned by enrollment ${e.label}`);
+          name = wanted;
+          allocation = 'bound';
+        } else {
+          allocation = `pending (${wanted} is bound to ${holder.device_id})`;
+        }
+      }
+    }
+
+    await devices.markProvisioned(w, device);
+    if (record === undefined) {
+      await w.tx.insertInto('provisioning_records').values({ device_id: device.id, enrollment_id: e.id, method: a.method, first_at: w.now, last_at: w.now, count: 1, last_serial: issued.serial }).execute();
+    } else {
+      await w.tx.updateTable('provisioning_records').set({ enrollment_id: e.id, method: a.method, last_at: w.now, count: record.count + 1, last_serial: issued.serial }).where('device_id', '=', device.id).execute();
+    }
+    w.note({ ...a.detail, enrollmentId: e.id, method: a.method, serial: issued.serial, name, allocation, reprovisioned: record !== undefined, policy: e.reprovisioning });
+
+    const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((x) => x.row.certificate_pem).join('');
+    const lifetime = issued.notAfter - issued.notBefore;
+    const ep = this.deps.endpoints();
+    return {
+      deviceId: device.id,
+      name,
+      certificatePem: issued.pem,
+      chainPem: issued.chainPem,
+      caBundlePem: bundle,
+      gateway: { mqttUrl: ep.mqttUrl, deviceUrl: ep.deviceUrl },
+      notAfter: new Date(issued.notAfter).toISOString(),
+      renewAfter: new Date(issued.notBefore + Math.floor((lifetime * 2) / 3)).toISOString(),
+    };
+  }
+}
+
+function checkEnrollment(e: EnrollmentRow, now: number): void {
+  if (e.enabled !== 1) throw refused(`enrollment ${e.id} is disabled`);
+  if (e.expires_at !== null && e.expires_at <= now) throw refused(`enrollment ${e.id} expired`);
+}
+
+export type { AttestationType };
