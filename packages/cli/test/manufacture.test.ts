@@ -7,21 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fleetkey, fleetkeyJson, serve } from './run-cli.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const READY = fileURLToPath(new URL('../../server/src/modules/provisioning/READY', import.meta.url));
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-// Runs once the server's endpoints are wired and the built CLI registers `manufacture`/`agent`.
-const notReady = !existsSync(READY)
-  ? 'server provisioning endpoints not wired yet'
-  : !existsSync(MAIN) || !readFileSync(MAIN, 'utf8').includes('agentCommand')
-    ? 'the built CLI does not register manufacture/agent yet (packages/cli/src/main.ts)'
-    : null;
-
-describe.skipIf(notReady !== null)(`manufacture and provision through the fleetkey binary${notReady === null ? '' : ` (skipped: ${notReady})`}`, () => {
+describe('manufacture and provision through the fleetkey binary', () => {
   let cwd: string;
   let server: Awaited<ReturnType<typeof serve>>;
   let admin: string;

@@ -152,8 +152,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       audit,
       clock,
       // Per source address and per identity (DESIGN.md §4): a fleet behind one NAT still fits.
-      perSource: new RateLimiter(600, 200),
-      perDevice: new RateLimiter(10, 5),
+      perSource: new RateLimiter(config.provisioning.perSourcePerMinute, config.provisioning.perSourceBurst),
+      perDevice: new RateLimiter(config.provisioning.perDevicePerMinute, config.provisioning.perDeviceBurst),
     },
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });

@@ -54,6 +54,17 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    provisioning: Type.Object(
+      {
+        /** Per source address: a factory or a fleet behind one NAT provisions many devices. */
+        perSourcePerMinute: Type.Integer({ minimum: 1, default: 600 }),
+        perSourceBurst: Type.Integer({ minimum: 1, default: 200 }),
+        /** Per device identity: a device retrying in a loop is slowed, others are not. */
+        perDevicePerMinute: Type.Integer({ minimum: 1, default: 10 }),
+        perDeviceBurst: Type.Integer({ minimum: 1, default: 5 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
     webhooks: Type.Object(
       {

@@ -6,7 +6,8 @@ import { refused } from './attestation/method.js';
 /**
  * The enrollment a device provisions under: an individual enrollment naming the device wins over
  * any group, and a disabled individual enrollment blocks that device even inside an enabled group.
- * Among groups, the first (oldest) enabled one whose evidence check passes.
+ * Among groups, the first (oldest) enabled one whose evidence check passes; a disabled group that
+ * would accept is returned last so the refusal names the real reason ("disabled").
  */
 export async function matchEnrollment(
   w: Work,
@@ -28,7 +29,7 @@ export async function matchEnrollment(
     .selectAll()
     .where('attestation', '=', type)
     .where('kind', '=', 'group')
-    .where('enabled', '=', 1)
+    .orderBy('enabled', 'desc')
     .orderBy('created_at', 'asc')
     .execute();
   for (const g of groups) if (await groupAccepts(g)) return g;
