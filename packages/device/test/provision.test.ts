@@ -20,8 +20,6 @@ import { loadBundle, provision, ProvisioningRefusedError, writeBundle, type Prov
 import { createSoftHsm, softHsmAvailable, type SoftHsm } from '../../crypto/test/support/softhsm.js';
 import { startTestServer, type TestServer } from '../../server/test/support/test-server.js';
 
-const READY = fileURLToPath(new URL('../../server/src/modules/provisioning/READY', import.meta.url));
-const ready = existsSync(READY);
 const FAST: ProvisionOptions['retry'] = { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 5 };
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: string; error: unknown }> {
@@ -34,7 +32,7 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: string; error: unkno
   throw new Error('expected a rejection');
 }
 
-describe.skipIf(!ready)(`provisioning against the real server${ready ? '' : ' (skipped: server endpoints not wired yet — packages/server/src/modules/provisioning/READY missing)'}`, () => {
+describe('provisioning against the real server', () => {
   let t: TestServer;
   let root: string;
   let caBundlePem: string;

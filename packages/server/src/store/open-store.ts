@@ -57,7 +57,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   }
   await migrateToLatest(db, dialect);
   return {
@@ -80,4 +80,30 @@ export function isConcurrencyFailure(e: unknown): boolean {
   if (typeof e !== 'object' || e === null) return false;
   const code = (e as { code?: unknown }).code;
   return code === '40001' || code === '40P01';
+}
+
+/**
+ * Kysely's SQLite driver prepares every query anew; compiling the SQL is a measurable share of a
+ * short transaction. Statements are reusable in better-sqlite3, so keep the compiled ones by SQL
+ * text (bounded: our queries are a fixed set, dynamic `in (...)` lists aside).
+ */
+function withStatementCache(db: BetterSqlite3.Database): BetterSqlite3.Database {
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop === 'prepare') {
+        return (sql: string) => {
+          let st = cache.get(sql);
+          if (st === undefined) {
+            st = target.prepare(sql);
+            if (cache.size >= 2000) cache.clear();
+            cache.set(sql, st);
+          }
+          return st;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }

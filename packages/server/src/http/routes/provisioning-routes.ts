@@ -19,7 +19,7 @@ import type { AuditLog } from '../../modules/audit/audit-log.js';
 import { auditedErrors } from '../../context/unit-of-work.js';
 import type { SymmetricMethod } from '../../modules/provisioning/attestation/symmetric-method.js';
 import type { TpmMethod } from '../../modules/provisioning/attestation/tpm-method.js';
-import type { X509Evidence, X509Method } from '../../modules/provisioning/attestation/x509-method.js';
+import { deviceIdOf, type X509Evidence, type X509Method } from '../../modules/provisioning/attestation/x509-method.js';
 import type { ProvisioningService } from '../../modules/provisioning/provisioning-service.js';
 import type { Store } from '../../store/open-store.js';
 
@@ -37,8 +37,8 @@ export interface ProvisioningRouteDeps {
 
 const NONCE_TTL_MS = 5 * 60_000;
 
-/** The chain the client presented in the TLS handshake (leaf first), or none. */
-function tlsChain(req: FastifyRequest): X509Certificate[] {
+/** The certificates the client presented after its leaf (getPeerCertificate(true) is costly: on demand only). */
+function tlsIntermediates(req: FastifyRequest): X509Certificate[] {
   const socket = req.raw.socket as TLSSocket;
   let peer: PeerCertificate | DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
   const out: X509Certificate[] = [];
@@ -48,7 +48,7 @@ function tlsChain(req: FastifyRequest): X509Certificate[] {
     out.push(new X509Certificate(peer.raw));
     peer = 'issuerCertificate' in peer ? peer.issuerCertificate : undefined;
   }
-  return out;
+  return out.slice(1);
 }
 
 /**
@@ -89,9 +89,10 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
 
   app.post('/device/v1/provision/x509', { schema: { body: X509ProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
     const b = req.body;
-    let chain = tlsChain(req);
+    let leaf: X509Certificate | undefined = (req.raw.socket as TLSSocket).getPeerX509Certificate();
+    let intermediates = (): readonly X509Certificate[] => tlsIntermediates(req);
     let possession: X509Evidence['possession'] = { kind: 'tls' };
-    if (chain.length === 0) {
+    if (leaf === undefined) {
       possession = { kind: 'none' };
       if (b.idevidChainPem !== undefined && b.nonce !== undefined && b.nonceSignature !== undefined) {
         const now = deps.clock.now();
@@ -104,17 +105,20 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
           .where('used_at', 'is', null)
           .where('expires_at', '>', now)
           .executeTakeFirst();
+        let chain: X509Certificate[] = [];
         try {
           chain = (b.idevidChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
         } catch {
           chain = [];
         }
+        leaf = chain[0];
+        intermediates = () => chain.slice(1);
         possession = { kind: 'nonce', nonce: b.nonce, signature: Buffer.from(b.nonceSignature, 'base64'), fresh: used.numUpdatedRows === 1n };
       }
     }
-    const leafId = chain[0] === undefined ? null : /URI:urn:uuid:([0-9a-f-]{36})/.exec(chain[0].subjectAltName ?? '')?.[1] ?? null;
+    const leafId = leaf === undefined ? null : deviceIdOf(leaf);
     await limit(req, leafId);
-    return deps.service.provision(ctx(req, leafId === null ? `device@${req.ip}` : `device:${leafId}`), deps.x509, { chain, possession }, b.csr, leafId === null ? 'provisioning' : `device:${leafId}`).catch(neutral);
+    return deps.service.provision(ctx(req, leafId === null ? `device@${req.ip}` : `device:${leafId}`), deps.x509, { leaf, intermediates, possession }, b.csr, leafId === null ? 'provisioning' : `device:${leafId}`).catch(neutral);
   });
 
   app.post('/device/v1/provision/symmetric', { schema: { body: SymmetricProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {

@@ -11,8 +11,10 @@ import { AttestationMethod, refused, type Attested } from './method.js';
 const UUID = new RegExp(UUID_PATTERN);
 
 export interface X509Evidence {
-  /** The IDevID (leaf first) and whatever intermediates the device sent. */
-  readonly chain: readonly X509Certificate[];
+  /** The IDevID. */
+  readonly leaf: X509Certificate | undefined;
+  /** What else the device sent; read only when the leaf does not chain to an anchor by itself (costly over TLS). */
+  readonly intermediates: () => readonly X509Certificate[];
   /** Proof of possession: the TLS handshake (CertificateVerify), or a signed single-use nonce. */
   readonly possession:
     | { readonly kind: 'tls' }
@@ -43,7 +45,7 @@ export class X509Method extends AttestationMethod<never, X509Evidence> {
   override async attest(w: Work, e: X509Evidence): Promise<Attested> {
     if (e.possession.kind === 'none') throw refused('no proof of possession: no client certificate and no signed nonce');
     if (e.possession.kind === 'nonce' && !e.possession.fresh) throw refused('unknown, used or expired nonce');
-    const leaf = e.chain[0];
+    const leaf = e.leaf;
     if (leaf === undefined) throw refused('no IDevID presented');
     const deviceId = deviceIdOf(leaf);
     if (deviceId === null) throw refused(`IDevID ${leaf.subject} names no device id`);
@@ -55,7 +57,12 @@ export class X509Method extends AttestationMethod<never, X509Evidence> {
     const fingerprint = leaf.fingerprint256.replaceAll(':', '').toLowerCase();
     const validFor = (enrollment: EnrollmentRow): { ok: boolean; reason: string } => {
       const anchors = enrollment.trust_pem === null ? this.authorities.trusted('manufacturing').map((a) => a.certificate) : parsePemCertificates(enrollment.trust_pem);
-      const r = validateChain({ leaf, intermediates: [...e.chain.slice(1)], trustAnchors: anchors, time: new Date(w.now), requiredKeyUsage: ['digitalSignature'] });
+      const check = (intermediates: readonly X509Certificate[]) =>
+        validateChain({ leaf, intermediates: [...intermediates], trustAnchors: anchors, time: new Date(w.now), requiredKeyUsage: ['digitalSignature'] });
+      // Most IDevIDs chain straight to the anchor (our manufacturing CA); only a foreign
+      // manufacturer's chain needs the intermediates the device sent.
+      let r = check([]);
+      if (!r.ok && r.reason === 'untrusted') r = check(e.intermediates());
       return r.ok ? { ok: true, reason: '' } : { ok: false, reason: `${r.reason}: ${r.detail}` };
     };
     let failure = '';
