@@ -30,6 +30,9 @@ export const EVENT_TYPES = [
   'certificate.issued',
   'certificate.superseded',
   'certificate.revoked',
+  'device.connected',
+  'device.disconnected',
+  'command.completed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -27,6 +27,11 @@ import { ProvisioningService } from './modules/provisioning/provisioning-service
 import { SymmetricMethod } from './modules/provisioning/attestation/symmetric-method.js';
 import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
 import { X509Method } from './modules/provisioning/attestation/x509-method.js';
+import { CommandService, wirePayload } from './modules/commands/command-service.js';
+import { createDeviceGateway } from './modules/gateway/device-gateway.js';
+import type { Gateway } from './modules/gateway/index.js';
+import { DataService } from './modules/telemetry/data-service.js';
+import { IngestBatcher } from './modules/telemetry/ingest.js';
 import { NameService } from './modules/registry/name-service.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
@@ -42,6 +47,9 @@ export interface FleetkeyServer {
   readonly deviceUrl: string;
   readonly ca: CaModule;
   readonly enrollments: EnrollmentService;
+  /** The MQTT gateway (mqtts://), when enabled. */
+  readonly gateway: Gateway | null;
+  readonly mqttUrl: string | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -94,6 +102,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
 
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity);
   let deviceUrl = '';
+  let mqttUrl: string | null = null;
   const provisioning = new ProvisioningService({
     uow,
     ca,
@@ -101,7 +110,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     names,
     bindings,
     renewalGraceMs: parseDuration(config.ca.renewalGrace) ?? 3_600_000,
-    endpoints: () => ({ deviceUrl, mqttUrl: null }),
+    endpoints: () => ({ deviceUrl, mqttUrl }),
   });
 
   let bootstrapAdminToken: string | null = null;
@@ -129,11 +138,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, close };
   }
 
+  const commands = new CommandService(store, uow, clock);
+  const data = new DataService(store);
+  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, async () => {}, () => {});
   let publicUrl = config.ca.publicUrl ?? '';
-  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl, enrollments });
+  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl, enrollments, data, commands });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
   if (publicUrl === '') publicUrl = url;
@@ -158,9 +170,31 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
+  let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
+  if (config.gateway.enabled) {
+    deviceGateway = await createDeviceGateway({
+      store, uow, audit, bus, clock, ca, enrollments, ingest, commands, logger,
+      limiter: new RefusalLimiter(),
+      listen: { host: config.gateway.host, port: config.gateway.port },
+      maxPayloadBytes: config.gateway.maxPayloadBytes,
+    });
+    const a = deviceGateway.gateway.address();
+    mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
+  }
+  // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
+  if (deviceGateway !== null) {
+    const gw = deviceGateway.gateway;
+    commands.onSent = (row) => {
+      void (async () => {
+        const holder = await commands.holderOf(row.name_id);
+        if (holder === null || !gw.isConnected(holder)) return;
+        for (const r of await commands.takeFor(holder)) gw.sendCommand(holder, r.id, wirePayload(r));
+      })().catch((e: unknown) => logger.error({ err: e }, 'command push failed'));
+    };
+  }
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
-  await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, pid: process.pid })}\n`);
+  await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
 
   return {
     url,
@@ -172,9 +206,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     deviceUrl,
     ca,
     enrollments,
+    gateway: deviceGateway?.gateway ?? null,
+    mqttUrl,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await deviceGateway?.close();
       await deviceHttp.close();
       await http.close();
       await dispatcher.stop();

@@ -10,8 +10,9 @@ export function serveCommand(): Command {
     .option('--host <host>', 'listen address (default 127.0.0.1)')
     .option('--port <port>', 'listen port (default 8400)', (v) => Number.parseInt(v, 10))
     .option('--device-port <port>', 'device-plane HTTPS port (default 8443)', (v) => Number.parseInt(v, 10))
+    .option('--mqtt-port <port>', 'MQTT over TLS port (default 8883)', (v) => Number.parseInt(v, 10))
     .option('--database-url <url>', 'postgres://… to use PostgreSQL (DATABASE_URL)')
-    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; devicePort?: number; databaseUrl?: string }) => {
+    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; devicePort?: number; mqttPort?: number; databaseUrl?: string }) => {
       const config = loadConfig({
         file: o.config,
         overrides: {
@@ -22,6 +23,7 @@ export function serveCommand(): Command {
         },
       });
       if (o.devicePort !== undefined) config.deviceHttp.port = o.devicePort;
+      if (o.mqttPort !== undefined) config.gateway.port = o.mqttPort;
       const server = await createServer(config);
       const store = server.store.dialect === 'sqlite' ? `SQLite ${join(config.dataDir, 'fleetkey.db')}` : 'PostgreSQL';
       if (server.bootstrapAdminToken !== null) {
@@ -32,6 +34,7 @@ export function serveCommand(): Command {
         );
       }
       process.stderr.write(`fleetkey: device plane on ${server.deviceUrl}\n`);
+      if (server.mqttUrl !== null) process.stderr.write(`fleetkey: MQTT gateway on ${server.mqttUrl}\n`);
       process.stderr.write(`fleetkey: listening on ${server.url} (${store}, data ${config.dataDir})\n`);
       const stop = (signal: string) => {
         process.stderr.write(`fleetkey: ${signal}, shutting down\n`);

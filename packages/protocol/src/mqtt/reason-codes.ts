@@ -26,6 +26,7 @@ export const REASON_V5 = {
   clientIdentifierNotValid: 0x85,
   badUserNameOrPassword: 0x86,
   notAuthorized: 0x87,
+  payloadFormatInvalid: 0x99,
   serverUnavailable: 0x88,
   serverBusy: 0x89,
   badAuthenticationMethod: 0x8c,

@@ -54,6 +54,18 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    gateway: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        /** MQTT over TLS (IANA 8883); plain TCP is never offered. */
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
+        maxPayloadBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, default: 65_536 }),
+        /** Messages written per group commit. */
+        ingestBatch: Type.Integer({ minimum: 1, maximum: 10_000, default: 512 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     provisioning: Type.Object(
       {
         /** Per source address: a factory or a fleet behind one NAT provisions many devices. */

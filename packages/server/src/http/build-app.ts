@@ -15,6 +15,9 @@ import { pkiRoutes } from './routes/pki-routes.js';
 import type { CaModule } from '../modules/ca/ca-module.js';
 import type { EnrollmentService } from '../modules/provisioning/enrollment-service.js';
 import { enrollmentRoutes } from './routes/enrollment-routes.js';
+import { dataRoutes } from './routes/data-routes.js';
+import type { CommandService } from '../modules/commands/command-service.js';
+import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
 import { validatorCompiler } from './validators.js';
 
@@ -26,6 +29,8 @@ export interface HttpOptions {
   readonly ca: CaModule;
   readonly publicUrl: () => string;
   readonly enrollments: EnrollmentService;
+  readonly data: DataService;
+  readonly commands: CommandService;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -69,6 +74,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
       await v1.register(enrollmentRoutes, { enrollments: options.enrollments });
+      await v1.register(dataRoutes, { data: options.data, commands: options.commands });
     },
     { prefix: '/v1' },
   );

@@ -3,6 +3,7 @@ import type { Dialect } from './dialect.js';
 import * as m001 from './migrations/001-registry.js';
 import * as m002 from './migrations/002-ca.js';
 import * as m003 from './migrations/003-provisioning.js';
+import * as m004 from './migrations/004-data.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '001-registry': m001,
   '002-ca': m002,
   '003-provisioning': m003,
+  '004-data': m004,
 };
 
 class InlineProvider implements MigrationProvider {

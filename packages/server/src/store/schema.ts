@@ -192,6 +192,40 @@ export interface ChallengeRow {
   created_at: number;
 }
 
+export interface DiagnosticRow {
+  id: string;
+  name_id: string | null;
+  name: string | null;
+  device_id: string;
+  received_at: number;
+  payload: string;
+}
+
+export interface TelemetryRow {
+  id: string;
+  device_id: string;
+  name_id: string | null;
+  received_at: number;
+  payload: string;
+}
+
+export interface CommandRow {
+  id: string;
+  name_id: string;
+  name: string;
+  type: string;
+  payload: string;
+  status: 'pending' | 'delivered' | 'completed' | 'expired';
+  created_at: number;
+  created_by: string;
+  expires_at: number;
+  delivered_to: string | null;
+  delivered_at: number | null;
+  acked_at: number | null;
+  result: string | null;
+  completed_at: number | null;
+}
+
 export interface Database {
   devices: DeviceRow;
   names: NameRow;
@@ -209,4 +243,9 @@ export interface Database {
   enrollments: EnrollmentRow;
   provisioning_records: ProvisioningRecordRow;
   provisioning_challenges: ChallengeRow;
+  diagnostics: DiagnosticRow;
+  telemetry: TelemetryRow;
+  device_state: { device_id: string; payload: string; updated_at: number };
+  commands: CommandRow;
+  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null };
 }

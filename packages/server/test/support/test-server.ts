@@ -23,6 +23,7 @@ export async function startTestServer(dialect: TestDialect, options: CreateOptio
   });
   // Both listeners on ephemeral ports: test files run in parallel.
   config.deviceHttp.port = 0;
+  config.gateway.port = 0;
   Object.assign(config, options.config ?? {});
   const server = await createServer(config, options);
   const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();

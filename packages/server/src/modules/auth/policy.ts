@@ -23,14 +23,16 @@ export const PERMISSIONS = [
   'enrollment:read',
   'enrollment:write',
   'enrollment:derive',
+  'data:read',
+  'command:send',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read'];
+const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read', 'data:read'];
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.

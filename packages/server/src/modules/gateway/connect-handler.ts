@@ -175,5 +175,7 @@ function refuseConnect(conn: Connection, reason: RefusalReason, detail: string, 
 function peerCertificate(conn: Connection): X509Certificate | undefined {
   const socket = conn.socket as Partial<TLSSocket>;
   if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  // Never hand the hook a certificate the TLS layer did not verify (optional-certificate mode).
+  if (socket.authorized !== true) return undefined;
   return socket.getPeerX509Certificate() ?? undefined;
 }

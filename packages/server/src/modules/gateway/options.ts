@@ -67,8 +67,9 @@ export function tlsServerOptions(tls: GatewayTlsOptions, handshakeTimeoutMs: num
   return {
     ...tlsContextOptions(tls),
     requestCert: tls.requestCert,
-    // A requested certificate is a required one: the chain is verified before any MQTT byte is read.
-    rejectUnauthorized: tls.requestCert,
+    // A required certificate is verified before any MQTT byte is read; an optional one is checked
+    // (socket.authorized) before the authenticate hook may see it.
+    rejectUnauthorized: tls.requestCert && tls.requireCert !== false,
     handshakeTimeout: handshakeTimeoutMs,
   };
 }

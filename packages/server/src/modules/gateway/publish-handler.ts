@@ -65,6 +65,11 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     receivedAt: new Date(),
   };
   if (parsed.kind === 'command_result') msg.commandId = parsed.commandId;
+  const invalid = core.hooks.validate?.(msg) ?? null;
+  if (invalid !== null) {
+    refusePublish(conn, packet, 'payload_invalid', invalid, REASON_V5.payloadFormatInvalid);
+    return;
+  }
 
   let ticket: AckTicket | undefined;
   if (packet.qos === 1) {

@@ -10,6 +10,12 @@ export interface GatewayTlsOptions {
   ca: (string | Buffer)[];
   /** Ask for (and require) a client certificate: mTLS. With false, devices use username/password. */
   requestCert: boolean;
+  /**
+   * With requestCert: `true` (default) refuses the handshake without a valid certificate; `false`
+   * lets certificate-less devices in to authenticate with a token at CONNECT. Either way the
+   * authenticate hook is only ever shown a certificate that verified against `ca`.
+   */
+  requireCert?: boolean;
   /** PEM CRLs handed to the TLS layer; the authenticate hook remains the authority on revocation. */
   crl?: (string | Buffer)[];
 }
@@ -81,6 +87,7 @@ export type RefusalReason =
   | 'rate_limited'
   | 'receive_maximum_exceeded'
   | 'malformed_packet'
+  | 'payload_invalid'
   | 'protocol_error'
   | 'connect_timeout'
   | 'tls_handshake_failed';
@@ -122,6 +129,8 @@ export interface PendingCommand {
 
 export interface GatewayHooks {
   authenticate(ctx: AuthenticateContext): Promise<AuthenticateResult>;
+  /** Synchronous content check before anything is queued: a string refuses the PUBLISH (v5 0x99), saying why. */
+  validate?(msg: AcceptedMessage): string | null;
   /** Resolves once the message is durably stored; only then is a QoS 1 PUBLISH acknowledged. */
   accept(msg: AcceptedMessage): Promise<void>;
   /** Commands not yet acknowledged by the device, delivered when it (re)subscribes. */

@@ -1,0 +1,186 @@
+import { deriveDeviceKey, verifySasToken } from '@fleetkey/crypto';
+import type { Logger } from 'pino';
+import type { Clock } from '../../context/clock.js';
+import { systemContext } from '../../context/op-context.js';
+import type { UnitOfWork } from '../../context/unit-of-work.js';
+import type { RefusalLimiter } from '../auth/refusal-limiter.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { CaModule } from '../ca/ca-module.js';
+import type { CommandService } from '../commands/command-service.js';
+import { wirePayload } from '../commands/command-service.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { EnrollmentService } from '../provisioning/enrollment-service.js';
+import type { IngestBatcher } from '../telemetry/ingest.js';
+import type { Store } from '../../store/open-store.js';
+import { createGateway } from './gateway.js';
+import type { AuthenticateContext, AuthenticateResult, Gateway } from './index.js';
+
+export interface DeviceGatewayDeps {
+  readonly store: Store;
+  readonly uow: UnitOfWork;
+  readonly audit: AuditLog;
+  readonly bus: EventBus;
+  readonly clock: Clock;
+  readonly ca: CaModule;
+  readonly enrollments: EnrollmentService;
+  readonly ingest: IngestBatcher;
+  readonly commands: CommandService;
+  readonly limiter: RefusalLimiter;
+  readonly logger: Logger;
+  readonly listen: { host: string; port: number };
+  readonly maxPayloadBytes: number;
+}
+
+const ALLOWED = new Set(['provisioned', 'active']);
+/** Connect tokens: the provisioning token format over resource `mqtt/<deviceId>`, at most an hour. */
+const MAX_TOKEN_LIFETIME_S = 3600;
+
+/**
+ * The MQTT engine wired to the fleet: who a connection is (an operational certificate from our CA,
+ * current in the revocation view, its device in good standing; or a short-lived token signed with
+ * the device's symmetric key), where its messages go, what it receives, and when it is cut off.
+ */
+export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gateway: Gateway; close(): Promise<void> }> {
+  // The certificate each live session authenticated with: a revocation of that serial cuts it.
+  const sessionSerial = new Map<string, string>();
+
+  const authenticate = async (ctx: AuthenticateContext): Promise<AuthenticateResult> => {
+    const now = d.clock.now();
+    let deviceId: string;
+    if (ctx.peerCertificate !== undefined) {
+      const serial = ctx.peerCertificate.serialNumber.toLowerCase();
+      const view = d.ca.revocations.status(serial, now);
+      if (view !== 'good') return { ok: false, reason: 'not_authorized', detail: `certificate ${serial} is ${view}` };
+      const cert = await d.store.db.selectFrom('certificates').select(['device_id', 'kind', 'status', 'not_after']).where('serial', '=', serial).executeTakeFirst();
+      if (cert === undefined || cert.kind !== 'operational') return { ok: false, reason: 'not_authorized', detail: `certificate ${serial} is not an operational certificate of ours` };
+      if (cert.status === 'revoked' || cert.not_after <= now) return { ok: false, reason: 'not_authorized', detail: `certificate ${serial} is ${cert.status}` };
+      deviceId = cert.device_id;
+      sessionSerial.set(deviceId, serial);
+    } else if (ctx.username !== undefined && ctx.password !== undefined) {
+      deviceId = ctx.username;
+      const key = await symmetricKeyOf(d, deviceId);
+      if (key === null) return { ok: false, reason: 'bad_credentials', detail: `no symmetric key for ${deviceId}` };
+      try {
+        const r = await verifySasToken(ctx.password.toString('utf8'), { expectedResource: `mqtt/${deviceId}`, key, now: new Date(now), maxLifetimeSeconds: MAX_TOKEN_LIFETIME_S });
+        if (!r.ok) return { ok: false, reason: 'bad_credentials', detail: `token ${r.reason}` };
+      } finally {
+        key.fill(0);
+      }
+      sessionSerial.delete(deviceId);
+    } else {
+      return { ok: false, reason: 'not_authorized', detail: 'no client certificate and no token' };
+    }
+    // [MQTT-3.1.3-*]: the client identifier must be the authenticated device id, nothing else.
+    if (ctx.clientId !== deviceId) return { ok: false, reason: 'identifier_rejected', detail: `client id ${ctx.clientId.slice(0, 64)} is not ${deviceId}` };
+    const device = await d.store.db.selectFrom('devices').select('status').where('id', '=', deviceId).executeTakeFirst();
+    if (device === undefined || !ALLOWED.has(device.status)) return { ok: false, reason: 'not_authorized', detail: `device ${deviceId} is ${device?.status ?? 'unknown'}` };
+    return { ok: true, deviceId };
+  };
+
+  const gateway = await createGateway({
+    listen: d.listen,
+    tls: {
+      key: d.ca.tls.keyPem,
+      cert: d.ca.tls.chainPem,
+      ca: [d.ca.authorities.root(), ...d.ca.authorities.trusted('issuing')].map((a) => a.row.certificate_pem),
+      requestCert: true,
+      requireCert: false,
+    },
+    hooks: {
+      authenticate,
+      validate: (msg) => {
+        if (msg.payload.length > d.maxPayloadBytes) return `payload of ${msg.payload.length} bytes over ${d.maxPayloadBytes}`;
+        try {
+          JSON.parse(msg.payload.toString('utf8'));
+          return null;
+        } catch {
+          return 'payload is not JSON';
+        }
+      },
+      accept: async (msg) => {
+        await d.ingest.submit({
+          deviceId: msg.deviceId,
+          kind: msg.kind,
+          ...(msg.commandId === undefined ? {} : { commandId: msg.commandId }),
+          payload: msg.payload.toString('utf8'),
+          receivedAt: msg.receivedAt.getTime(),
+        });
+      },
+      pendingCommands: async (deviceId) => (await d.commands.takeFor(deviceId)).map((r) => ({ commandId: r.id, payload: wirePayload(r) })),
+      onCommandAcked: async (deviceId, commandId) => d.commands.acked(deviceId, commandId),
+      onConnect: async (deviceId, info) => presence(d, deviceId, true, info.remoteAddress),
+      onDisconnect: async (deviceId, reason) => {
+        sessionSerial.delete(deviceId);
+        await presence(d, deviceId, false, null, reason);
+      },
+      onRefusal: async (info) => {
+        // Refusals are audited, bounded per source so a flood cannot grow the log without limit.
+        const suppressed = d.limiter.take(`mqtt:${info.remoteAddress}`, d.clock.now());
+        if (suppressed === null) return;
+        await d.audit.record(systemContext('gateway'), {
+          action: 'gateway.refused',
+          subject: info.deviceId === undefined ? `source:${info.remoteAddress}` : `device:${info.deviceId}`,
+          outcome: 'refused',
+          code: info.reason,
+          detail: { reason: info.detail.slice(0, 300), source: info.remoteAddress, ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}) },
+        });
+      },
+      onError: (err, where) => d.logger.error({ err, where }, 'gateway hook failed'),
+    },
+  });
+
+  // Revocation cuts live sessions: a revoked certificate, or a device revoked, suspended or retired.
+  const unsubscribeView = d.ca.revocations.subscribe((c) => {
+    if (c.status !== 'revoked') return;
+    if (sessionSerial.get(c.deviceId) === c.serial) gateway.disconnectDevice(c.deviceId, 'administrative');
+  });
+  const unsubscribeBus = d.bus.subscribe((e) => {
+    const p = e.payload as { deviceId?: string; to?: string; nameId?: string };
+    if (e.type === 'device.status_changed' && p.deviceId !== undefined && (p.to === 'revoked' || p.to === 'suspended' || p.to === 'retired')) {
+      gateway.disconnectDevice(p.deviceId, 'administrative');
+    }
+    if (e.type === 'name.rebound' && p.nameId !== undefined) {
+      const to = (e.payload as { to?: string }).to;
+      void d.commands.retarget(p.nameId).then(async () => {
+        if (to === undefined || !gateway.isConnected(to)) return;
+        for (const r of await d.commands.takeFor(to)) gateway.sendCommand(to, r.id, wirePayload(r));
+      });
+    }
+  });
+
+  return {
+    gateway,
+    close: async () => {
+      unsubscribeView();
+      unsubscribeBus();
+      await gateway.close();
+    },
+  };
+}
+
+async function symmetricKeyOf(d: DeviceGatewayDeps, deviceId: string): Promise<Buffer | null> {
+  const rec = await d.store.db.selectFrom('provisioning_records').select(['enrollment_id', 'method']).where('device_id', '=', deviceId).executeTakeFirst();
+  if (rec === undefined || rec.method !== 'symmetric') return null;
+  const e = await d.enrollments.get(d.store.db, rec.enrollment_id);
+  const secret = d.enrollments.secret(e);
+  if (e.kind === 'individual') return secret;
+  try {
+    return deriveDeviceKey(secret, deviceId);
+  } finally {
+    secret.fill(0);
+  }
+}
+
+async function presence(d: DeviceGatewayDeps, deviceId: string, connected: boolean, remote: string | null, reason?: string): Promise<void> {
+  await d.uow.run(systemContext('gateway'), { action: connected ? 'device.connect' : 'device.disconnect', subject: `device:${deviceId}` }, async (w) => {
+    const up = await w.tx.updateTable('device_presence').set({ connected: connected ? 1 : 0, since: w.now, remote_address: remote }).where('device_id', '=', deviceId).executeTakeFirst();
+    if (up.numUpdatedRows === 0n) await w.tx.insertInto('device_presence').values({ device_id: deviceId, connected: connected ? 1 : 0, since: w.now, remote_address: remote }).execute();
+    if (connected) {
+      // First connection after provisioning: the device is in service.
+      const res = await w.tx.updateTable('devices').set({ status: 'active', updated_at: w.now }).where('id', '=', deviceId).where('status', '=', 'provisioned').executeTakeFirst();
+      if (res.numUpdatedRows === 1n) await w.emit('device.status_changed', `device:${deviceId}`, { deviceId, from: 'provisioned', to: 'active', reason: 'first connection' });
+    }
+    w.note({ ...(remote === null ? {} : { remote }), ...(reason === undefined ? {} : { reason }) });
+    await w.emit(connected ? 'device.connected' : 'device.disconnected', `device:${deviceId}`, { deviceId, ...(reason === undefined ? {} : { reason }) });
+  });
+}
