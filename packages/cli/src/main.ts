@@ -5,6 +5,7 @@ import { caCommand } from './commands/ca.js';
 import { certCommand } from './commands/cert.js';
 import { initCommand } from './commands/init.js';
 import { enrollmentCommand } from './commands/enrollment.js';
+import { commandCommand, dataCommand } from './commands/data.js';
 import { agentCommand } from './commands/agent.js';
 import { manufactureCommand } from './commands/manufacture.js';
 import { deviceCommand } from './commands/device.js';
@@ -23,7 +24,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), agentCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
+  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand()]) {
     program.addCommand(c);
   }
   // Subcommands copy settings only when created, so usage errors deep in the tree would call

@@ -135,6 +135,19 @@ describe('the operator story through the fleetkey binary', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, firstBrokenSeq: victim });
   });
 
+  test('commands to a name are kept until its device takes them; data is queried by name or device', async () => {
+    await fleetkeyJson(cwd, ['name', 'create', 'press-9']);
+    const sent = await fleetkeyJson(cwd, ['command', 'send', 'press-9', '--type', 'set-speed', '--payload', '{"rpm":900}', '--ttl', '10m']);
+    const shown = await fleetkeyJson(cwd, ['command', 'show', sent.id]);
+    expect(shown).toMatchObject({ name: 'press-9', type: 'set-speed', payload: { rpm: 900 }, status: 'pending', deliveredTo: null });
+    expect((await fleetkeyJson(cwd, ['data', 'diagnostics', 'press-9'])).points).toEqual([]);
+    const unknown = await fleetkey(cwd, ['command', 'send', 'no-such-name', '--type', 'x']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('NAME_NOT_FOUND');
+    const badJson = await fleetkey(cwd, ['command', 'send', 'press-9', '--type', 'x', '--payload', '{nope']);
+    expect(badJson.code).toBe(3);
+  });
+
   test('an unreachable server is a clear failure, not a stack trace', async () => {
     const r = await fleetkey(cwd, ['device', 'list', '--url', 'http://127.0.0.1:9']);
     expect(r.code).toBe(3);

@@ -148,15 +148,8 @@ export class BindingService {
   }
 
   /** The name the device holds now, inside a unit of work. */
-  async currentNameOf(w: Work, deviceId: string): Promise<string | null> {
-    const r = await w.tx
-      .selectFrom('bindings')
-      .innerJoin('names', 'names.id', 'bindings.name_id')
-      .select('names.name')
-      .where('bindings.device_id', '=', deviceId)
-      .where('bindings.valid_to', 'is', null)
-      .executeTakeFirst();
-    return r?.name ?? null;
+  currentNameOf(w: Work, deviceId: string): Promise<string | null> {
+    return this.devices.currentName(w.tx, deviceId);
   }
 
   async deviceAtName(name: string, at: number): Promise<string | null> {

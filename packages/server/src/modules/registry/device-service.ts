@@ -157,7 +157,8 @@ export class DeviceService {
     return row;
   }
 
-  private async currentName(db: Tx | Store['db'], deviceId: string): Promise<string | null> {
+  /** The name the device holds now (inside a transaction, pass its tx: SQLite has one connection). */
+  async currentName(db: Tx | Store['db'], deviceId: string): Promise<string | null> {
     const r = await db
       .selectFrom('bindings')
       .innerJoin('names', 'names.id', 'bindings.name_id')
