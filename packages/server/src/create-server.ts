@@ -32,6 +32,8 @@ import { createDeviceGateway } from './modules/gateway/device-gateway.js';
 import type { Gateway } from './modules/gateway/index.js';
 import { DataService } from './modules/telemetry/data-service.js';
 import { IngestBatcher } from './modules/telemetry/ingest.js';
+import { DeviceCredentials } from './modules/auth/device-credentials.js';
+import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
@@ -141,6 +143,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, close };
   }
 
+  const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
+  const credentials = new DeviceCredentials(store, ca, enrollments, sessions, clock);
   const commands = new CommandService(store, uow, clock);
   const data = new DataService(store);
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, async () => {}, () => {});
@@ -167,13 +171,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       perSource: new RateLimiter(config.provisioning.perSourcePerMinute, config.provisioning.perSourceBurst),
       perDevice: new RateLimiter(config.provisioning.perDevicePerMinute, config.provisioning.perDeviceBurst),
     },
+    sessions: { uow, credentials, sessions },
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
   if (config.gateway.enabled) {
     deviceGateway = await createDeviceGateway({
-      store, uow, audit, bus, clock, ca, enrollments, ingest, commands, logger,
+      store, uow, audit, bus, clock, ca, credentials, ingest, commands, logger,
       limiter: new RefusalLimiter(),
       listen: { host: config.gateway.host, port: config.gateway.port },
       maxPayloadBytes: config.gateway.maxPayloadBytes,

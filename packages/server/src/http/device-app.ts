@@ -12,6 +12,10 @@ import './fastify-types.js';
 import { TLS_POLICY } from './tls-policy.js';
 import { validatorCompiler } from './validators.js';
 import { provisioningRoutes, type ProvisioningRouteDeps } from './routes/provisioning-routes.js';
+import { sessionTokenRoutes } from './routes/session-token-routes.js';
+import type { UnitOfWork } from '../context/unit-of-work.js';
+import type { DeviceCredentials } from '../modules/auth/device-credentials.js';
+import type { SessionTokens } from '../modules/auth/session-tokens.js';
 
 const RenewResult = Type.Object(
   { serial: Type.String(), certificatePem: Type.String(), chainPem: Type.String(), notAfter: Type.String(), renewAfter: Type.String() },
@@ -23,7 +27,14 @@ const RenewResult = Type.Object(
  * a certificate. Trust is the root plus the issuing CAs, so a handshake proves possession of a
  * key certified by us; what that certificate may do is decided per route against the store.
  */
-export async function buildDeviceApp(deps: { ca: CaModule; audit: AuditLog; logger: FastifyBaseLogger; bodyLimitBytes: number; provisioning: ProvisioningRouteDeps }): Promise<FastifyInstance> {
+export async function buildDeviceApp(deps: {
+  ca: CaModule;
+  audit: AuditLog;
+  logger: FastifyBaseLogger;
+  bodyLimitBytes: number;
+  provisioning: ProvisioningRouteDeps;
+  sessions: { uow: UnitOfWork; credentials: DeviceCredentials; sessions: SessionTokens };
+}): Promise<FastifyInstance> {
   const { ca } = deps;
   const trust = () => [ca.authorities.root(), ...ca.authorities.trusted('issuing'), ...ca.authorities.trusted('manufacturing')].map((a) => a.row.certificate_pem);
   const tlsOptions = () => ({ key: ca.tls.keyPem, cert: ca.tls.chainPem, ca: trust(), requestCert: true, rejectUnauthorized: false, ...TLS_POLICY });
@@ -62,6 +73,7 @@ export async function buildDeviceApp(deps: { ca: CaModule; audit: AuditLog; logg
     };
   });
   await app.register(provisioningRoutes, { deps: deps.provisioning });
+  await app.register(sessionTokenRoutes, deps.sessions);
   await app.ready();
   return app as unknown as FastifyInstance;
 }

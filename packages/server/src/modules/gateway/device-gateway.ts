@@ -1,4 +1,3 @@
-import { deriveDeviceKey, verifySasToken } from '@fleetkey/crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../../context/clock.js';
 import { systemContext } from '../../context/op-context.js';
@@ -9,7 +8,7 @@ import type { CaModule } from '../ca/ca-module.js';
 import type { CommandService } from '../commands/command-service.js';
 import { wirePayload } from '../commands/command-service.js';
 import type { EventBus } from '../events/event-bus.js';
-import type { EnrollmentService } from '../provisioning/enrollment-service.js';
+import type { CredentialResult, DeviceCredentials } from '../auth/device-credentials.js';
 import type { IngestBatcher } from '../telemetry/ingest.js';
 import type { Store } from '../../store/open-store.js';
 import { createGateway } from './gateway.js';
@@ -22,7 +21,7 @@ export interface DeviceGatewayDeps {
   readonly bus: EventBus;
   readonly clock: Clock;
   readonly ca: CaModule;
-  readonly enrollments: EnrollmentService;
+  readonly credentials: DeviceCredentials;
   readonly ingest: IngestBatcher;
   readonly commands: CommandService;
   readonly limiter: RefusalLimiter;
@@ -31,9 +30,6 @@ export interface DeviceGatewayDeps {
   readonly maxPayloadBytes: number;
 }
 
-const ALLOWED = new Set(['provisioned', 'active']);
-/** Connect tokens: the provisioning token format over resource `mqtt/<deviceId>`, at most an hour. */
-const MAX_TOKEN_LIFETIME_S = 3600;
 
 /**
  * The MQTT engine wired to the fleet: who a connection is (an operational certificate from our CA,
@@ -45,36 +41,16 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   const sessionSerial = new Map<string, string>();
 
   const authenticate = async (ctx: AuthenticateContext): Promise<AuthenticateResult> => {
-    const now = d.clock.now();
-    let deviceId: string;
-    if (ctx.peerCertificate !== undefined) {
-      const serial = ctx.peerCertificate.serialNumber.toLowerCase();
-      const view = d.ca.revocations.status(serial, now);
-      if (view !== 'good') return { ok: false, reason: 'not_authorized', detail: `certificate ${serial} is ${view}` };
-      const cert = await d.store.db.selectFrom('certificates').select(['device_id', 'kind', 'status', 'not_after']).where('serial', '=', serial).executeTakeFirst();
-      if (cert === undefined || cert.kind !== 'operational') return { ok: false, reason: 'not_authorized', detail: `certificate ${serial} is not an operational certificate of ours` };
-      if (cert.status === 'revoked' || cert.not_after <= now) return { ok: false, reason: 'not_authorized', detail: `certificate ${serial} is ${cert.status}` };
-      deviceId = cert.device_id;
-      sessionSerial.set(deviceId, serial);
-    } else if (ctx.username !== undefined && ctx.password !== undefined) {
-      deviceId = ctx.username;
-      const key = await symmetricKeyOf(d, deviceId);
-      if (key === null) return { ok: false, reason: 'bad_credentials', detail: `no symmetric key for ${deviceId}` };
-      try {
-        const r = await verifySasToken(ctx.password.toString('utf8'), { expectedResource: `mqtt/${deviceId}`, key, now: new Date(now), maxLifetimeSeconds: MAX_TOKEN_LIFETIME_S });
-        if (!r.ok) return { ok: false, reason: 'bad_credentials', detail: `token ${r.reason}` };
-      } finally {
-        key.fill(0);
-      }
-      sessionSerial.delete(deviceId);
-    } else {
-      return { ok: false, reason: 'not_authorized', detail: 'no client certificate and no token' };
-    }
+    let r: CredentialResult;
+    if (ctx.peerCertificate !== undefined) r = await d.credentials.certificate(ctx.peerCertificate);
+    else if (ctx.username !== undefined && ctx.password !== undefined) r = await d.credentials.token(ctx.username, ctx.password.toString('utf8'), 'mqtt');
+    else return { ok: false, reason: 'not_authorized', detail: 'no client certificate and no token' };
+    if (!r.ok) return { ok: false, reason: r.kind, detail: r.detail };
     // [MQTT-3.1.3-*]: the client identifier must be the authenticated device id, nothing else.
-    if (ctx.clientId !== deviceId) return { ok: false, reason: 'identifier_rejected', detail: `client id ${ctx.clientId.slice(0, 64)} is not ${deviceId}` };
-    const device = await d.store.db.selectFrom('devices').select('status').where('id', '=', deviceId).executeTakeFirst();
-    if (device === undefined || !ALLOWED.has(device.status)) return { ok: false, reason: 'not_authorized', detail: `device ${deviceId} is ${device?.status ?? 'unknown'}` };
-    return { ok: true, deviceId };
+    if (ctx.clientId !== r.deviceId) return { ok: false, reason: 'identifier_rejected', detail: `client id ${ctx.clientId.slice(0, 64)} is not ${r.deviceId}` };
+    if (r.serial !== null) sessionSerial.set(r.deviceId, r.serial);
+    else sessionSerial.delete(r.deviceId);
+    return { ok: true, deviceId: r.deviceId };
   };
 
   const gateway = await createGateway({
@@ -156,19 +132,6 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       await gateway.close();
     },
   };
-}
-
-async function symmetricKeyOf(d: DeviceGatewayDeps, deviceId: string): Promise<Buffer | null> {
-  const rec = await d.store.db.selectFrom('provisioning_records').select(['enrollment_id', 'method']).where('device_id', '=', deviceId).executeTakeFirst();
-  if (rec === undefined || rec.method !== 'symmetric') return null;
-  const e = await d.enrollments.get(d.store.db, rec.enrollment_id);
-  const secret = d.enrollments.secret(e);
-  if (e.kind === 'individual') return secret;
-  try {
-    return deriveDeviceKey(secret, deviceId);
-  } finally {
-    secret.fill(0);
-  }
 }
 
 async function presence(d: DeviceGatewayDeps, deviceId: string, connected: boolean, remote: string | null, reason?: string): Promise<void> {
