@@ -16,6 +16,8 @@ import type { CaModule } from '../modules/ca/ca-module.js';
 import type { EnrollmentService } from '../modules/provisioning/enrollment-service.js';
 import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
+import { streamRoutes } from './routes/stream-routes.js';
+import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
@@ -31,6 +33,7 @@ export interface HttpOptions {
   readonly enrollments: EnrollmentService;
   readonly data: DataService;
   readonly commands: CommandService;
+  readonly hub: StreamHub;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -75,6 +78,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
       await v1.register(enrollmentRoutes, { enrollments: options.enrollments });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
+      await v1.register(streamRoutes, { hub: options.hub });
     },
     { prefix: '/v1' },
   );

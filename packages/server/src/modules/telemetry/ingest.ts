@@ -34,7 +34,6 @@ export class IngestBatcher {
   constructor(
     private readonly store: Store,
     private readonly maxBatch: number,
-    private readonly onCommandResult: (deviceId: string, commandId: string, payload: string, at: number) => Promise<void>,
     private readonly onStored: (m: StoredMessage) => void,
   ) {}
 
@@ -104,9 +103,6 @@ export class IngestBatcher {
       }
       if (diagnostics.length > 0) await tx.insertInto('diagnostics').values(diagnostics).execute();
       if (telemetry.length > 0) await tx.insertInto('telemetry').values(telemetry).execute();
-      return out;
-    }).then(async (out) => {
-      for (const m of msgs) if (m.kind === 'command_result' && m.commandId !== undefined) await this.onCommandResult(m.deviceId, m.commandId, m.payload, m.receivedAt);
       return out;
     });
   }
