@@ -43,6 +43,7 @@ describe('a gateway crash loses no QoS 1 message it acknowledged', () => {
       protocolVersion: 5,
       reconnectPeriod: 0,
     });
+    client.on('error', () => {}); // the crash surfaces as a socket error; the assertions below judge it
     const acked = new Set<number>();
     let killed = false;
     const total = 900; // under the per-connection burst (1,000 PUBLISH/s): the crash, not the rate limit, must cut it
