@@ -103,7 +103,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapContext: systemContext('bootstrap'),
   });
 
-  const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity);
+  const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, config.webhooks.allowInsecureHttp);
   let deviceUrl = '';
   let mqttUrl: string | null = null;
   const provisioning = new ProvisioningService({
@@ -114,6 +114,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bindings,
     renewalGraceMs: parseDuration(config.ca.renewalGrace) ?? 3_600_000,
     endpoints: () => ({ deviceUrl, mqttUrl }),
+    enrollments,
+    devicesRead: (id) => store.db.selectFrom('devices').select(['model', 'serials']).where('id', '=', id).executeTakeFirst(),
+    recordOf: async (id) => (await store.db.selectFrom('provisioning_records').select('device_id').where('device_id', '=', id).executeTakeFirst()) !== undefined,
   });
 
   let bootstrapAdminToken: string | null = null;

@@ -61,7 +61,8 @@ export function enrollmentCommand(): Command {
     .addOption(new Option('--reprovision <policy>', 'on a second provisioning').choices(['keep', 'reset', 'never']))
     .option('--expires <time>', 'RFC 3339 time after which the enrollment refuses')
     .option('--max-devices <n>', 'at most n devices', (v) => Number.parseInt(v, 10))
-    .action(async (o: { label: string; attestation: string; device?: string; trustAnchor?: string; idevidFingerprint?: string; ekSha256?: string; allocation: string; tag?: Record<string, string>; validity?: string; reprovision?: string; expires?: string; maxDevices?: number }, c: Command) => {
+    .option('--decision-webhook <url>', 'asked before allocation; only {"allow": true} within 2 s admits the device')
+    .action(async (o: { label: string; attestation: string; device?: string; trustAnchor?: string; idevidFingerprint?: string; ekSha256?: string; allocation: string; tag?: Record<string, string>; validity?: string; reprovision?: string; expires?: string; maxDevices?: number; decisionWebhook?: string }, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();
       const body = {
         label: o.label,
@@ -77,9 +78,14 @@ export function enrollmentCommand(): Command {
         ...(o.reprovision === undefined ? {} : { reprovisioning: o.reprovision }),
         ...(o.expires === undefined ? {} : { expiresAt: new Date(o.expires).toISOString() }),
         ...(o.maxDevices === undefined ? {} : { maxDevices: o.maxDevices }),
+        ...(o.decisionWebhook === undefined ? {} : { decisionWebhookUrl: o.decisionWebhook }),
       };
       const r = await Client.from(g).request<CreatedEnrollment>('POST', '/v1/enrollments', body);
-      emit(g, r, () => showEnrollment(r.enrollment) + (r.groupKey === undefined ? '' : `\nsymmetric key (shown once; store it offline): ${r.groupKey}`));
+      emit(g, r, () =>
+        showEnrollment(r.enrollment) +
+        (r.groupKey === undefined ? '' : `\nsymmetric key (shown once; store it offline): ${r.groupKey}`) +
+        (r.decisionSecret === undefined ? '' : `\ndecision webhook signing secret (shown once): ${r.decisionSecret}`),
+      );
     });
   cmd
     .command('list')

@@ -130,6 +130,8 @@ export const CreateEnrollmentBody = Type.Object(
     reprovisioning: Type.Optional(Type.Union([Type.Literal('keep'), Type.Literal('reset'), Type.Literal('never')])),
     expiresAt: Type.Optional(Timestamp),
     maxDevices: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    /** Called before allocation with the device's identity; only `{"allow": true}` in 2 s admits it (fail closed). */
+    decisionWebhookUrl: Type.Optional(Type.String({ minLength: 8, maxLength: 2048 })),
   },
   { additionalProperties: false },
 );
@@ -153,6 +155,7 @@ export const Enrollment = Type.Object(
     expiresAt: Type.Union([Timestamp, Type.Null()]),
     maxDevices: Type.Union([Type.Integer(), Type.Null()]),
     devicesProvisioned: Type.Integer(),
+    decisionWebhookUrl: Type.Union([Type.String(), Type.Null()]),
     createdAt: Timestamp,
   },
   { additionalProperties: false },
@@ -161,7 +164,12 @@ export type Enrollment = Static<typeof Enrollment>;
 
 /** Creation of a symmetric group enrollment is the only time its group key is shown. */
 export const CreatedEnrollment = Type.Object(
-  { enrollment: Enrollment, groupKey: Type.Optional(Type.String({ description: 'base64; shown once' })) },
+  {
+    enrollment: Enrollment,
+    groupKey: Type.Optional(Type.String({ description: 'base64; shown once' })),
+    /** Signs decision webhook calls (Fleetkey-Signature, as for event webhooks); shown once. */
+    decisionSecret: Type.Optional(Type.String()),
+  },
   { additionalProperties: false },
 );
 export type CreatedEnrollment = Static<typeof CreatedEnrollment>;

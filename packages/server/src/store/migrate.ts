@@ -4,6 +4,7 @@ import * as m001 from './migrations/001-registry.js';
 import * as m002 from './migrations/002-ca.js';
 import * as m003 from './migrations/003-provisioning.js';
 import * as m004 from './migrations/004-data.js';
+import * as m005 from './migrations/005-enrollment-decision.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '002-ca': m002,
   '003-provisioning': m003,
   '004-data': m004,
+  '005-enrollment-decision': m005,
 };
 
 class InlineProvider implements MigrationProvider {

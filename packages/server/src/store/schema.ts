@@ -169,6 +169,8 @@ export interface EnrollmentRow {
   max_devices: number | null;
   created_at: number;
   updated_at: number;
+  decision_url: string | null;
+  decision_secret_sealed: string | null;
 }
 
 export interface ProvisioningRecordRow {

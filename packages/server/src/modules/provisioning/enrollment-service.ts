@@ -15,8 +15,10 @@ import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store, Tx } from '../../store/open-store.js';
 import type { EnrollmentRow } from '../../store/schema.js';
+import { checkWebhookUrl } from '../events/webhook-url.js';
 
 const secretAad = (id: string) => `enrollment-key:${id}`;
+const decisionAad = (id: string) => `enrollment-decision:${id}`;
 const HOUR = 3_600_000;
 
 export function parsePemCertificates(pem: string): X509Certificate[] {
@@ -42,6 +44,7 @@ function toEnrollment(r: EnrollmentRow, provisioned: number): Enrollment {
     expiresAt: isoOrNull(r.expires_at),
     maxDevices: r.max_devices,
     devicesProvisioned: provisioned,
+    decisionWebhookUrl: r.decision_url,
     createdAt: iso(r.created_at),
   };
 }
@@ -58,7 +61,13 @@ export class EnrollmentService {
     private readonly uow: UnitOfWork,
     private readonly box: SecretBox,
     private readonly defaultValidity: string,
+    private readonly allowInsecureHttp: boolean,
   ) {}
+
+  /** The secret that signs this enrollment's decision webhook calls. */
+  decisionSecret(row: EnrollmentRow): string | null {
+    return row.decision_secret_sealed === null ? null : this.box.open(row.decision_secret_sealed, decisionAad(row.id)).toString('utf8');
+  }
 
   async create(ctx: OpContext, body: CreateEnrollmentBody): Promise<CreatedEnrollment> {
     const invalid = (detail: string): never => {
@@ -85,6 +94,7 @@ export class EnrollmentService {
       if (anchors.some((a) => !a.ca)) invalid('a trust anchor is not a CA certificate');
     }
     const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
+    const decisionUrl = body.decisionWebhookUrl === undefined ? null : checkWebhookUrl(body.decisionWebhookUrl, this.allowInsecureHttp).toString();
     return this.uow.run(ctx, { action: 'enrollment.create' }, async (w) => {
       if (body.deviceId !== undefined) {
         const d = await w.tx.selectFrom('devices').select('id').where('id', '=', body.deviceId).executeTakeFirst();
@@ -93,6 +103,7 @@ export class EnrollmentService {
       const id = randomUUID();
       let secret: Buffer | null = null;
       if (body.attestation === 'symmetric') secret = randomBytes(32);
+      const decisionSecret = decisionUrl === null ? null : `whsec_${randomBytes(32).toString('base64url')}`;
       const row: EnrollmentRow = {
         id,
         label: body.label,
@@ -112,13 +123,15 @@ export class EnrollmentService {
         max_devices: body.maxDevices ?? null,
         created_at: w.now,
         updated_at: w.now,
+        decision_url: decisionUrl,
+        decision_secret_sealed: decisionSecret === null ? null : this.box.seal(Buffer.from(decisionSecret), decisionAad(id)),
       };
       await w.tx.insertInto('enrollments').values(row).execute();
       w.subject(`enrollment:${id}`);
       w.note({ label: row.label, kind: row.kind, attestation: row.attestation, deviceId: row.device_id, allocation: allocation.type });
       const key = secret?.toString('base64');
       secret?.fill(0);
-      return { enrollment: toEnrollment(row, 0), ...(key === undefined ? {} : { groupKey: key }) };
+      return { enrollment: toEnrollment(row, 0), ...(key === undefined ? {} : { groupKey: key }), ...(decisionSecret === null ? {} : { decisionSecret }) };
     });
   }
 

@@ -7,6 +7,8 @@ import type { BindingService } from '../registry/binding-service.js';
 import type { DeviceService } from '../registry/device-service.js';
 import type { NameService } from '../registry/name-service.js';
 import { allocateName } from './allocation.js';
+import { askDecision } from './decision-webhook.js';
+import type { EnrollmentService } from './enrollment-service.js';
 import { refused, type AttestationMethod, type Attested } from './attestation/method.js';
 
 export interface ProvisioningDeps {
@@ -17,6 +19,9 @@ export interface ProvisioningDeps {
   readonly bindings: BindingService;
   readonly renewalGraceMs: number;
   readonly endpoints: () => { deviceUrl: string; mqttUrl: string | null };
+  readonly enrollments: EnrollmentService;
+  readonly devicesRead: (id: string) => Promise<{ model: string | null; serials: string | null } | undefined>;
+  readonly recordOf: (id: string) => Promise<boolean>;
 }
 
 /**
@@ -32,11 +37,39 @@ export class ProvisioningService {
     return this.deps.uow.run(ctx, { action: `provisioning.${method.type}.challenge`, subject }, (w) => method.challenge(w, request));
   }
 
-  provision<E>(ctx: OpContext, method: AttestationMethod<never, E>, evidence: E, csr: string, subject: string): Promise<ProvisioningResult> {
-    return this.deps.uow.run(ctx, { action: `provisioning.${method.type}`, subject }, async (w) => {
-      const attested = await method.attest(w, evidence);
-      w.subject(`device:${attested.deviceId}`);
-      return this.complete(w, attested, csr);
+  /**
+   * Three steps, so no network call ever runs inside a database transaction: attest (which
+   * consumes single-use challenges and is audited on its own), ask the enrollment's allow/deny
+   * webhook if it has one, then apply the policy and issue in one transaction.
+   */
+  async provision<E>(ctx: OpContext, method: AttestationMethod<never, E>, evidence: E, csr: string, subject: string): Promise<ProvisioningResult> {
+    const { uow } = this.deps;
+    const action = `provisioning.${method.type}`;
+    const attested = await uow.run(ctx, { action: `${action}.attest`, subject }, async (w) => {
+      const a = await method.attest(w, evidence);
+      w.subject(`device:${a.deviceId}`);
+      w.note({ ...a.detail, enrollmentId: a.enrollment.id });
+      return a;
+    });
+    const device = `device:${attested.deviceId}`;
+    const secret = this.deps.enrollments.decisionSecret(attested.enrollment);
+    if (secret !== null) {
+      const row = await this.deps.devicesRead(attested.deviceId);
+      const record = await this.deps.recordOf(attested.deviceId);
+      const verdict = await askDecision(attested.enrollment, secret, {
+        deviceId: attested.deviceId,
+        enrollmentId: attested.enrollment.id,
+        method: method.type,
+        model: row?.model ?? null,
+        serials: row?.serials === null || row?.serials === undefined ? {} : (JSON.parse(row.serials) as Record<string, string>),
+        reprovisioning: record,
+      });
+      if (!verdict.allow) return uow.run(ctx, { action, subject: device }, async () => Promise.reject(refused(verdict.why)));
+    }
+    return uow.run(ctx, { action, subject: device }, async (w) => {
+      // Re-read the enrollment: it may have been disabled while the webhook was asked.
+      const fresh = await w.tx.selectFrom('enrollments').selectAll().where('id', '=', attested.enrollment.id).executeTakeFirstOrThrow();
+      return this.complete(w, { ...attested, enrollment: fresh }, csr);
     });
   }
 
