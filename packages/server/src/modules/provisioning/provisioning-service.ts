@@ -38,34 +38,34 @@ export class ProvisioningService {
   }
 
   /**
-   * Three steps, so no network call ever runs inside a database transaction: attest (which
-   * consumes single-use challenges and is audited on its own), ask the enrollment's allow/deny
-   * webhook if it has one, then apply the policy and issue in one transaction.
+   * Attest, apply the enrollment's policy and issue in one transaction. An enrollment with an
+   * allow/deny webhook takes three steps instead, so no network call ever runs inside a
+   * transaction: attest (consuming single-use challenges, audited), ask the webhook, complete.
    */
   async provision<E>(ctx: OpContext, method: AttestationMethod<never, E>, evidence: E, csr: string, subject: string): Promise<ProvisioningResult> {
     const { uow } = this.deps;
     const action = `provisioning.${method.type}`;
-    const attested = await uow.run(ctx, { action: `${action}.attest`, subject }, async (w) => {
+    const first = await uow.run(ctx, { action, subject }, async (w) => {
       const a = await method.attest(w, evidence);
       w.subject(`device:${a.deviceId}`);
-      w.note({ ...a.detail, enrollmentId: a.enrollment.id });
-      return a;
+      if (a.enrollment.decision_url === null) return { result: await this.complete(w, a, csr) };
+      w.note({ ...a.detail, enrollmentId: a.enrollment.id, stage: 'attested; asking the decision webhook' });
+      return { attested: a };
     });
+    if ('result' in first) return first.result;
+    const attested = first.attested;
     const device = `device:${attested.deviceId}`;
-    const secret = this.deps.enrollments.decisionSecret(attested.enrollment);
-    if (secret !== null) {
-      const row = await this.deps.devicesRead(attested.deviceId);
-      const record = await this.deps.recordOf(attested.deviceId);
-      const verdict = await askDecision(attested.enrollment, secret, {
-        deviceId: attested.deviceId,
-        enrollmentId: attested.enrollment.id,
-        method: method.type,
-        model: row?.model ?? null,
-        serials: row?.serials === null || row?.serials === undefined ? {} : (JSON.parse(row.serials) as Record<string, string>),
-        reprovisioning: record,
-      });
-      if (!verdict.allow) return uow.run(ctx, { action, subject: device }, async () => Promise.reject(refused(verdict.why)));
-    }
+    const secret = this.deps.enrollments.decisionSecret(attested.enrollment) ?? '';
+    const row = await this.deps.devicesRead(attested.deviceId);
+    const verdict = await askDecision(attested.enrollment, secret, {
+      deviceId: attested.deviceId,
+      enrollmentId: attested.enrollment.id,
+      method: method.type,
+      model: row?.model ?? null,
+      serials: row?.serials === null || row?.serials === undefined ? {} : (JSON.parse(row.serials) as Record<string, string>),
+      reprovisioning: await this.deps.recordOf(attested.deviceId),
+    });
+    if (!verdict.allow) return uow.run(ctx, { action, subject: device }, async () => Promise.reject(refused(verdict.why)));
     return uow.run(ctx, { action, subject: device }, async (w) => {
       // Re-read the enrollment: it may have been disabled while the webhook was asked.
       const fresh = await w.tx.selectFrom('enrollments').selectAll().where('id', '=', attested.enrollment.id).executeTakeFirstOrThrow();
