@@ -268,6 +268,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
       };
       this.#inFlight.add(entry);
       client.publish(topic, payload, { qos: 1 }, (err) => {
+        if (process.env["FK_DEBUG"]) console.error("PUBACK", err);
         if (err === undefined || err === null) return entry.settle({ kind: 'acked' });
         const code = (err as { code?: unknown }).code;
         // MQTT 5 PUBACK reason ≥ 0x80 [MQTT 5.0 §3.4.2.1]: the gateway will never take this message.

@@ -154,6 +154,31 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
       expect((await auditReason(t, third)).detail.reason).toContain('limit');
     });
 
+    test('fail: an expired token, a CSR whose signature is not by the key it names, an unknown device', async () => {
+      const open = (await t.call('POST', '/v1/enrollments', { body: { label: 'open sensors', kind: 'group', attestation: 'symmetric' } })).body.enrollment.id;
+      const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
+      const key = Buffer.from((await t.call('POST', `/v1/enrollments/${open}/derived-keys`, { body: { deviceId: id } })).body.deviceKey, 'base64');
+      const { createSasToken } = await import('@fleetkey/crypto');
+      const url = `${t.server.deviceUrl}/device/v1/provision/symmetric`;
+      const expired = createSasToken({ resource: `provision/${id}`, expiresAt: new Date(Date.now() - 1000), key });
+      expect((await mtlsPost(url, { deviceId: id, token: expired, csr: deviceKey().csrPem }, { ca: bundleOf(t) })).body.code).toBe('PROVISIONING_REFUSED');
+      expect((await auditReason(t, id)).detail.reason).toContain('expired');
+      // A CSR naming one key but signed by another: swap the SubjectPublicKeyInfo of two CSRs.
+      const a = Buffer.from(deviceKey().csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      const b = Buffer.from(deviceKey().csrPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      const spki = (der: Buffer) => der.indexOf(Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107', 'hex'));
+      const swapped = Buffer.from(a);
+      b.copy(swapped, spki(a), spki(b), spki(b) + 91);
+      const csr = `-----BEGIN CERTIFICATE REQUEST-----\n${swapped.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+      const r = await provisionSymmetric(t, id, key, csr);
+      expect(r.body.code).toBe('PROVISIONING_REFUSED');
+      expect((await auditReason(t, id)).code).toBe('CSR_SIGNATURE_INVALID');
+      // No enrollment admits a device nobody registered and no group vouches for.
+      const stranger = '0d1f2e3c-4b5a-4697-8a1b-2c3d4e5f6a7b';
+      expect((await provisionSymmetric(t, stranger, Buffer.alloc(32, 9))).body.code).toBe('PROVISIONING_REFUSED');
+      expect((await t.call('GET', `/v1/devices/${stranger}`)).body.code).toBe('DEVICE_NOT_FOUND');
+    });
+
     test('fail: an expired or disabled enrollment', async () => {
       const e = await t.call('POST', '/v1/enrollments', { body: { label: 'expired', kind: 'group', attestation: 'symmetric', expiresAt: new Date(Date.now() - 1000).toISOString() } });
       const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
