@@ -1,6 +1,17 @@
 import { X509Certificate } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import { readSecretFile, zero } from '@fleetkey/crypto';
-import { provision, ProvisioningGaveUpError, ProvisioningRefusedError, type ProvisionOptions } from '@fleetkey/device';
+import {
+  connect,
+  ConnectionStoppedError,
+  provision,
+  ProvisioningGaveUpError,
+  ProvisioningRefusedError,
+  type ConnectOptions,
+  type ProvisionOptions,
+  type DeviceConnection,
+  type StopInfo,
+} from '@fleetkey/device';
 import { isFleetkeyError } from '@fleetkey/protocol';
 import { Command, Option } from 'commander';
 import { UsageError, type GlobalOptions } from '../client.js';
@@ -86,5 +97,118 @@ export function agentCommand(): Command {
         zero(passphrase);
       }
     });
+  cmd.addCommand(runCommand());
   return cmd;
+}
+
+interface RunFlags {
+  bundle: string;
+  ackCommands: boolean;
+  protocol: '4' | '5';
+  passphraseFile?: string;
+  flushTimeout?: string;
+}
+
+const KINDS = ['diagnostics', 'telemetry', 'state'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** `diagnostics {json}` / `telemetry {json}` / `state {json}` → the kind and body, or a reason. */
+function parseLine(line: string): { kind: Kind; body: unknown } | { problem: string } | undefined {
+  const text = line.trim();
+  if (text === '' || text.startsWith('#')) return undefined;
+  const space = text.search(/\s/);
+  const kind = (space < 0 ? text : text.slice(0, space)) as Kind;
+  if (!KINDS.includes(kind)) return { problem: `unknown kind "${kind}" (expected ${KINDS.join(', ')})` };
+  try {
+    return { kind, body: JSON.parse(space < 0 ? '' : text.slice(space + 1)) as unknown };
+  } catch {
+    return { problem: 'the body is not JSON' };
+  }
+}
+
+/**
+ * `fleetkey agent run`: the device's long-running link. Lines on stdin are sent (buffered on
+ * disk while offline); each command received is printed to stdout as one JSON line and, unless
+ * --no-ack-commands, answered `{"ok":true}`. EOF flushes and exits 0; a gateway refusal
+ * (revoked, bad credentials) exits 1 at once, since retrying cannot help.
+ */
+function runCommand(): Command {
+  return new Command('run')
+    .description('connect to the gateway; send stdin lines ("telemetry {json}"), print commands as JSON lines')
+    .requiredOption('--bundle <dir>', 'provisioned device bundle')
+    .option('--no-ack-commands', 'print commands without answering them')
+    .addOption(new Option('--protocol <version>', 'MQTT protocol version').choices(['4', '5']).default('5'))
+    .option('--passphrase-file <file>', 'passphrase for bundle keys sealed with one (mode 0600)')
+    .option('--flush-timeout <seconds>', 'on EOF, how long to wait to deliver what is buffered (default 10)')
+    .action(async (o: RunFlags, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const flushMs = (positive('--flush-timeout', o.flushTimeout) ?? 10) * 1000;
+      const event = (data: Record<string, unknown>): void => {
+        if (g.json === true) process.stdout.write(`${JSON.stringify(data)}\n`);
+      };
+      const passphrase = o.passphraseFile === undefined ? undefined : await readSecretFile(o.passphraseFile);
+      const options: ConnectOptions = { protocolVersion: o.protocol === '4' ? 4 : 5, waitForConnection: false };
+      if (passphrase !== undefined) options.passphrase = passphrase.subarray(0, passphrase.length - (passphrase.at(-1) === 0x0a ? 1 : 0));
+      let conn: DeviceConnection;
+      try {
+        conn = await connect(o.bundle, options);
+      } catch (e) {
+        if (!isFleetkeyError(e)) throw e;
+        process.stderr.write(`fleetkey: ${e.code}: ${e.message}${e.detail === undefined ? '' : ` (${e.detail})`}\n`);
+        process.exitCode = 3;
+        return;
+      } finally {
+        zero(passphrase);
+      }
+      const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
+      let stopped: StopInfo | undefined;
+      conn.on('connected', (e) => event({ event: 'connected', auth: e.auth, serial: e.serial ?? null }));
+      conn.on('disconnected', (e) => process.stderr.write(`fleetkey: disconnected${e.error === undefined ? '' : ` (${e.error})`}; reconnecting\n`));
+      conn.on('renewed', (e) => event({ event: 'renewed', ...e }));
+      conn.on('warning', (w) => process.stderr.write(`fleetkey: warning: ${w.message}\n`));
+      conn.on('stopped', (info) => {
+        if (info.reason === 'closed') return;
+        stopped = info;
+        // Nothing more can be sent: stop reading so the process ends now, not at EOF.
+        input.close();
+        process.stdin.destroy();
+      });
+      conn.onCommand((command) => {
+        process.stdout.write(`${JSON.stringify(command)}\n`);
+        return o.ackCommands ? { ok: true } : undefined;
+      });
+      let sent = 0;
+      let n = 0;
+      for await (const line of input) {
+        n++;
+        const parsed = parseLine(line);
+        if (parsed === undefined) continue;
+        if ('problem' in parsed) {
+          process.stderr.write(`fleetkey: line ${n}: ${parsed.problem}\n`);
+          continue;
+        }
+        try {
+          const r = parsed.kind === 'diagnostics' ? await conn.sendDiagnostics(parsed.body) : parsed.kind === 'telemetry' ? await conn.sendTelemetry(parsed.body) : await conn.sendState(parsed.body);
+          sent++;
+          event({ event: 'sent', line: n, kind: parsed.kind, delivered: r.delivered });
+        } catch (e) {
+          if (e instanceof ConnectionStoppedError) break;
+          process.stderr.write(`fleetkey: line ${n}: ${isFleetkeyError(e) ? `${e.code}: ${e.detail ?? e.message}` : String(e)}\n`);
+        }
+      }
+      if (stopped === undefined) {
+        // EOF: give an offline device a chance to come back and deliver what it buffered.
+        await Promise.race([conn.ready().catch(() => undefined), new Promise((r) => setTimeout(r, flushMs).unref())]);
+        const { buffered } = await conn.flush(flushMs);
+        event({ event: 'exit', sent, buffered });
+        if (buffered > 0) process.stderr.write(`fleetkey: ${buffered} message(s) stay buffered in the bundle for the next run\n`);
+      }
+      await conn.close();
+      stopped ??= conn.stopped?.reason === 'closed' ? undefined : conn.stopped;
+      if (stopped !== undefined) {
+        event({ event: 'stopped', reason: stopped.reason, code: stopped.code ?? null });
+        process.stderr.write(`fleetkey: stopped by the gateway: ${stopped.reason}${stopped.code === undefined ? '' : ` (0x${stopped.code.toString(16)})`}\n`);
+        process.exitCode = 1;
+      }
+    });
 }

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { zero, type KeyProtector } from '@fleetkey/crypto';
 import { FleetkeyError } from '@fleetkey/protocol';
-import type { Keystore } from '../keystore/keystore.js';
 import { OfflineBuffer } from '../offline/offline-buffer.js';
 import { openBundleKeystore } from '../provisioning/bundle-keystore.js';
 import { loadBundle, readMachineSecret, type LoadedBundle } from '../provisioning/bundle.js';
@@ -41,7 +40,7 @@ export async function connect(bundleDir: string, options: ConnectOptions = {}): 
   let buffer: OfflineBuffer | undefined;
   try {
     const auth = await chooseAuth(bundle, keystore, options.auth ?? 'auto');
-    buffer = await openOffline(bundle, keystore, options);
+    buffer = await openOffline(bundle, options);
     const conn = new DeviceConnection({ bundle, record, keystore, buffer, auth, mqttUrl, options });
     conn.start();
     if (options.waitForConnection !== false) {
@@ -60,7 +59,7 @@ export async function connect(bundleDir: string, options: ConnectOptions = {}): 
   }
 }
 
-async function openOffline(bundle: LoadedBundle, keystore: Keystore, options: ConnectOptions): Promise<OfflineBuffer | undefined> {
+async function openOffline(bundle: LoadedBundle, options: ConnectOptions): Promise<OfflineBuffer | undefined> {
   if (options.offline === false) return undefined;
   const dir = join(bundle.dir, OFFLINE_DIR);
   const common = { dir, ...(options.offline?.maxBytes === undefined ? {} : { maxBytes: options.offline.maxBytes }) };
@@ -69,11 +68,8 @@ async function openOffline(bundle: LoadedBundle, keystore: Keystore, options: Co
   let protector: KeyProtector | undefined;
   if (ks.type === 'file' && ks.protector === 'machine-secret') protector = { kind: 'machine', secret: await readMachineSecret(bundle) };
   else if (options.passphrase !== undefined) protector = { kind: 'passphrase', passphrase: options.passphrase };
-  if (protector === undefined) {
-    // A token-keyed bundle has no secret on disk to seal the buffer with; the caller must give one.
-    void keystore;
-    return undefined;
-  }
+  // A token-keyed bundle has no secret on disk to seal the buffer with: the caller gives `offline.key`.
+  if (protector === undefined) return undefined;
   try {
     return await OfflineBuffer.open({ ...common, protector });
   } finally {

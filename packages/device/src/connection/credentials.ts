@@ -42,7 +42,7 @@ export async function chooseAuth(bundle: LoadedBundle, keystore: Keystore, reque
     if (bundle.device.attestation !== 'symmetric') throw new FleetkeyError('CONFIG_INVALID', { detail: 'SAS authentication needs a symmetric-key bundle' });
     return 'sas';
   }
-  const key = await operationalKey(bundle, keystore);
+  const key = await operationalKey(keystore, provisionedOf(bundle).operationalKeyLabel);
   if (key.tlsKey() === undefined) {
     throw new FleetkeyError('CONFIG_INVALID', {
       detail: `the operational key is held in a ${key.storage} token; Node's TLS cannot use it for mTLS and this bundle has no symmetric key`,
@@ -51,17 +51,17 @@ export async function chooseAuth(bundle: LoadedBundle, keystore: Keystore, reque
   return 'mtls';
 }
 
-export async function operationalKey(bundle: LoadedBundle, keystore: Keystore): Promise<KeyHandle> {
-  const label = provisionedOf(bundle).operationalKeyLabel;
+/** The key the current record certifies (renewal moves it to a new label). */
+export async function operationalKey(keystore: Keystore, label: string): Promise<KeyHandle> {
   const key = await keystore.getKey(label);
   if (key === undefined) throw new FleetkeyError('CONFIG_INVALID', { detail: `device bundle: operational key "${label}" is not in the keystore` });
   return key;
 }
 
 /** Reads the current operational chain (renewal replaces it) and exports the key for Node's TLS. */
-export async function mtlsCredentials(bundle: LoadedBundle, keystore: Keystore): Promise<AttemptCredentials> {
+export async function mtlsCredentials(bundle: LoadedBundle, keystore: Keystore, record: ProvisionedRecord): Promise<AttemptCredentials> {
   const certPem = await readFile(join(bundle.dir, BUNDLE_FILES.operationalChain), 'utf8');
-  const key = (await operationalKey(bundle, keystore)).tlsKey();
+  const key = (await operationalKey(keystore, record.operationalKeyLabel)).tlsKey();
   if (key === undefined) throw new FleetkeyError('CONFIG_INVALID', { detail: 'operational key cannot be used by Node TLS' });
   // Node's TLS takes PEM; a Buffer at least lets the caller wipe this copy once the socket is up.
   const keyPem = Buffer.from(key.export({ type: 'pkcs8', format: 'pem' }) as string);

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { FleetkeyError, commandSubscriptionFilters, formatDeviceTopic, parseCommandTopic, type DeviceMessageKind } from '@fleetkey/protocol';
+import { FleetkeyError, MQTT_LIMITS, commandSubscriptionFilters, formatDeviceTopic, type DeviceMessageKind } from '@fleetkey/protocol';
 import type { Keystore } from '../keystore/keystore.js';
 import type { OfflineBuffer } from '../offline/offline-buffer.js';
 import { backoffDelay, type RetryPolicy } from '../provisioning/backoff.js';
@@ -9,18 +9,16 @@ import type { LoadedBundle, ProvisionedRecord } from '../provisioning/bundle.js'
 import { DEFAULT_SAS_LIFETIME_MS, mtlsCredentials, sasCredentials, wipe, type AttemptCredentials, type AuthMode } from './credentials.js';
 import { renewalDueAt, renewOperationalCertificate } from './renewal.js';
 import { finalDisconnectReason, finalReasonOf } from './stop-reasons.js';
-import { ConnectionStoppedError, type CommandHandler, type ConnectOptions, type DeviceCommand, type DeviceConnectionEvents, type SendResult, type StopInfo } from './types.js';
+import { parseCommand, runHandler } from './commands.js';
+import { PublishWindow, type Outcome } from './publish-window.js';
+import { ConnectionStoppedError, type CommandHandler, type ConnectOptions, type DeviceConnectionEvents, type SendResult, type StopInfo } from './types.js';
 
-type Outcome = { kind: 'acked' } | { kind: 'refused'; code: number } | { kind: 'lost' };
-interface InFlight {
-  readonly client: MqttClient;
-  settle(o: Outcome): void;
-}
 
 /** setTimeout's ceiling (2^31−1 ms, ~24.8 days); longer waits re-check when they fire. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const SEEN_COMMANDS = 1024;
-const DRAIN_BATCH = 64;
+const DRAIN_BATCH = 256;
+const MIN_RENEWAL_GAP_MS = 60_000;
 
 /** @internal What `connect()` hands the connection. */
 export interface ConnectionInit {
@@ -63,7 +61,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #immediate = false;
-  readonly #inFlight = new Set<InFlight>();
+  #window: PublishWindow | undefined;
   readonly #sends = new Set<Promise<unknown>>();
   #appending = 0;
   #draining: Promise<void> | undefined;
@@ -184,7 +182,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
         this.#record = next;
         const serial = new X509Certificate(next.certificatePem).serialNumber.toLowerCase();
         this.emit('renewed', { serial, notAfter: next.notAfter, renewAfter: next.renewAfter });
-        this.#scheduleRenewal();
+        this.#scheduleRenewal(true);
         this.#reconnectNow();
         return next;
       } finally {
@@ -202,7 +200,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       await Promise.allSettled([...this.#sends]);
-      const idle = this.#inFlight.size === 0 && this.#appending === 0 && this.#draining === undefined;
+      const idle = (this.#window?.size ?? 0) === 0 && this.#appending === 0 && this.#draining === undefined;
       if (idle && (this.buffered === 0 || !this.#connected)) break;
       if (Date.now() > end || this.#stopped !== undefined) break;
       await new Promise((r) => setTimeout(r, 20));
@@ -217,7 +215,8 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#renewTimer);
     const c = this.#client;
-    if (c !== undefined) await new Promise<void>((r) => c.end(false, {}, () => r()));
+    // A clean DISCONNECT when connected; a connection still being set up is just dropped.
+    if (c !== undefined) await new Promise<void>((r) => c.end(!this.#connected, {}, () => r()));
     this.#onClose(c);
     await Promise.allSettled([...this.#sends]);
     await this.#draining?.catch(() => undefined);
@@ -237,7 +236,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   }
 
   async #send(kind: DeviceMessageKind, body: unknown, commandId?: string): Promise<SendResult> {
-    if (this.#stopped !== undefined) throw new ConnectionStoppedError(this.#stopped);
+    if (this.#stopped !== undefined || this.#closing) throw new ConnectionStoppedError(this.#stopped ?? { reason: 'closed' });
     const json = JSON.stringify(body);
     if (json === undefined) throw new TypeError('message body must be JSON-serialisable');
     const payload = Buffer.from(json);
@@ -256,29 +255,14 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     return this.#appending > 0 || this.#draining !== undefined || this.buffered > 0;
   }
 
-  /** One QoS 1 PUBLISH, settled by its PUBACK or by the loss of its connection. */
   #publish(client: MqttClient, topic: string, payload: Buffer): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      const entry: InFlight = {
-        client,
-        settle: (o) => {
-          this.#inFlight.delete(entry);
-          resolve(o);
-        },
-      };
-      this.#inFlight.add(entry);
-      client.publish(topic, payload, { qos: 1 }, (err) => {
-        if (process.env["FK_DEBUG"]) console.error("PUBACK", err);
-        if (err === undefined || err === null) return entry.settle({ kind: 'acked' });
-        const code = (err as { code?: unknown }).code;
-        // MQTT 5 PUBACK reason ≥ 0x80 [MQTT 5.0 §3.4.2.1]: the gateway will never take this message.
-        entry.settle(typeof code === 'number' && code >= 0x80 ? { kind: 'refused', code } : { kind: 'lost' });
-      });
-    });
+    const w = this.#window;
+    return w !== undefined && w.client === client ? w.publish(topic, payload) : Promise.resolve({ kind: 'lost' });
   }
 
   async #enqueue(kind: DeviceMessageKind, payload: Buffer, commandId?: string): Promise<SendResult> {
-    if (this.#buffer === undefined || this.#closing) {
+    // Also while closing: a PUBLISH lost by the closing connection is kept for the next run.
+    if (this.#buffer === undefined) {
       throw new FleetkeyError('UNAVAILABLE', { detail: 'not connected and offline buffering is off' });
     }
     this.#appending++;
@@ -295,6 +279,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     const buffer = this.#buffer;
     const client = this.#client;
     if (buffer === undefined || client === undefined || !this.#connected || this.#draining !== undefined || this.#closing) return;
+    if (buffer.stats().records === 0) return;
     this.#draining = (async () => {
       for (;;) {
         const { delivered, remaining } = await buffer.drain(
@@ -312,7 +297,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
       .catch((error: unknown) => void this.emit('warning', { message: 'offline buffer replay failed', error }))
       .finally(() => {
         this.#draining = undefined;
-        if (this.buffered > 0 && this.#appending === 0) this.#kickDrain();
+        if (this.buffered > 0) this.#kickDrain();
       });
   }
 
@@ -323,7 +308,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     this.#attempts++;
     let creds: AttemptCredentials;
     try {
-      creds = this.auth === 'mtls' ? await mtlsCredentials(this.#bundle, this.#keystore) : await sasCredentials(this.#bundle, this.#now(), this.#o.sasLifetimeMs ?? DEFAULT_SAS_LIFETIME_MS);
+      creds = this.auth === 'mtls' ? await mtlsCredentials(this.#bundle, this.#keystore, this.#record) : await sasCredentials(this.#bundle, this.#now(), this.#o.sasLifetimeMs ?? DEFAULT_SAS_LIFETIME_MS);
     } catch (error) {
       this.emit('warning', { message: 'cannot load connection credentials', error });
       return this.#scheduleReconnect();
@@ -335,7 +320,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
       clean: true,
       reconnectPeriod: 0,
       connectTimeout: this.#o.connectTimeoutMs ?? 10_000,
-      keepalive: this.#o.keepaliveSeconds ?? 60,
+      keepalive: this.#o.keepaliveSeconds ?? MQTT_LIMITS.defaultKeepAliveSeconds,
       ca: this.#bundle.caBundlePem,
       rejectUnauthorized: true,
       ...(creds.kind === 'mtls' ? { cert: creds.certPem, key: creds.keyPem } : { username: creds.username, password: creds.password }),
@@ -352,9 +337,11 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     let final: StopInfo | undefined;
     let lastError: string | undefined;
     let disconnectCode: number | undefined;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       wipe(creds);
       if (this.#client !== client) return;
+      const limit = connack.properties?.receiveMaximum ?? MQTT_LIMITS.receiveMaximum;
+      this.#window = new PublishWindow(client, Math.max(1, Math.min(limit, MQTT_LIMITS.receiveMaximum)));
       this.#connected = true;
       this.#failures = 0;
       this.#serial = creds.kind === 'mtls' ? creds.serial : undefined;
@@ -393,7 +380,10 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   /** Forgets a closed client: its in-flight PUBLISHes are lost (their senders buffer them). */
   #onClose(client: MqttClient | undefined): void {
     if (client === undefined) return;
-    for (const f of [...this.#inFlight]) if (f.client === client) f.settle({ kind: 'lost' });
+    if (this.#window?.client === client) {
+      this.#window.fail();
+      this.#window = undefined;
+    }
     if (this.#client === client) {
       this.#client = undefined;
       this.#connected = false;
@@ -433,16 +423,9 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   // --- commands and renewal --------------------------------------------------------------------
 
   #onMessage(topic: string, payload: Buffer): void {
-    const t = parseCommandTopic(topic);
-    if (t === undefined || t.deviceId !== this.deviceId) return void this.emit('warning', { message: `message on an unexpected topic ${topic}` });
-    let command: DeviceCommand;
-    try {
-      const raw = JSON.parse(payload.toString('utf8')) as Partial<DeviceCommand>;
-      if (raw.id !== t.commandId || typeof raw.type !== 'string') throw new Error('command id or type missing');
-      command = { id: raw.id, type: raw.type, payload: raw.payload ?? null, expiresAt: typeof raw.expiresAt === 'string' ? raw.expiresAt : null };
-    } catch (error) {
-      return void this.emit('warning', { message: `malformed command ${t.commandId}`, error });
-    }
+    const parsed = parseCommand(this.deviceId, topic, payload);
+    if ('problem' in parsed) return void this.emit('warning', { message: parsed.problem });
+    const command = parsed.command;
     // QoS 1 is at-least-once [MQTT-4.3.2]: a redelivered command runs once.
     if (this.#seen.has(command.id)) return;
     this.#seen.add(command.id);
@@ -452,23 +435,15 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     }
     this.emit('command', command);
     const handler = this.#handler;
-    if (handler === undefined) return;
-    void Promise.resolve()
-      .then(() => handler(command))
-      .then(
-        (result) => (result === undefined ? undefined : this.sendCommandResult(command.id, result)),
-        (error: unknown) => {
-          this.emit('warning', { message: `command handler failed for ${command.id}`, error });
-          return this.sendCommandResult(command.id, { ok: false, error: 'handler failed' });
-        },
-      )
-      .catch((error: unknown) => this.emit('warning', { message: `cannot send the result of ${command.id}`, error }));
+    if (handler !== undefined) runHandler(handler, command, (r) => this.sendCommandResult(command.id, r), (w) => this.emit('warning', w));
   }
 
-  #scheduleRenewal(): void {
+  #scheduleRenewal(afterRenewal = false): void {
     clearTimeout(this.#renewTimer);
     if (this.auth !== 'mtls' || this.#o.autoRenew === false || this.#stopped !== undefined) return;
-    const wait = Math.max(0, this.renewalDueAt().getTime() - this.#now().getTime());
+    // At least a minute apart: a certificate that is due at once (skewed clock, a very short
+    // lifetime) must not turn into a renewal loop against the server.
+    const wait = Math.max(afterRenewal ? MIN_RENEWAL_GAP_MS : 0, this.renewalDueAt().getTime() - this.#now().getTime());
     this.#renewTimer = setTimeout(() => void this.#autoRenew(), Math.min(wait, MAX_TIMER_MS));
     this.#renewTimer.unref();
   }

@@ -54,7 +54,7 @@ export async function renewOperationalCertificate(
   keystore: Keystore,
   options: { now: () => Date; timeoutMs?: number },
 ): Promise<ProvisionedRecord> {
-  const current = await operationalKey(bundle, keystore);
+  const current = await operationalKey(keystore, record.operationalKeyLabel);
   const tlsKey = current.tlsKey();
   if (tlsKey === undefined) throw new FleetkeyError('CONFIG_INVALID', { detail: 'renewal needs mTLS with the operational key, which lives in a token' });
   const chainPem = await readFile(join(bundle.dir, BUNDLE_FILES.operationalChain), 'utf8');
