@@ -44,6 +44,27 @@ describe('certificate-less devices at the gateway: SAS connect tokens and ES256 
     await expect(connectWith(robot.id, sas(`mqtt/${robot.id}`, sensor.key))).rejects.toThrow(/134|[Bb]ad/);
   });
 
+  test('fail: a certificate from a foreign CA naming a real device is refused at CONNECT, and audited', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync, readFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'foreign-'));
+    try {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      writeFileSync(join(dir, 'k.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+      execFileSync('openssl', ['req', '-x509', '-new', '-key', join(dir, 'k.pem'), '-subj', `/CN=${robot.id}`, '-days', '1', '-out', join(dir, 'c.pem')]);
+      const keyPem = readFileSync(join(dir, 'k.pem'), 'utf8');
+      const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
+      await expect(
+        mqtt.connectAsync(t.server.mqttUrl!, { clientId: robot.id, key: keyPem, cert, ca: bundleOf(t), protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000 }),
+      ).rejects.toThrow(/[Nn]ot authorized|135/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a device with a certificate gets a session token over mTLS and connects with it, without TLS client auth', async () => {
     const r = await mtlsPost(`${t.server.deviceUrl}/device/v1/session-token`, {}, { ca: bundleOf(t), cert: robot.chainPem, key: robot.keyPem });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
