@@ -50,6 +50,12 @@ export class Connection {
   /** Publish rate limit: a token bucket refilled from the clock, no timer. */
   tokens: number;
   tokensAt: number;
+  /**
+   * PUBLISHes the device sent while WE were not reading (backpressure): they arrive together on
+   * resume and must not count as a burst against the device's rate limit.
+   */
+  backlogCredit = 0;
+  pausedAt = 0;
   session: Session | undefined = undefined;
   out: OutboundCommands | undefined = undefined;
   /** v5 limits the device announced in CONNECT [MQTT-3.1.2.11]. */
@@ -149,6 +155,7 @@ export class Connection {
   pauseReading(): void {
     if (this.paused || this.state >= State.Closing) return;
     this.paused = true;
+    this.pausedAt = Date.now();
     this.core.stats.pausedConnections++;
     this.socket.pause();
   }
@@ -162,6 +169,9 @@ export class Connection {
     this.core.stats.pausedConnections--;
     // Time spent paused is the gateway's doing, not the device's silence.
     this.lastActivity = Date.now();
+    // Credit what a device at the allowed rate could have sent meanwhile (capped at 10 s worth).
+    const rate = this.core.limits.maxPublishesPerSecond;
+    this.backlogCredit = Math.min(rate * 10, this.backlogCredit + ((this.lastActivity - this.pausedAt) * rate) / 1000);
     const pending = this.pending;
     this.pending = undefined;
     if (pending !== undefined) this.process(pending);

@@ -152,7 +152,13 @@ function takeToken(conn: Connection): boolean {
   const now = Date.now();
   conn.tokens = Math.min(rate, conn.tokens + ((now - conn.tokensAt) * rate) / 1000);
   conn.tokensAt = now;
-  if (conn.tokens < 1) return false;
-  conn.tokens -= 1;
-  return true;
+  if (conn.tokens >= 1) {
+    conn.tokens -= 1;
+    return true;
+  }
+  if (conn.backlogCredit >= 1) {
+    conn.backlogCredit -= 1;
+    return true;
+  }
+  return false;
 }
