@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BIN, fleetkey, fleetkeyJson, serve } from './run-cli.js';
+import { adminApi, BIN, fleetkey, fleetkeyJson, serve } from './run-cli.js';
 
 interface Agent {
   proc: ChildProcess;
@@ -44,14 +44,7 @@ describe('fleetkey agent run', () => {
   let admin: string;
   let out: string;
   let devices: { deviceId: string }[];
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: r.status, body: (await r.json()) as any };
-  };
+  const api = adminApi(() => server.url, () => cwd);
 
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'fleetkey-agent-run-'));

@@ -6,18 +6,14 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mtlsPost } from '../../server/test/support/mtls.js';
 import { deviceKey } from '../../server/test/support/pki.js';
-import { serve } from './run-cli.js';
+import { adminApi, serve } from './run-cli.js';
 
 describe('a gateway crash loses no QoS 1 message it acknowledged', () => {
   let cwd: string;
   let server: Awaited<ReturnType<typeof serve>>;
   const data = () => join(cwd, 'fleetkey-data');
   const info = () => JSON.parse(readFileSync(join(data(), 'server.json'), 'utf8')) as { url: string; deviceUrl: string; mqttUrl: string };
-  const api = async (method: string, path: string, body?: unknown) => {
-    const token = readFileSync(join(data(), 'admin.token'), 'utf8').trim();
-    const r = await fetch(`${info().url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    return (await r.json()) as any;
-  };
+  const api = async (method: string, path: string, body?: unknown) => (await adminApi(() => info().url, () => cwd)(method, path, body)).body;
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'fleetkey-crash-'));
     server = await serve(cwd);

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { fleetkey, fleetkeyJson, serve } from './run-cli.js';
+import { adminApi, fleetkey, fleetkeyJson, serve } from './run-cli.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 describe('manufacture and provision through the fleetkey binary', () => {
@@ -18,14 +18,7 @@ describe('manufacture and provision through the fleetkey binary', () => {
   let factory: Record<string, string>;
   let x509Enrollment: string;
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${admin}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: r.status, body: (await r.json()) as any };
-  };
+  const api = adminApi(() => server.url, () => cwd);
 
   beforeAll(async () => {
     cwd = mkdtempSync(join(tmpdir(), 'fleetkey-manufacture-'));

@@ -1,4 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../bin/fleetkey.js', import.meta.url));
@@ -57,5 +59,18 @@ export async function serve(cwd: string, args: string[] = [], env: Record<string
         proc.once('exit', () => resolve());
         proc.kill('SIGTERM');
       }),
+  };
+}
+
+/** Calls the operator API of a `serve`d server with the admin token it wrote to `<cwd>/fleetkey-data`. */
+export function adminApi(url: () => string, cwd: () => string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const token = readFileSync(join(cwd(), 'fleetkey-data', 'admin.token'), 'utf8').trim();
+    const r = await fetch(`${url()}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: r.status, body: (await r.json()) as any };
   };
 }
