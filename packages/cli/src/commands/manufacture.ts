@@ -15,7 +15,8 @@ import { Command, Option } from 'commander';
 import { Client, UsageError, type GlobalOptions } from '../client.js';
 import { emit } from '../output.js';
 
-interface ManufactureOptions {
+/** The `fleetkey manufacture` flags, as commander hands them over (numbers as strings). */
+export interface ManufactureOptions {
   count: string;
   out: string;
   model?: string;
@@ -31,7 +32,7 @@ interface ManufactureOptions {
   concurrency: string;
 }
 
-interface ManifestEntry {
+export interface ManifestEntry {
   deviceId: string;
   dir: string;
   model: string | null;
@@ -182,6 +183,60 @@ function progress(total: number): (done: number) => void {
   };
 }
 
+/** What one manufacturing run made; `manifest` lists `devices` (also written on a partial run). */
+export interface ManufactureResult {
+  out: string;
+  manifest: string;
+  count: number;
+  attestation: 'x509' | 'symmetric';
+  elapsedMs: number;
+  devicesPerSecond: number;
+  devices: ManifestEntry[];
+}
+
+/**
+ * The factory station as a function (the `manufacture` command and `fleetkey simulate
+ * --manufacture` share it): registers `count` devices and writes their bundles plus manifest.json.
+ * @throws UsageError for bad options | ApiError when the server refuses
+ */
+export async function manufacture(o: ManufactureOptions, g: GlobalOptions, client: Client = Client.from(g)): Promise<ManufactureResult> {
+  const count = Number(o.count);
+  const concurrency = Number(o.concurrency);
+  if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new UsageError('--count must be an integer 1..1000000');
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency must be an integer 1..64');
+  const station = await openStation(o, g, client);
+  mkdirSync(station.out, { recursive: true, mode: 0o700 });
+  const devices: ManifestEntry[] = new Array(count);
+  const report = progress(count);
+  const started = Date.now();
+  let next = 0;
+  let done = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < count) {
+      const i = next++;
+      try {
+        devices[i] = await manufactureOne(station, i);
+        report(++done);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  } finally {
+    await station.token?.keystore.close();
+    // The manifest lists what was made, also when a run stops half-way.
+    const made = devices.filter((d): d is ManifestEntry => d !== undefined);
+    await writeSecretFile(join(station.out, 'manifest.json'), Buffer.from(`${JSON.stringify({ version: 1, devices: made }, null, 2)}\n`), { overwrite: true });
+  }
+  if (failure !== undefined) throw failure;
+  const elapsedMs = Date.now() - started;
+  const devicesPerSecond = Number((count / Math.max(elapsedMs / 1000, 1e-3)).toFixed(2));
+  return { out: station.out, manifest: join(station.out, 'manifest.json'), count, attestation: station.attestation, elapsedMs, devicesPerSecond, devices };
+}
+
 export function manufactureCommand(): Command {
   return new Command('manufacture')
     .description('mint device ids, generate keys and birth certificates, and write per-device bundles (role manufacturing)')
@@ -200,43 +255,7 @@ export function manufactureCommand(): Command {
     .option('--concurrency <n>', 'devices in flight', '4')
     .action(async (o: ManufactureOptions, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();
-      const count = Number(o.count);
-      const concurrency = Number(o.concurrency);
-      if (!Number.isInteger(count) || count < 1 || count > 1_000_000) throw new UsageError('--count must be an integer 1..1000000');
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency must be an integer 1..64');
-      const station = await openStation(o, g, Client.from(g));
-      mkdirSync(station.out, { recursive: true, mode: 0o700 });
-      const devices: ManifestEntry[] = new Array(count);
-      const report = progress(count);
-      const started = Date.now();
-      let next = 0;
-      let done = 0;
-      let failure: unknown;
-      const worker = async (): Promise<void> => {
-        while (failure === undefined && next < count) {
-          const i = next++;
-          try {
-            devices[i] = await manufactureOne(station, i);
-            report(++done);
-          } catch (e) {
-            failure ??= e;
-          }
-        }
-      };
-      try {
-        await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-      } finally {
-        await station.token?.keystore.close();
-        // The manifest lists what was made, also when a run stops half-way.
-        const made = devices.filter((d): d is ManifestEntry => d !== undefined);
-        await writeSecretFile(join(station.out, 'manifest.json'), Buffer.from(`${JSON.stringify({ version: 1, devices: made }, null, 2)}\n`), { overwrite: true });
-      }
-      if (failure !== undefined) throw failure;
-      const elapsedMs = Date.now() - started;
-      const devicesPerSecond = Number((count / Math.max(elapsedMs / 1000, 1e-3)).toFixed(2));
-      const manifest = join(station.out, 'manifest.json');
-      emit(g, { out: station.out, manifest, count, attestation: station.attestation, elapsedMs, devicesPerSecond, devices }, () =>
-        `manufactured ${count} device(s) into ${station.out} in ${(elapsedMs / 1000).toFixed(1)} s (${devicesPerSecond} devices/s)\nmanifest: ${manifest}`,
-      );
+      const r = await manufacture(o, g);
+      emit(g, r, () => `manufactured ${r.count} device(s) into ${r.out} in ${(r.elapsedMs / 1000).toFixed(1)} s (${r.devicesPerSecond} devices/s)\nmanifest: ${r.manifest}`);
     });
 }
