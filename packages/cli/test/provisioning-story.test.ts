@@ -23,7 +23,8 @@ describe('enrollments and provisioning, all through the fleetkey binary', () => 
     const m = await fleetkeyJson(cwd, ['manufacture', '--count', '3', '--out', join(cwd, 'robots'), '--model', 'kuka-kr16', '--enrollment', enrollmentId]);
     const manifest = JSON.parse(readFileSync(join(cwd, 'robots', 'manifest.json'), 'utf8')) as { devices: { deviceId: string; dir: string }[] };
     expect(manifest.devices).toHaveLength(3);
-    expect(m).toBeTruthy();
+    expect(m).toMatchObject({ count: 3, attestation: 'x509' });
+    expect(m.devices.map((x: { deviceId: string }) => x.deviceId).sort()).toEqual(manifest.devices.map((x) => x.deviceId).sort());
     for (const d of manifest.devices.slice(0, 2)) {
       const r = await fleetkeyJson(cwd, ['agent', 'provision', '--bundle', join(cwd, 'robots', d.dir)]);
       expect(r.deviceId).toBe(d.deviceId);

@@ -115,8 +115,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     renewalGraceMs: parseDuration(config.ca.renewalGrace) ?? 3_600_000,
     endpoints: () => ({ deviceUrl, mqttUrl }),
     enrollments,
-    devicesRead: (id) => store.db.selectFrom('devices').select(['model', 'serials']).where('id', '=', id).executeTakeFirst(),
-    recordOf: async (id) => (await store.db.selectFrom('provisioning_records').select('device_id').where('device_id', '=', id).executeTakeFirst()) !== undefined,
+    store,
   });
 
   let bootstrapAdminToken: string | null = null;
@@ -132,7 +131,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     maxAttempts: config.webhooks.maxAttempts,
     ...options.dispatch,
   });
-  const unsubscribe = bus.subscribe(() => dispatcher.kick());
+  // Only events that wrote deliveries wake the dispatcher: a connect storm must not cost two
+  // outbox queries per connection when no webhook listens (pending rows are picked up at start).
+  const unsubscribe = bus.subscribe((e) => {
+    if (e.deliveries > 0) dispatcher.kick();
+  });
   dispatcher.start();
 
   if (options.listen === false) {

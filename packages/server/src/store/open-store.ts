@@ -75,13 +75,6 @@ export function isUniqueViolation(e: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-/** PostgreSQL serialization failures and deadlocks: a concurrent writer won. */
-export function isConcurrencyFailure(e: unknown): boolean {
-  if (typeof e !== 'object' || e === null) return false;
-  const code = (e as { code?: unknown }).code;
-  return code === '40001' || code === '40P01';
-}
-
 /**
  * Kysely's SQLite driver prepares every query anew; compiling the SQL is a measurable share of a
  * short transaction. Statements are reusable in better-sqlite3, so keep the compiled ones by SQL

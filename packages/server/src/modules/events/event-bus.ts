@@ -6,6 +6,8 @@ export interface FleetEvent {
   readonly subject: string;
   readonly payload: Record<string, unknown>;
   readonly createdAt: number;
+  /** Webhook deliveries written with the event (0 when no webhook subscribes to its type). */
+  readonly deliveries: number;
 }
 
 export type EventListener = (event: FleetEvent) => void;

@@ -15,10 +15,10 @@ export async function writeEvent(
   subject: string,
   payload: Record<string, unknown>,
 ): Promise<FleetEvent> {
-  const event: FleetEvent = { id: randomUUID(), type, subject, payload, createdAt: now };
+  const id = randomUUID();
   await tx
     .insertInto('events')
-    .values({ id: event.id, type, subject, payload: JSON.stringify(payload), created_at: now })
+    .values({ id, type, subject, payload: JSON.stringify(payload), created_at: now })
     .execute();
   const hooks = await tx.selectFrom('webhooks').select(['id', 'events']).where('removed_at', 'is', null).execute();
   const targets = hooks.filter((h) => (JSON.parse(h.events) as string[]).includes(type));
@@ -29,7 +29,7 @@ export async function writeEvent(
         targets.map((h) => ({
           id: randomUUID(),
           webhook_id: h.id,
-          event_id: event.id,
+          event_id: id,
           status: 'pending' as const,
           attempts: 0,
           next_attempt_at: now,
@@ -41,5 +41,5 @@ export async function writeEvent(
       )
       .execute();
   }
-  return event;
+  return { id, type, subject, payload, createdAt: now, deliveries: targets.length };
 }

@@ -1,6 +1,7 @@
 import { parseDuration, type Allocation, type AttestationType, type ProvisioningResult } from '@fleetkey/protocol';
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
+import type { Store } from '../../store/open-store.js';
 import type { EnrollmentRow } from '../../store/schema.js';
 import type { CaModule } from '../ca/ca-module.js';
 import type { BindingService } from '../registry/binding-service.js';
@@ -20,8 +21,7 @@ export interface ProvisioningDeps {
   readonly renewalGraceMs: number;
   readonly endpoints: () => { deviceUrl: string; mqttUrl: string | null };
   readonly enrollments: EnrollmentService;
-  readonly devicesRead: (id: string) => Promise<{ model: string | null; serials: string | null } | undefined>;
-  readonly recordOf: (id: string) => Promise<boolean>;
+  readonly store: Store;
 }
 
 /**
@@ -56,14 +56,16 @@ export class ProvisioningService {
     const attested = first.attested;
     const device = `device:${attested.deviceId}`;
     const secret = this.deps.enrollments.decisionSecret(attested.enrollment) ?? '';
-    const row = await this.deps.devicesRead(attested.deviceId);
+    const db = this.deps.store.db;
+    const row = await db.selectFrom('devices').select(['model', 'serials']).where('id', '=', attested.deviceId).executeTakeFirst();
+    const record = await db.selectFrom('provisioning_records').select('device_id').where('device_id', '=', attested.deviceId).executeTakeFirst();
     const verdict = await askDecision(attested.enrollment, secret, {
       deviceId: attested.deviceId,
       enrollmentId: attested.enrollment.id,
       method: method.type,
       model: row?.model ?? null,
       serials: row?.serials === null || row?.serials === undefined ? {} : (JSON.parse(row.serials) as Record<string, string>),
-      reprovisioning: await this.deps.recordOf(attested.deviceId),
+      reprovisioning: record !== undefined,
     });
     if (!verdict.allow) return uow.run(ctx, { action, subject: device }, async () => Promise.reject(refused(verdict.why)));
     return uow.run(ctx, { action, subject: device }, async (w) => {

@@ -44,10 +44,6 @@ export class IngestBatcher {
     });
   }
 
-  get pending(): number {
-    return this.#queue.length;
-  }
-
   async #flush(): Promise<void> {
     this.#flushing = true;
     try {
