@@ -155,7 +155,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const commands = new CommandService(store, uow, clock);
   const data = new DataService(store);
   const hub = new StreamHub();
-  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m));
+  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
   let publicUrl = config.ca.publicUrl ?? '';
   const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl, enrollments, data, commands, hub });
   await http.listen({ host: config.http.host, port: config.http.port });

@@ -61,8 +61,13 @@ export const ConfigSchema = Type.Object(
         /** MQTT over TLS (IANA 8883); plain TCP is never offered. */
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
         maxPayloadBytes: Type.Integer({ minimum: 256, maximum: 1_048_576, default: 65_536 }),
-        /** Messages written per group commit. */
-        ingestBatch: Type.Integer({ minimum: 1, maximum: 10_000, default: 512 }),
+        /** Most messages one group commit writes. */
+        ingestBatch: Type.Integer({ minimum: 1, maximum: 10_000, default: 4096 }),
+        /**
+         * How long a message waits for others before its commit starts. On SQLite a commit's fsync
+         * holds the event loop, so this bounds commits per second; it is also the added QoS 1 latency.
+         */
+        ingestLingerMs: Type.Integer({ minimum: 0, maximum: 100, default: 8 }),
       },
       { additionalProperties: false, default: {} },
     ),

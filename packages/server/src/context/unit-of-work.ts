@@ -1,7 +1,8 @@
 import { FleetkeyError, type EventType } from '@fleetkey/protocol';
 import type { AuditLog } from '../modules/audit/audit-log.js';
 import type { EventBus, FleetEvent } from '../modules/events/event-bus.js';
-import { writeEvent } from '../modules/events/outbox.js';
+import type { AuditInput } from '../modules/audit/audit-log.js';
+import { writeEvents, type NewEvent } from '../modules/events/outbox.js';
 import type { Store, Tx } from '../store/open-store.js';
 import type { Clock } from './clock.js';
 import type { OpContext } from './op-context.js';
@@ -41,28 +42,14 @@ export class UnitOfWork {
   ) {}
 
   async run<T>(ctx: OpContext, op: Operation, fn: (w: Work) => Promise<T>): Promise<T> {
-    const emitted: FleetEvent[] = [];
-    let subject = op.subject ?? null;
-    let detail: Record<string, unknown> = {};
+    let emitted: FleetEvent[] = [];
+    // Kept outside the transaction: a refusal is audited under the subject the work had set.
+    const at = { subject: op.subject ?? null };
     try {
       const result = await this.store.transaction(async (tx) => {
-        const now = this.clock.now();
-        const work: Work = {
-          tx,
-          ctx,
-          now,
-          emit: async (type, subj, payload) => {
-            emitted.push(await writeEvent(tx, now, type, subj, payload));
-          },
-          note: (d) => {
-            detail = { ...detail, ...d };
-          },
-          subject: (s) => {
-            subject = s;
-          },
-        };
-        const value = await fn(work);
-        await this.audit.append(tx, ctx, { action: op.action, subject, outcome: 'success', detail });
+        const b = new Batch(tx, ctx, this.clock.now());
+        const value = await b.step(op, fn, at);
+        emitted = await b.finish(this.audit);
         return value;
       });
       for (const e of emitted) this.bus.publish(e);
@@ -71,7 +58,7 @@ export class UnitOfWork {
       if (e instanceof FleetkeyError) {
         await this.audit.record(ctx, {
           action: op.action,
-          subject,
+          subject: at.subject,
           outcome: 'refused',
           code: e.code,
           detail: { ...(e.detail === undefined ? {} : { reason: e.detail }) },
@@ -80,5 +67,60 @@ export class UnitOfWork {
       }
       throw e;
     }
+  }
+
+  /**
+   * Several operations of one actor in one transaction, each with its own audit entry and events:
+   * for high-rate records (connects, disconnects) whose durable commit is worth sharing. All
+   * commit or none does; a failure is thrown to the caller, which may retry them one by one.
+   */
+  async runBatch(ctx: OpContext, ops: ReadonlyArray<{ readonly op: Operation; readonly fn: (w: Work) => Promise<void> }>): Promise<void> {
+    const emitted = await this.store.transaction(async (tx) => {
+      const b = new Batch(tx, ctx, this.clock.now());
+      for (const { op, fn } of ops) await b.step(op, fn, { subject: op.subject ?? null });
+      return b.finish(this.audit);
+    });
+    for (const e of emitted) this.bus.publish(e);
+  }
+}
+
+/** One transaction's work: events and audit entries are written together when it finishes. */
+class Batch {
+  readonly #events: NewEvent[] = [];
+  readonly #entries: AuditInput[] = [];
+
+  constructor(
+    private readonly tx: Tx,
+    private readonly ctx: OpContext,
+    private readonly now: number,
+  ) {}
+
+  async step<T>(op: Operation, fn: (w: Work) => Promise<T>, at: { subject: string | null }): Promise<T> {
+    let detail: Record<string, unknown> = {};
+    const work: Work = {
+      tx: this.tx,
+      ctx: this.ctx,
+      now: this.now,
+      emit: (type, subject, payload) => {
+        this.#events.push({ type, subject, payload });
+        return Promise.resolve();
+      },
+      note: (d) => {
+        detail = { ...detail, ...d };
+      },
+      subject: (s) => {
+        at.subject = s;
+      },
+    };
+    const value = await fn(work);
+    this.#entries.push({ action: op.action, subject: at.subject, outcome: 'success', detail });
+    return value;
+  }
+
+  /** Audit last: on PostgreSQL it locks the chain head, which is best held briefly. */
+  async finish(audit: AuditLog): Promise<FleetEvent[]> {
+    const emitted = await writeEvents(this.tx, this.now, this.#events);
+    await audit.appendMany(this.tx, this.ctx, this.#entries);
+    return emitted;
   }
 }

@@ -5,6 +5,7 @@ import * as m002 from './migrations/002-ca.js';
 import * as m003 from './migrations/003-provisioning.js';
 import * as m004 from './migrations/004-data.js';
 import * as m005 from './migrations/005-enrollment-decision.js';
+import * as m006 from './migrations/006-message-keys.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '003-provisioning': m003,
   '004-data': m004,
   '005-enrollment-decision': m005,
+  '006-message-keys': m006,
 };
 
 class InlineProvider implements MigrationProvider {

@@ -3,6 +3,8 @@
  * SQLite): one representation on both dialects, cheap to index and compare. JSON columns are
  * TEXT on both so the same code reads them.
  */
+import type { Generated } from 'kysely';
+
 export interface DeviceRow {
   id: string;
   model: string | null;
@@ -195,7 +197,8 @@ export interface ChallengeRow {
 }
 
 export interface DiagnosticRow {
-  id: string;
+  /** Assigned by the database (rowid / identity). */
+  id: Generated<number>;
   name_id: string | null;
   name: string | null;
   device_id: string;
@@ -204,7 +207,8 @@ export interface DiagnosticRow {
 }
 
 export interface TelemetryRow {
-  id: string;
+  /** Assigned by the database (rowid / identity). */
+  id: Generated<number>;
   device_id: string;
   name_id: string | null;
   received_at: number;

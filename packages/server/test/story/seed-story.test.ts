@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { DIALECTS } from '../support/databases.js';
 import { deviceKey } from '../support/pki.js';
 import { manufactured, provisionX509 } from '../support/provision.js';
@@ -142,7 +142,10 @@ describe.each(DIALECTS)('the seed story on the real gateway (%s)', (dialect) => 
     const started = Date.now();
     await t.call('POST', `/v1/certificates/${cert.serial}/revoke`, { body: { reason: 'keyCompromise' } });
     expect((await closed) - started).toBeLessThan(1000);
-    const events = await t.server.store.db.selectFrom('events').select(['type', 'subject']).where('type', 'in', ['device.connected', 'device.disconnected']).execute();
-    expect(events.filter((e) => e.subject === `device:${b.id}`).map((e) => e.type)).toEqual(expect.arrayContaining(['device.connected', 'device.disconnected']));
+    // Presence is written by group commit, a few milliseconds after the socket event.
+    await vi.waitFor(async () => {
+      const events = await t.server.store.db.selectFrom('events').select(['type', 'subject']).where('type', 'in', ['device.connected', 'device.disconnected']).execute();
+      expect(events.filter((e) => e.subject === `device:${b.id}`).map((e) => e.type)).toEqual(expect.arrayContaining(['device.connected', 'device.disconnected']));
+    });
   });
 });

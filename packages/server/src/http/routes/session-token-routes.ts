@@ -33,7 +33,7 @@ export const sessionTokenRoutes: FastifyPluginAsyncTypebox<{ uow: UnitOfWork; cr
       // transaction (SQLite has one connection), and the checker reads through the pool.
       const r =
         peer !== undefined
-          ? await deps.credentials.certificate(peer)
+          ? await deps.credentials.certificate(peer.serialNumber)
           : req.body.deviceId !== undefined && req.body.token !== undefined
             ? await deps.credentials.token(req.body.deviceId, req.body.token, 'session')
             : { ok: false as const, kind: 'not_authorized' as const, detail: 'no client certificate and no token' };

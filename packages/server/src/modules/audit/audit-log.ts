@@ -49,25 +49,40 @@ export class AuditLog {
   ) {}
 
   async append(tx: Tx, ctx: OpContext, input: AuditInput): Promise<void> {
+    await this.appendMany(tx, ctx, [input]);
+  }
+
+  /** Entries in order, chained to each other, with one read and one write of the chain head. */
+  async appendMany(tx: Tx, ctx: OpContext, inputs: readonly AuditInput[]): Promise<void> {
+    if (inputs.length === 0) return;
     // Lock the chain head for the rest of the transaction (PostgreSQL); SQLite's single writer
     // already serialises. Appending last in a transaction keeps the lock short and deadlock-free.
     let q = tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
     if (this.store.dialect === 'postgres') q = q.forUpdate();
     const head = await q.executeTakeFirstOrThrow();
-    const row: Hashed = {
-      seq: head.seq + 1,
-      at: this.clock.now(),
-      actor: ctx.actor.label,
-      action: input.action,
-      subject: input.subject ?? null,
-      outcome: input.outcome,
-      code: input.code ?? null,
-      request_id: ctx.requestId,
-      detail: input.detail === undefined ? null : canonicalJson(redactSecrets(input.detail)),
-    };
-    const hash = entryHash(head.hash, row);
-    await tx.insertInto('audit_log').values({ ...row, prev_hash: head.hash, hash }).execute();
-    await tx.updateTable('audit_head').set({ seq: row.seq, hash }).where('id', '=', 1).execute();
+    let { seq, hash } = head;
+    const at = this.clock.now();
+    const rows: AuditRow[] = [];
+    for (const input of inputs) {
+      const row: Hashed = {
+        seq: seq + 1,
+        at,
+        actor: ctx.actor.label,
+        action: input.action,
+        subject: input.subject ?? null,
+        outcome: input.outcome,
+        code: input.code ?? null,
+        request_id: ctx.requestId,
+        detail: input.detail === undefined ? null : canonicalJson(redactSecrets(input.detail)),
+      };
+      const next = entryHash(hash, row);
+      rows.push({ ...row, prev_hash: hash, hash: next });
+      seq = row.seq;
+      hash = next;
+    }
+    // 11 columns a row: chunks stay far below SQLite's bound-parameter limit.
+    for (let i = 0; i < rows.length; i += 500) await tx.insertInto('audit_log').values(rows.slice(i, i + 500)).execute();
+    await tx.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
   }
 
   /** Appends in a transaction of its own: for refusals, whose change was rolled back. */

@@ -1,4 +1,3 @@
-import type { X509Certificate } from 'node:crypto';
 import { deriveDeviceKey, verifySasToken } from '@fleetkey/crypto';
 import type { Clock } from '../../context/clock.js';
 import type { Store } from '../../store/open-store.js';
@@ -27,9 +26,10 @@ export class DeviceCredentials {
     private readonly clock: Clock,
   ) {}
 
-  async certificate(cert: X509Certificate): Promise<CredentialResult> {
+  /** `serialNumber` as the TLS layer gives it (hex, any case) of a certificate it verified. */
+  async certificate(serialNumber: string): Promise<CredentialResult> {
     const now = this.clock.now();
-    const serial = cert.serialNumber.toLowerCase();
+    const serial = serialNumber.toLowerCase();
     const view = this.ca.revocations.status(serial, now);
     if (view !== 'good') return { ok: false, kind: 'not_authorized', detail: `certificate ${serial} is ${view}` };
     const row = await this.store.db.selectFrom('certificates').select(['device_id', 'kind', 'status', 'not_after']).where('serial', '=', serial).executeTakeFirst();

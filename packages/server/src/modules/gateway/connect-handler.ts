@@ -2,8 +2,7 @@
  * CONNECT → authenticate → CONNACK. Reading stays paused from CONNECT until the CONNACK is sent,
  * so packets a client pipelines behind its CONNECT wait in order instead of racing the hook.
  */
-import type { X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import { CONNACK_V4, isDeviceId, MQTT_LIMITS, REASON_V5 } from '@fleetkey/protocol';
 import { Connection, State } from './connection.js';
@@ -172,10 +171,12 @@ function refuseConnect(conn: Connection, reason: RefusalReason, detail: string, 
   conn.close('refused');
 }
 
-function peerCertificate(conn: Connection): X509Certificate | undefined {
+function peerCertificate(conn: Connection): PeerCertificate | undefined {
   const socket = conn.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
   // Never hand the hook a certificate the TLS layer did not verify (optional-certificate mode).
   if (socket.authorized !== true) return undefined;
-  return socket.getPeerX509Certificate() ?? undefined;
+  const cert = socket.getPeerCertificate(false);
+  // An empty object means no certificate (Node's legacy API).
+  return typeof cert.serialNumber === 'string' ? cert : undefined;
 }

@@ -12,6 +12,7 @@ import type { CredentialResult, DeviceCredentials } from '../auth/device-credent
 import type { IngestBatcher } from '../telemetry/ingest.js';
 import type { Store } from '../../store/open-store.js';
 import { createGateway } from './gateway.js';
+import { PresenceRecorder } from './presence-recorder.js';
 import type { AuthenticateContext, AuthenticateResult, Gateway } from './index.js';
 
 export interface DeviceGatewayDeps {
@@ -37,12 +38,13 @@ export interface DeviceGatewayDeps {
  * the device's symmetric key), where its messages go, what it receives, and when it is cut off.
  */
 export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gateway: Gateway; close(): Promise<void> }> {
+  const presence = new PresenceRecorder(d.uow, d.logger);
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
 
   const authenticate = async (ctx: AuthenticateContext): Promise<AuthenticateResult> => {
     let r: CredentialResult;
-    if (ctx.peerCertificate !== undefined) r = await d.credentials.certificate(ctx.peerCertificate);
+    if (ctx.peerCertificate !== undefined) r = await d.credentials.certificate(ctx.peerCertificate.serialNumber);
     else if (ctx.username !== undefined && ctx.password !== undefined) r = await d.credentials.token(ctx.username, ctx.password.toString('utf8'), 'mqtt');
     else return { ok: false, reason: 'not_authorized', detail: 'no client certificate and no token' };
     if (!r.ok) return { ok: false, reason: r.kind, detail: r.detail };
@@ -84,10 +86,10 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       },
       pendingCommands: async (deviceId) => (await d.commands.takeFor(deviceId)).map((r) => ({ commandId: r.id, payload: wirePayload(r) })),
       onCommandAcked: async (deviceId, commandId) => d.commands.acked(deviceId, commandId),
-      onConnect: async (deviceId, info) => presence(d, deviceId, true, info.remoteAddress),
+      onConnect: async (deviceId, info) => presence.record({ deviceId, connected: true, remote: info.remoteAddress }),
       onDisconnect: async (deviceId, reason) => {
         sessionSerial.delete(deviceId);
-        await presence(d, deviceId, false, null, reason);
+        await presence.record({ deviceId, connected: false, remote: null, reason });
       },
       onRefusal: async (info) => {
         // Refusals are audited, bounded per source so a flood cannot grow the log without limit.
@@ -130,20 +132,9 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       unsubscribeView();
       unsubscribeBus();
       await gateway.close();
+      // Records of the last disconnects and the last accepted messages land before the store closes.
+      await presence.drain();
+      await d.ingest.drain();
     },
   };
-}
-
-async function presence(d: DeviceGatewayDeps, deviceId: string, connected: boolean, remote: string | null, reason?: string): Promise<void> {
-  await d.uow.run(systemContext('gateway'), { action: connected ? 'device.connect' : 'device.disconnect', subject: `device:${deviceId}` }, async (w) => {
-    const up = await w.tx.updateTable('device_presence').set({ connected: connected ? 1 : 0, since: w.now, remote_address: remote }).where('device_id', '=', deviceId).executeTakeFirst();
-    if (up.numUpdatedRows === 0n) await w.tx.insertInto('device_presence').values({ device_id: deviceId, connected: connected ? 1 : 0, since: w.now, remote_address: remote }).execute();
-    if (connected) {
-      // First connection after provisioning: the device is in service.
-      const res = await w.tx.updateTable('devices').set({ status: 'active', updated_at: w.now }).where('id', '=', deviceId).where('status', '=', 'provisioned').executeTakeFirst();
-      if (res.numUpdatedRows === 1n) await w.emit('device.status_changed', `device:${deviceId}`, { deviceId, from: 'provisioned', to: 'active', reason: 'first connection' });
-    }
-    w.note({ ...(remote === null ? {} : { remote }), ...(reason === undefined ? {} : { reason }) });
-    await w.emit(connected ? 'device.connected' : 'device.disconnected', `device:${deviceId}`, { deviceId, ...(reason === undefined ? {} : { reason }) });
-  });
 }

@@ -1,5 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { DeviceMessageKind } from '@fleetkey/protocol';
+import { GroupCommit } from '../../context/group-commit.js';
+import { insertRows } from '../../store/bulk-insert.js';
 import type { Store } from '../../store/open-store.js';
 
 export interface Incoming {
@@ -14,52 +15,35 @@ export interface StoredMessage extends Incoming {
   readonly name: string | null;
 }
 
-interface Waiter {
-  readonly msg: Incoming;
-  resolve(stored: StoredMessage): void;
-  reject(e: unknown): void;
-}
-
 /**
- * Group commit: messages arriving while a transaction is in flight are written together by the
- * next one, so the cost of a durable commit is shared by everything that arrived meanwhile. A
- * message's promise resolves only after its transaction committed — the gateway acknowledges a
- * QoS 1 PUBLISH on that, and never before. Every message is stamped with the name bound to its
- * (authenticated) device at receive time, never with anything the payload claims.
+ * Group commit of device messages (context/group-commit.ts): a message's promise resolves only
+ * after its transaction committed — the gateway acknowledges a QoS 1 PUBLISH on that, and never
+ * before. Every message is stamped with the name bound to its (authenticated) device at receive
+ * time, never with anything the payload claims.
  */
 export class IngestBatcher {
-  #queue: Waiter[] = [];
-  #flushing = false;
+  readonly #commits: GroupCommit<Incoming, StoredMessage>;
 
   constructor(
     private readonly store: Store,
-    private readonly maxBatch: number,
+    maxBatch: number,
     private readonly onStored: (m: StoredMessage) => void,
-  ) {}
-
-  submit(msg: Incoming): Promise<StoredMessage> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ msg, resolve, reject });
-      if (!this.#flushing) void this.#flush();
-    });
+    lingerMs = 8,
+  ) {
+    this.#commits = new GroupCommit(async (batch) => {
+      const stored = await this.#write(batch);
+      for (const s of stored) this.onStored(s);
+      return stored;
+    }, { maxBatch, lingerMs });
   }
 
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.maxBatch);
-        try {
-          const stored = await this.#write(batch.map((w) => w.msg));
-          batch.forEach((w, i) => w.resolve(stored[i]!));
-          for (const s of stored) this.onStored(s);
-        } catch (e) {
-          for (const w of batch) w.reject(e);
-        }
-      }
-    } finally {
-      this.#flushing = false;
-    }
+  submit(msg: Incoming): Promise<StoredMessage> {
+    return this.#commits.submit(msg);
+  }
+
+  /** Writes what is queued; the server awaits it before closing the store. */
+  drain(): Promise<void> {
+    return this.#commits.drain();
   }
 
   async #write(msgs: Incoming[]): Promise<StoredMessage[]> {
@@ -73,16 +57,16 @@ export class IngestBatcher {
         .where('bindings.valid_to', 'is', null)
         .execute();
       const nameOf = new Map(bound.map((b) => [b.device_id, { id: b.name_id, name: b.name }]));
-      const diagnostics = [];
-      const telemetry = [];
+      const diagnostics: unknown[][] = [];
+      const telemetry: unknown[][] = [];
       const out: StoredMessage[] = [];
       for (const m of msgs) {
         const n = nameOf.get(m.deviceId);
         out.push({ ...m, name: n?.name ?? null });
         if (m.kind === 'diagnostics') {
-          diagnostics.push({ id: randomUUID(), name_id: n?.id ?? null, name: n?.name ?? null, device_id: m.deviceId, received_at: m.receivedAt, payload: m.payload });
+          diagnostics.push([n?.id ?? null, n?.name ?? null, m.deviceId, m.receivedAt, m.payload]);
         } else if (m.kind === 'telemetry') {
-          telemetry.push({ id: randomUUID(), device_id: m.deviceId, name_id: n?.id ?? null, received_at: m.receivedAt, payload: m.payload });
+          telemetry.push([m.deviceId, n?.id ?? null, m.receivedAt, m.payload]);
         } else if (m.kind === 'state') {
           const updated = await tx.updateTable('device_state').set({ payload: m.payload, updated_at: m.receivedAt }).where('device_id', '=', m.deviceId).executeTakeFirst();
           if (updated.numUpdatedRows === 0n) await tx.insertInto('device_state').values({ device_id: m.deviceId, payload: m.payload, updated_at: m.receivedAt }).execute();
@@ -97,8 +81,8 @@ export class IngestBatcher {
             .execute();
         }
       }
-      if (diagnostics.length > 0) await tx.insertInto('diagnostics').values(diagnostics).execute();
-      if (telemetry.length > 0) await tx.insertInto('telemetry').values(telemetry).execute();
+      await insertRows(tx, this.store.dialect, 'diagnostics', ['name_id', 'name', 'device_id', 'received_at', 'payload'], diagnostics);
+      await insertRows(tx, this.store.dialect, 'telemetry', ['device_id', 'name_id', 'received_at', 'payload'], telemetry);
       return out;
     });
   }

@@ -30,10 +30,6 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-function cnOf(subject: string): string | undefined {
-  return /^CN=(.+)$/m.exec(subject)?.[1];
-}
-
 export async function startHarness(pki: Pki, limits: Partial<GatewayLimits> = {}): Promise<Harness> {
   const h = {
     accepted: [],
@@ -64,7 +60,7 @@ export async function startHarness(pki: Pki, limits: Partial<GatewayLimits> = {}
     hooks: {
       async authenticate(ctx) {
         h.authCalls.push(ctx);
-        const cn = ctx.peerCertificate === undefined ? undefined : cnOf(ctx.peerCertificate.subject);
+        const cn = ctx.peerCertificate?.subject.CN;
         if (cn === undefined) return { ok: false, reason: 'not_authorized', detail: 'no client certificate' };
         return h.authOverride.get(cn) ?? { ok: true, deviceId: cn };
       },
