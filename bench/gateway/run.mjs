@@ -63,6 +63,17 @@ async function startLoadgen(credFile) {
   return ipcClient(child, 300_000);
 }
 
+/** The bare Node TLS server (node-tls-child.mjs): Node's own floor for connects and memory. */
+async function startNodeTls(identity) {
+  const child = fork(fileURLToPath(new URL('./node-tls-child.mjs', import.meta.url)), [JSON.stringify(identity)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.push(child);
+  const ready = await new Promise((resolve, reject) => {
+    child.once('exit', (c) => reject(new Error(`node TLS baseline exited (${c})`)));
+    child.once('message', resolve);
+  });
+  return { child, port: ready.port, pid: child.pid, call: ipcClient(child) };
+}
+
 /**
  * One publish measurement. QoS 0: what the broker landed — Fleetkey's gateway counters (read −
  * refused − still pending − failed = stored, counted only once the store committed), Mosquitto's
@@ -117,6 +128,8 @@ async function main() {
   const mqOpts = { bundlePem: fk.bundlePem, tls: await fk.call('tls'), subscriberId: devices[subscriber].id };
   let mq = await startMosquitto(join(dir, 'mosquitto'), mqOpts);
   children.push(mq.child);
+  const nodeTlsIdentity = { keyPem: mqOpts.tls.keyPem, chainPem: mqOpts.tls.chainPem, caPem: fk.bundlePem };
+  let nt = await startNodeTls(nodeTlsIdentity);
   const gen = await startLoadgen(credFile);
   const subGen = await startLoadgen(credFile);
   await subGen('subscribe', { port: mq.port, index: subscriber });
@@ -151,7 +164,21 @@ async function main() {
       },
     },
   };
-  const R = { fleetkey: { connects: [], connectCpu: [], memPerConn: [], qos0: [], qos0Sent: [], qos1: [], connectCpuMs: [] }, mosquitto: { connects: [], connectCpu: [], memPerConn: [], qos0: [], qos0Sent: [], qos1: [], connectCpuMs: [] } };
+  // Node's own TLS: connects and memory only (it stores nothing, so it has no publish figures).
+  brokers.nodeTls = {
+    port: nt.port,
+    pid: nt.pid,
+    settle: () => nt.call('gc'),
+    restart: async () => {
+      const exited = new Promise((r) => nt.child.once('exit', r));
+      nt.child.kill('SIGTERM');
+      await exited;
+      nt = await startNodeTls(nodeTlsIdentity);
+      Object.assign(brokers.nodeTls, { port: nt.port, pid: nt.pid });
+    },
+  };
+  const empty = () => ({ connects: [], connectCpu: [], memPerConn: [], qos0: [], qos0Sent: [], qos1: [], connectCpuMs: [] });
+  const R = { fleetkey: empty(), mosquitto: empty(), nodeTls: empty() };
 
   // Runs alternate the brokers so drift on a shared machine hits both alike.
   for (let run = 1; run <= P.runs; run++) {
@@ -179,6 +206,7 @@ async function main() {
       await sleep(1000);
 
       // (3, 4) QoS 0 then QoS 1
+      if (name === 'nodeTls') continue;
       for (const qos of [0, 1]) {
         const r = await publishPhase(name, b, qos, { fk, subGen, gen });
         R[name][qos === 0 ? 'qos0' : 'qos1'].push(r.rate);
@@ -213,13 +241,15 @@ async function main() {
 function summarize(R, revoke, perRun, rest) {
   const f = {};
   for (const [name, r] of Object.entries(R)) f[name] = Object.fromEntries(Object.entries(r).map(([k, xs]) => [k, stats(xs)]));
-  const ratio = (k) => f.fleetkey[k].median / f.mosquitto[k].median;
+  const ratio = (k, base = 'mosquitto') => f.fleetkey[k].median / f[base][k].median;
   return {
     mode: smoke ? 'smoke' : quick ? 'quick' : 'full',
     params: { ...P, ...PUB },
     fleetkey: f.fleetkey,
     mosquitto: f.mosquitto,
+    nodeTls: { connects: f.nodeTls.connects, connectCpuMs: f.nodeTls.connectCpuMs, memPerConn: f.nodeTls.memPerConn },
     ratios: { connects: ratio('connects'), memPerConn: ratio('memPerConn'), qos0: ratio('qos0'), qos1: ratio('qos1') },
+    ratiosToNodeTls: { connects: ratio('connects', 'nodeTls'), connectCpuMs: ratio('connectCpuMs', 'nodeTls'), memPerConn: ratio('memPerConn', 'nodeTls') },
     revoke: {
       samples: revoke.length,
       p50: pct(revoke, 0.5),
@@ -249,6 +279,8 @@ function table(o) {
     `| revoke → disconnect p50 / p99 ms (${n(o.params.revokeConnected)} connected, ${o.revoke.samples} revokes) | ${n(o.revoke.p50, 1)} / ${n(o.revoke.p99, 1)} (per run p99 ${mmm(o.revoke.perRunP99, 1)}) | n/a (no live cut) | — | p99 ≤ 100 ms ${o.revoke.p99 <= 100 ? '✓' : '✗'} |`,
     '',
     `QoS 0 offered (sent/s): Fleetkey ${mmm(o.fleetkey.qos0Sent)}, Mosquitto ${mmm(o.mosquitto.qos0Sent)}. Broker CPU during connects: Fleetkey ${mmm(o.fleetkey.connectCpu)} % (${mmm(o.fleetkey.connectCpuMs, 2)} ms per connect), Mosquitto ${mmm(o.mosquitto.connectCpu)} % (${mmm(o.mosquitto.connectCpuMs, 2)} ms per connect): connects/s is capped by the load generator's own TLS handshakes when a broker stays below 100 %.`,
+    '',
+    `Node's own TLS as a second baseline (a bare \`tls.createServer\`, same identity and CA, mTLS, fixed CONNACK, nothing stored): connects/s ${mmm(o.nodeTls.connects)} (Fleetkey ÷ Node ${o.ratiosToNodeTls.connects.toFixed(2)}×), CPU per connect ${mmm(o.nodeTls.connectCpuMs, 2)} ms (${o.ratiosToNodeTls.connectCpuMs.toFixed(2)}×), memory per idle connection ${mmm(o.nodeTls.memPerConn, 1, 1024)} KiB (${o.ratiosToNodeTls.memPerConn.toFixed(2)}×).`,
     `Total ${n(o.seconds, 0)} s including setup.`,
   ];
   return lines.join('\n');

@@ -46,7 +46,9 @@ const stats = (xs) => {
 
 /** Starts `node script ...args` and resolves with its first stdout line (JSON) and a stop(). */
 function child(script, args) {
-  const proc = spawn(process.execPath, [join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repo });
+  // FLEETKEY_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") passes flags to the children for profiling.
+  const nodeArgs = (process.env.FLEETKEY_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repo });
   return new Promise((resolve, reject) => {
     let out = '';
     proc.once('exit', (code) => reject(new Error(`${script} exited ${code}`)));
