@@ -14,7 +14,7 @@ const HZ = 100; // USER_HZ on Linux
 
 const BENCHES = [
   { name: 'registry', title: 'Registry: binds/s and replace latency, SQLite and PostgreSQL', args: ['bench/registry/run.mjs', ...(quick ? ['--quick'] : [])] },
-  { name: 'ca', title: 'CA: certificates/s and CSR verifications/s vs raw P-256 signatures, CRL of 100,000', args: ['bench/ca/run.mjs', ...(quick ? ['--quick'] : [])] },
+  { name: 'ca', title: 'CA: certificates/s and CSR verifications/s vs raw P-256 signatures, CRL of 100,000; SAS token verifications/s vs raw HMAC-SHA256', args: ['bench/ca/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'provisioning', title: 'Provisioning: registrations/s vs raw mTLS handshakes/s; manufacture devices/s', args: ['bench/provisioning/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'gateway', title: 'Gateway vs Mosquitto: connects/s, memory per connection, QoS 0/1 msgs/s, revoke→disconnect', args: ['bench/gateway/run.mjs', quick ? '--smoke' : ''].filter(Boolean), ulimit: 20000 },
 ];

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Fleetkey CA benchmark: issuance fast path vs raw ECDSA signing vs the @peculiar library path.
+// Fleetkey CA benchmark: issuance fast path vs raw ECDSA signing vs the @peculiar library path;
+// SAS token verification vs raw HMAC-SHA256.
 //
 //   npx tsc -b packages/crypto && taskset -c 0 node bench/ca/run.mjs [--quick] [--json-only]
 //
 // Everything runs in ONE process on one thread (pin it to one core with taskset for stable
 // figures). Each figure is median/min/max over several runs (5, or 3 with --quick). Ratios are
 // against baselines measured in the same run, so they stay comparable across machines.
-import { createHash, generateKeyPairSync, sign, webcrypto } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, randomBytes, sign, webcrypto } from 'node:crypto';
 import os from 'node:os';
 import * as pki from '@fleetkey/crypto';
 import * as x509 from '../../packages/crypto/dist/pki/x509-lib.js';
@@ -148,6 +149,22 @@ const x509Generator = await throughput('x509 generator (WebCrypto)', (i) =>
 );
 const csrVerify = await throughput('CSR parse + verify', (i) => void pki.parseAndVerifyCsr(csrs[i % POOL]));
 
+// SAS tokens (symmetric-key devices): full verification (strict parse, resource, HMAC in constant
+// time, expiry, lifetime; and, for a group enrollment, the per-device key derivation first) next
+// to one raw HMAC-SHA256 over the same signed string.
+const groupKey = randomBytes(32);
+const sasResource = `mqtt/${deviceIds[0]}`;
+const deviceKey = pki.deriveDeviceKey(groupKey, deviceIds[0]);
+const sasToken = pki.createSasToken({ resource: sasResource, expiresAt: new Date(Date.now() + 30 * 60_000), key: deviceKey });
+const signedString = `${sasResource}\n${Math.floor(Date.now() / 1000) + 1800}`;
+{
+  const v = await pki.verifySasToken(sasToken, { expectedResource: sasResource, key: deviceKey, maxLifetimeSeconds: 3600 });
+  if (!v.ok) throw new Error(`SAS sanity check failed: ${v.reason}`);
+}
+const rawHmac = await throughput('raw HMAC-SHA256', () => void createHmac('sha256', deviceKey).update(signedString).digest());
+const sasVerify = await throughput('SAS verify (device key)', () => pki.verifySasToken(sasToken, { expectedResource: sasResource, key: deviceKey, maxLifetimeSeconds: 3600 }));
+const sasGroupVerify = await throughput('SAS verify (group: derive)', () => pki.verifySasToken(sasToken, { expectedResource: sasResource, key: pki.deriveDeviceKey(groupKey, deviceIds[0]), maxLifetimeSeconds: 3600 }));
+
 const crlEntries = Array.from({ length: CRL_ENTRIES }, (_, i) => ({
   serialHex: pki.randomSerial().toString('hex'),
   revokedAt: new Date(now - i * 1000),
@@ -171,6 +188,9 @@ const result = {
     libraryPathCertificates: library,
     x509GeneratorCertificates: x509Generator,
     csrVerifications: csrVerify,
+    rawHmacSha256: rawHmac,
+    sasVerifications: sasVerify,
+    sasGroupVerifications: sasGroupVerify,
   },
   crl100k: { ms: crl, entries: CRL_ENTRIES, bytes: crlBytes },
   ratios: {
@@ -178,6 +198,8 @@ const result = {
     fastOverLibrary: ratio(fast.median, library.median, 1),
     fastOverX509Generator: ratio(fast.median, x509Generator.median, 1),
     csrVerifyOverRawSign: ratio(csrVerify.median, rawSign.median, 3),
+    sasVerifyOverRawHmac: ratio(sasVerify.median, rawHmac.median, 2),
+    sasGroupVerifyOverRawHmac: ratio(sasGroupVerify.median, rawHmac.median, 2),
   },
   target: { fastPathPerSecond: 5000, met: fast.median >= 5000 },
 };
@@ -189,6 +211,9 @@ if (!jsonOnly) {
     ['library path certs', library.median, `${ratio(library.median, rawSign.median, 3)} × sign`],
     ['x509 generator certs', x509Generator.median, `${ratio(x509Generator.median, rawSign.median, 3)} × sign, fast = ${result.ratios.fastOverX509Generator} × this`],
     ['CSR verifications', csrVerify.median, `${result.ratios.csrVerifyOverRawSign} × sign`],
+    ['raw HMAC-SHA256 (baseline)', rawHmac.median, '1.00 × HMAC'],
+    ['SAS token verifications', sasVerify.median, `${result.ratios.sasVerifyOverRawHmac} × HMAC`],
+    ['SAS verifications, group key derived', sasGroupVerify.median, `${result.ratios.sasGroupVerifyOverRawHmac} × HMAC`],
   ];
   console.error('\n| measure | median /s | ratio |\n|---|---:|---|');
   for (const [name, v, ratio] of rows) console.error(`| ${name} | ${fmt(v)} | ${ratio} |`);
