@@ -59,10 +59,17 @@ function child(script, args) {
       proc.removeAllListeners('exit');
       resolve({
         info: JSON.parse(out.slice(0, nl)),
+        pid: proc.pid,
         stop: () => new Promise((r) => (proc.exitCode !== null ? r() : (proc.once('exit', () => r()), proc.kill('SIGTERM')))),
       });
     });
   });
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat (clock ticks of 1/100 s). */
+function cpuSeconds(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function pool(n, inFlight, fn) {
@@ -99,6 +106,7 @@ async function handshakes(dir) {
     });
   for (let i = 0; i < 20; i++) await one(); // warm-up
   let n = 0;
+  const cpu0 = cpuSeconds(srv.pid);
   const start = performance.now();
   const until = start + HANDSHAKE_MS;
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
@@ -108,8 +116,9 @@ async function handshakes(dir) {
     }
   }));
   const rate = (n * 1000) / (performance.now() - start);
+  const cpuMs = ((cpuSeconds(srv.pid) - cpu0) * 1000) / n;
   await srv.stop();
-  return rate;
+  return { rate, cpuMs };
 }
 
 // ---- Fleetkey: manufacture (not timed) then provision (timed) ----
@@ -162,6 +171,7 @@ async function fleetkeyRun(tmp, r) {
     await pool(DEVICES, 4, async (i) => (dirs[i] = await manufacture(s, out, i)));
 
     let failed = 0;
+    const cpu0 = cpuSeconds(srv.pid);
     const start = performance.now();
     await pool(DEVICES, IN_FLIGHT, async (i) => {
       await provision(dirs[i], { retry: { maxAttempts: 1 } }).catch((e) => {
@@ -170,6 +180,7 @@ async function fleetkeyRun(tmp, r) {
       });
     });
     const regs = ((DEVICES - failed) * 1000) / (performance.now() - start);
+    const serverCpuMs = ((cpuSeconds(srv.pid) - cpu0) * 1000) / (DEVICES - failed);
     if (failed > 0) throw new Error(`${failed} of ${DEVICES} provisionings failed`);
 
     let cli = null;
@@ -181,7 +192,7 @@ async function fleetkeyRun(tmp, r) {
       );
       cli = JSON.parse(stdout).devicesPerSecond;
     }
-    return { regs, cli };
+    return { regs, cli, serverCpuMs };
   } finally {
     await srv.stop();
   }
@@ -192,14 +203,19 @@ try {
   baselinePki(tmp);
   log(`bench/provisioning: ${RUNS} runs, ${DEVICES} devices/run, ${IN_FLIGHT} in flight, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
   const hs = [];
+  const hsCpu = [];
+  const regCpu = [];
   const regs = [];
   const cli = [];
   for (let r = 0; r < RUNS; r++) {
-    hs.push(await handshakes(tmp));
+    const h = await handshakes(tmp);
+    hs.push(h.rate);
+    hsCpu.push(h.cpuMs);
     const f = await fleetkeyRun(tmp, r);
     regs.push(f.regs);
+    regCpu.push(f.serverCpuMs);
     if (f.cli !== null) cli.push(f.cli);
-    log(`  run ${r + 1}: raw mTLS ${hs.at(-1).toFixed(0)} handshakes/s, provisioning ${f.regs.toFixed(1)} registrations/s${f.cli === null ? '' : `, manufacture ${f.cli} devices/s`}`);
+    log(`  run ${r + 1}: raw mTLS ${hs.at(-1).toFixed(0)} handshakes/s (server ${h.cpuMs.toFixed(2)} ms CPU each), provisioning ${f.regs.toFixed(1)} registrations/s (server ${f.serverCpuMs.toFixed(2)} ms CPU each)${f.cli === null ? '' : `, manufacture ${f.cli} devices/s`}`);
   }
   const result = {
     runs: RUNS,
@@ -208,6 +224,9 @@ try {
     rawMtlsHandshakesPerSecond: stats(hs),
     registrationsPerSecond: stats(regs),
     ratioToRawHandshakes: Math.round((stats(regs).median / stats(hs).median) * 1000) / 1000,
+    // Where the time goes, independent of how the two processes share the machine's cores.
+    serverCpuMsPerRawHandshake: stats(hsCpu),
+    serverCpuMsPerRegistration: stats(regCpu),
     manufactureDevicesPerSecond: cli.length === 0 ? null : stats(cli),
     node: process.version,
     cpus: os.cpus().length,
@@ -215,6 +234,7 @@ try {
   const f = (s) => `median ${s.median} (min ${s.min}, max ${s.max})`;
   log(`raw mTLS handshakes/s        ${f(result.rawMtlsHandshakesPerSecond)}`);
   log(`provisioning registrations/s ${f(result.registrationsPerSecond)}  = ${result.ratioToRawHandshakes} × raw handshakes`);
+  log(`server CPU ms per handshake / per registration: ${f(result.serverCpuMsPerRawHandshake)} / ${f(result.serverCpuMsPerRegistration)}`);
   log(`fleetkey manufacture dev/s   ${result.manufactureDevicesPerSecond === null ? 'n/a (CLI not built with the manufacture command)' : f(result.manufactureDevicesPerSecond)}`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 } finally {
