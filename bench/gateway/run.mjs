@@ -3,11 +3,11 @@
 // (bench/gateway/loadgen.mjs, its own process) and the same device certificates for both brokers.
 // Usage: node bench/gateway/run.mjs [--quick | --smoke] [--json]   (README.md says what each figure is)
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ipcClient, provisionDevices, startFleetkey, startMosquitto } from './setup.mjs';
+import { scratch } from '../lib/scratch.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -41,17 +41,7 @@ const cpuSeconds = (pid) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const children = [];
-const dir = mkdtempSync(join(tmpdir(), 'fleetkey-bench-gw-'));
-let cleaned = false;
-const cleanup = () => {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-};
-process.on('exit', cleanup);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+const { dir, children, cleanup } = scratch('fleetkey-bench-gw-');
 
 async function startLoadgen(credFile) {
   const child = fork(fileURLToPath(new URL('./loadgen.mjs', import.meta.url)), [credFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

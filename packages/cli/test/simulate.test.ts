@@ -1,7 +1,9 @@
 /**
- * `fleetkey simulate` through the built binary against `fleetkey serve`: five devices are
- * manufactured, provisioned over the device plane, connected over MQTT/mTLS, send for three
- * seconds, and what they sent is stored by the server.
+ * `fleetkey simulate` through the built binary against `fleetkey serve`: devices are manufactured,
+ * provisioned over the device plane, connected over MQTT/mTLS and send; what they sent is stored
+ * by the server. `--churn` replaces named devices (the old one cut for good, the new one's data
+ * under the name) and `--storm` cuts every link at once; both are checked against what the server
+ * recorded, not only against the simulator's own counts.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,6 +41,10 @@ describe('fleetkey simulate', () => {
       [['simulate', '--devices', '2', '--bundles', join(cwd, 'nowhere')], 'no such directory'],
       [['simulate', '--devices', '2', '--manufacture', '--enrollment', enrollment, '--duration', 'soon'], '--duration'],
       [['simulate', '--devices', '2', '--manufacture', '--enrollment', enrollment, '--rate', '-1'], '--rate'],
+      [['simulate', '--devices', '2', '--manufacture', '--enrollment', enrollment, '--churn', '0'], '--churn'],
+      [['simulate', '--devices', '2', '--manufacture', '--enrollment', enrollment, '--storm', '--storm-after', 'later'], '--storm-after'],
+      [['simulate', '--devices', '2', '--manufacture', '--enrollment', enrollment, '--mqtt-url', 'mqtt://127.0.0.1:1883'], '--mqtt-url'],
+      [['simulate', '--devices', '2', '--manufacture', '--enrollment', enrollment, '--offset', '3'], '--offset'],
     ];
     for (const [args, needle] of cases) {
       const r = await fleetkey(cwd, args, admin);
@@ -114,5 +120,66 @@ describe('fleetkey simulate', () => {
 
     const again = await fleetkeyJson(cwd, ['simulate', '--devices', '2', '--bundles', dir, '--rate', '0', '--duration', '500ms'], admin);
     expect(again).toMatchObject({ devices: 2, provisioned: 0, alreadyProvisioned: 2, connected: 2, messagesSent: 0, errors: 0, refusals: 0 });
+  }, 40_000);
+
+  /** Audit entries of `action` for `subject` (the gateway records every connect and disconnect). */
+  const audited = async (action: string, subject: string): Promise<number> => (await api('GET', `/v1/audit?action=${action}&subject=${encodeURIComponent(subject)}&limit=1000`)).body.entries.length;
+
+  test('--churn: named devices are replaced with the old one revoked and cut for good; the new one sends under the name', async () => {
+    // 22 bundles: 20 run, 2 are spares; further replacements are manufactured on demand.
+    const dir = join(cwd, 'churn-fleet');
+    await fleetkeyJson(cwd, ['manufacture', '--count', '22', '--out', dir, '--enrollment', enrollment], admin);
+    const spares = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).devices as { deviceId: string }[]).slice(20).map((d) => d.deviceId);
+    const r = await fleetkey(cwd, ['simulate', '--devices', '20', '--bundles', dir, '--enrollment', enrollment, '--rate', '1', '--churn', '60', '--duration', '4s', '--json'], admin);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    const churn = summary.churn;
+    expect(churn.done).toBeGreaterThanOrEqual(2);
+    expect(churn).toMatchObject({ perMinute: 60, failed: 0, oldReconnected: 0, failures: {} });
+    expect(churn.oldStops).toEqual({ revoked: churn.done });
+    expect(summary).toMatchObject({ refusals: 0, errors: 0 });
+    expect(r.stderr).toMatch(/churn [1-9]\d*\/\d+ replaced/);
+    for (const k of ['replaceMs', 'cutMs', 'firstMessageMs']) expect(churn[k].p50).toBeGreaterThan(0);
+    expect(churn.firstMessageMs.p99).toBeLessThan(10_000);
+    // The first replacements took the spare bundles in manifest order.
+    expect(churn.replacements.slice(0, 2).map((x: { newDeviceId: string }) => x.newDeviceId)).toEqual(spares);
+
+    const reps = churn.replacements as { name: string; oldDeviceId: string; newDeviceId: string; cutMs: number; oldStop: string }[];
+    // A replacement device may itself be replaced later: the name ends on the last one.
+    const holder = new Map(reps.map((x) => [x.name, x.newDeviceId]));
+    for (const rep of reps) {
+      expect(rep.oldStop).toBe('revoked');
+      expect((await api('GET', `/v1/devices/${rep.oldDeviceId}`)).body.status).toBe('revoked');
+      expect((await api('GET', `/v1/names/${rep.name}`)).body.deviceId).toBe(holder.get(rep.name));
+      // Stayed off: its one connection is the one before the replacement.
+      expect(await audited('device.connect', `device:${rep.oldDeviceId}`)).toBe(1);
+      expect(await audited('device.connect', `device:${rep.newDeviceId}`)).toBe(1);
+      const diag = await fleetkeyJson(cwd, ['data', 'diagnostics', rep.name], admin);
+      const fromNew = (diag.points as { deviceId: string; name: string; payload: { replacementOf?: string } }[]).filter((p) => p.deviceId === rep.newDeviceId);
+      expect(fromNew.some((p) => p.payload.replacementOf === rep.oldDeviceId && p.name === rep.name)).toBe(true);
+    }
+    // A later run over the directory skips the replaced (revoked) devices instead of counting refusals.
+    const again = await fleetkeyJson(cwd, ['simulate', '--devices', String(22 - churn.done), '--bundles', dir, '--rate', '0', '--duration', '300ms'], admin);
+    expect(again).toMatchObject({ connected: 22 - churn.done, refusals: 0, errors: 0 });
+  }, 50_000);
+
+  test('--storm: every link is cut at once and every device comes back through its backoff', async () => {
+    const r = await fleetkey(cwd, ['simulate', '--devices', '30', '--manufacture', '--enrollment', enrollment, '--keep', '--rate', '2', '--duration', '2s', '--storm', '--storm-after', '1s', '--json'], admin);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    const storm = summary.storm;
+    expect(storm).toMatchObject({ devices: 30, linksCut: 30, back: 30, successRate: 1, timedOut: false, refusals: {} });
+    expect(storm.attempts).toBeGreaterThanOrEqual(30);
+    expect(storm.attempts - storm.failedAttempts).toBe(30);
+    // Full jitter with a 1 s base: the first retry comes within a second, so most are back by then.
+    expect(storm.timeTo99Ms).toBeGreaterThan(0);
+    expect(storm.timeTo99Ms).toBeLessThanOrEqual(storm.timeTo100Ms);
+    expect(storm.timeTo100Ms).toBeLessThan(storm.durationMs + 1);
+    expect(storm.connackMs.p50).toBeGreaterThan(0);
+    expect(storm.connackMs.p99).toBeGreaterThanOrEqual(storm.connackMs.p50);
+    expect(summary).toMatchObject({ connectedAtEnd: 30, refusals: 0, errors: 0 });
+    expect(r.stderr).toMatch(/fleetkey: storm: .*storm \d+\.\d s: back \d+\/30/);
+    // The gateway saw each device connect twice: before the storm and after it.
+    for (const id of summary.deviceIdsSample.slice(0, 3)) expect(await audited('device.connect', `device:${id}`)).toBe(2);
   }, 40_000);
 });

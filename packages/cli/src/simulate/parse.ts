@@ -22,3 +22,9 @@ export function parseRate(flag: string, v: string): number {
   if (!Number.isFinite(n) || n < 0 || n > 1000) throw new UsageError(`${flag} must be a number 0..1000 (messages per device per second)`);
   return n;
 }
+
+export function parsePerMinute(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 600) throw new UsageError(`${flag} must be a number above 0, at most 600 (replacements per minute)`);
+  return n;
+}

@@ -8,6 +8,8 @@ export class SimStats {
   everConnected = 0;
   sent = 0;
   acknowledged = 0;
+  /** In flight on a link that went down (a storm, a takeover): QoS 1 without an offline buffer loses them. */
+  lost = 0;
   commandsAnswered = 0;
   /** Definitive no's from the server: provisioning refused, connection stopped, PUBLISH refused. */
   refusals = 0;
@@ -27,14 +29,38 @@ export class SimStats {
 
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; null when there are none. */
 export function percentile(samples: readonly number[], p: number): number | null {
-  if (samples.length === 0) return null;
+  return rank([...samples].sort((a, b) => a - b), p);
+}
+
+function rank(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const r = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[r - 1] ?? null;
+}
+
+export interface Distribution {
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+/** p50, p99 and max of unsorted samples, rounded to 0.1 ms (one sort). */
+export function distribution(samples: readonly number[]): Distribution {
   const sorted = [...samples].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1] ?? null;
+  const r = (p: number): number | null => {
+    const v = rank(sorted, p);
+    return v === null ? null : Math.round(v * 10) / 10;
+  };
+  return { p50: r(50), p99: r(99), max: r(100) };
+}
+
+/** Adds one to `key` of a small tally. */
+export function tally(t: Record<string, number>, key: string): void {
+  t[key] = (t[key] ?? 0) + 1;
 }
 
 /** One stderr line per second: what an operator watching a load test needs at a glance. */
-export function progressReporter(stats: SimStats, phase: () => string): { tick: () => void } {
+export function progressReporter(stats: SimStats, phase: () => string, extra: () => string | undefined): { tick: () => void } {
   let lastAt = Date.now();
   let lastAcked = 0;
   return {
@@ -50,54 +76,10 @@ export function progressReporter(stats: SimStats, phase: () => string): { tick: 
         process.stderr.write(`fleetkey: provisioning: ${stats.provisioned}/${stats.devices - stats.alreadyProvisioned}, refusals ${stats.refusals}, errors ${stats.errors}\n`);
         return;
       }
+      const more = extra();
       process.stderr.write(
-        `fleetkey: ${p}: connected ${stats.connected}/${stats.devices}, ${rate.toFixed(0)} msgs/s, sent ${stats.sent}, acked ${stats.acknowledged}, refusals ${stats.refusals}, errors ${stats.errors}\n`,
+        `fleetkey: ${p}: connected ${stats.connected}/${stats.devices}, ${rate.toFixed(0)} msgs/s, sent ${stats.sent}, acked ${stats.acknowledged}, refusals ${stats.refusals}, errors ${stats.errors}${more === undefined ? '' : `; ${more}`}\n`,
       );
     },
-  };
-}
-
-export interface SimSummary {
-  devices: number;
-  provisioned: number;
-  alreadyProvisioned: number;
-  connected: number;
-  connectedAtEnd: number;
-  messagesSent: number;
-  messagesAcknowledged: number;
-  messagesPerSecond: number;
-  commandsAnswered: number;
-  connectMs: { p50: number | null; p99: number | null; max: number | null };
-  refusals: number;
-  errors: number;
-  problems: Record<string, number>;
-  sendWindowMs: number;
-  elapsedMs: number;
-  interrupted: boolean;
-  /** Null when the run's temporary bundles were deleted at the end. */
-  bundles: string | null;
-  deviceIdsSample: string[];
-}
-
-export function summarize(stats: SimStats, extra: { sendWindowMs: number; interrupted: boolean; bundles: string | null; deviceIdsSample: string[] }): SimSummary {
-  return {
-    devices: stats.devices,
-    provisioned: stats.provisioned,
-    alreadyProvisioned: stats.alreadyProvisioned,
-    connected: stats.everConnected,
-    connectedAtEnd: stats.connected,
-    messagesSent: stats.sent,
-    messagesAcknowledged: stats.acknowledged,
-    messagesPerSecond: Number((stats.acknowledged / Math.max(extra.sendWindowMs / 1000, 1e-3)).toFixed(1)),
-    commandsAnswered: stats.commandsAnswered,
-    connectMs: { p50: percentile(stats.connectMs, 50), p99: percentile(stats.connectMs, 99), max: percentile(stats.connectMs, 100) },
-    refusals: stats.refusals,
-    errors: stats.errors,
-    problems: Object.fromEntries(stats.problems),
-    sendWindowMs: extra.sendWindowMs,
-    elapsedMs: Date.now() - stats.startedAt,
-    interrupted: extra.interrupted,
-    bundles: extra.bundles,
-    deviceIdsSample: extra.deviceIdsSample,
   };
 }
