@@ -113,7 +113,9 @@ const md = [
   '',
   ...results.flatMap((r) => [`## ${r.title}`, '', `\`${r.command}\``, '', '```', r.output, '```', '']),
 ].join('\n');
-writeFileSync(here('./REPORT.md'), md);
-writeFileSync(here('./report.json'), `${JSON.stringify({ machine, results }, null, 2)}\n`);
-process.stderr.write(`\nwrote bench/REPORT.md and bench/report.json\n`);
+// A quick (CI smoke) run never overwrites the committed report of a full run.
+const suffix = quick ? '.quick' : '';
+writeFileSync(here(`./REPORT${suffix}.md`), md);
+writeFileSync(here(`./report${suffix}.json`), `${JSON.stringify({ machine, results }, null, 2)}\n`);
+process.stderr.write(`\nwrote bench/REPORT${suffix}.md and bench/report${suffix}.json\n`);
 process.exitCode = results.some((r) => r.exitCode !== 0) ? 1 : 0;

@@ -41,7 +41,7 @@ const cpuSeconds = (pid) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const { dir, children, cleanup } = scratch('fleetkey-bench-gw-');
+const { dir, children, cleanup, stop } = scratch('fleetkey-bench-gw-');
 
 async function startLoadgen(credFile) {
   const child = fork(fileURLToPath(new URL('./loadgen.mjs', import.meta.url)), [credFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -280,7 +280,7 @@ try {
   const out = await main();
   if (asJson) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   else console.log(table(out));
-  cleanup();
+  await stop();
   process.exit(0);
 } catch (e) {
   console.error(e);

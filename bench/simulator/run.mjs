@@ -18,11 +18,11 @@ const flag = (name, dflt) => {
 };
 const quick = args.includes('--quick');
 const asJson = args.includes('--json');
-const P = { runs: flag('--runs', 3), devices: flag('--devices', quick ? 300 : 2000), concurrency: 32, stormAfter: quick ? '1s' : '2s', stormTimeout: '3m' };
+const P = { runs: flag('--runs', 3), devices: flag('--devices', quick ? 200 : 2000), concurrency: 32, stormAfter: quick ? '1s' : '2s', stormTimeout: '3m' };
 const BIN = fileURLToPath(new URL('../../packages/cli/bin/fleetkey.js', import.meta.url));
 const log = (...m) => console.error('[bench/simulator]', ...m); // progress on stderr; stdout holds only the result
 
-const { dir, children, cleanup } = scratch('fleetkey-bench-sim-');
+const { dir, children, stop } = scratch('fleetkey-bench-sim-');
 
 /** Runs the fleetkey CLI (one connection per device: the descriptor limit is raised where allowed). */
 function fleetkey(argv, env) {
@@ -137,5 +137,5 @@ if (asJson) {
   if (reasons.length > 0) lines.push('', `Fleetkey refusals by reason: ${reasons.join(', ')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
-cleanup();
+await stop();
 process.exit(0);
