@@ -188,9 +188,19 @@ describe('OCSP responder against the openssl client', () => {
 
   it('a response for another issuer does not verify (the check can fail)', async () => {
     // Ask about our certificate but trust only the other PKI's root: openssl must refuse the signer.
+    // The response is checked with -respin and no -issuer: given -issuer, openssl ocsp retries a
+    // failed verification trusting the issuer it was handed (apps/ocsp.c, OCSP_TRUSTOTHER), which
+    // would accept the response whatever -CAfile says.
     const otherRoot = await t.file('other-root.pem', certPem(other.rootDer));
-    const r = await openssl(['ocsp', '-issuer', files['issuer']!, '-cert', files['good']!, '-url', responder.url, '-CAfile', otherRoot]);
-    expect(r.stderr).toContain('Response Verify Failure');
+    const reqFile = `${t.dir}/other-req.der`;
+    expect((await openssl(['ocsp', '-issuer', files['issuer']!, '-cert', files['good']!, '-reqout', reqFile])).ok).toBe(true);
+    const res = await fetch(responder.url, { method: 'POST', body: await readFile(reqFile), headers: { 'content-type': 'application/ocsp-request' } });
+    const respFile = await t.file('other-resp.der', Buffer.from(await res.arrayBuffer()));
+    const refused = await openssl(['ocsp', '-respin', respFile, '-CAfile', otherRoot]);
+    expect(refused.stderr).toContain('Response Verify Failure');
+    // The same response does verify against our own root: the refusal above is about trust.
+    const accepted = await openssl(['ocsp', '-respin', respFile, '-CAfile', files['root']!]);
+    expect(accepted.stderr).toContain('Response verify OK');
   });
 
   it('GET with the base64 path of RFC 6960 Appendix A.1 (no nonce, as cacheable GETs go, RFC 5019 §4)', async () => {

@@ -48,7 +48,7 @@ describe('configuration', () => {
 
   test('fail: a config file others can read is refused, and the error names no secret', async () => {
     writeConfig({ databaseUrl: 'postgres://u:hunter2@127.0.0.1/db' }, 0o644);
-    const err = await Promise.resolve().then(load()).catch((e: unknown) => e as { code: string; message: string; detail: string });
+    const err = (await Promise.resolve().then(load()).catch((e: unknown) => e)) as { code: string; message: string; detail: string };
     expect(err).toMatchObject({ code: 'CONFIG_INVALID' });
     expect(err.detail).toContain('chmod 600');
     expect(`${err.message} ${err.detail}`).not.toContain('hunter2');

@@ -63,7 +63,9 @@ describe.each(DIALECTS)('unit of work batch on %s', (dialect) => {
   /** A unit of work on the suite's store with a bus of its own, so events are this test's only. */
   const parts = () => {
     const audit = new AuditLog(t.server.store, systemClock);
-    const bus = new EventBus();
+    const bus = new EventBus((e) => {
+      throw e;
+    });
     const seen: FleetEvent[] = [];
     bus.subscribe((e) => seen.push(e));
     return { audit, seen, uow: new UnitOfWork(t.server.store, audit, bus, systemClock) };

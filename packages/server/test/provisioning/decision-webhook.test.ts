@@ -18,7 +18,7 @@ describe('the enrollment allow/deny webhook (fail closed)', () => {
       req.on('end', () => {
         const body = JSON.parse(raw) as { deviceId: string; model: string | null };
         seen.push({ deviceId: body.deviceId, model: body.model, verified: verifyWebhook(secret, req.headers[SIGNATURE_HEADER] as string, raw, Math.floor(Date.now() / 1000)).ok });
-        const a = (answers.get(body.deviceId) ?? (() => ({ status: 200, body: '{"allow":false}' })))();
+        const a: { status: number; body: string; delayMs?: number } = (answers.get(body.deviceId) ?? (() => ({ status: 200, body: '{"allow":false}' })))();
         setTimeout(() => res.writeHead(a.status, { 'content-type': 'application/json' }).end(a.body), a.delayMs ?? 0);
       });
     });

@@ -60,7 +60,8 @@ export async function startHarness(pki: Pki, limits: Partial<GatewayLimits> = {}
     hooks: {
       async authenticate(ctx) {
         h.authCalls.push(ctx);
-        const cn = ctx.peerCertificate?.subject.CN;
+        // One CN in our test certificates; Node's plain form types it as string | string[].
+        const cn = [ctx.peerCertificate?.subject.CN].flat()[0];
         if (cn === undefined) return { ok: false, reason: 'not_authorized', detail: 'no client certificate' };
         return h.authOverride.get(cn) ?? { ok: true, deviceId: cn };
       },
