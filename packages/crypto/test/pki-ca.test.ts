@@ -3,25 +3,15 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FleetkeyError } from '@fleetkey/protocol';
 import * as x509 from '../src/pki/x509-lib.js';
 import { SoftwareSigner } from '../src/signer/software-signer.js';
 import { createIntermediateCa, createIssuerTemplate, createRootCa, issueDeviceCertificate, issueServerCertificate, toPem } from '../src/pki/index.js';
 import { deviceRequest, ecKey, makeTestPki, type TestPki } from './support/pki-fixtures.js';
 import { opensslVerify, certPem } from './support/pki-openssl.js';
+import { codeOf } from './support/codes.js';
 
 const HOUR = 3_600_000;
 const validity = (hours: number) => ({ notBefore: new Date(Date.now() - HOUR), notAfter: new Date(Date.now() + hours * HOUR) });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FleetkeyError) return e.code;
-    throw e;
-  }
-  return 'ACCEPTED';
-}
 
 let pki: TestPki;
 beforeAll(async () => {

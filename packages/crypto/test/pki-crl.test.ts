@@ -1,20 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FleetkeyError } from '@fleetkey/protocol';
 import { buildCrl, issueDeviceCertificate, toPem, type BuildCrlOptions, type CrlEntry } from '../src/pki/index.js';
 import { deviceRequest, makeTestPki, type TestPki } from './support/pki-fixtures.js';
 import { certPem, openssl, opensslVerify, tempDir } from './support/pki-openssl.js';
+import { codeOf } from './support/codes.js';
 
 const HOUR = 3_600_000;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FleetkeyError) return e.code;
-    throw e;
-  }
-  return 'ACCEPTED';
-}
 
 let pki: TestPki;
 let base: Omit<BuildCrlOptions, 'entries'>;

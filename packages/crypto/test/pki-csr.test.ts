@@ -1,22 +1,12 @@
 import { createPublicKey, createPrivateKey, sign } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FleetkeyError } from '@fleetkey/protocol';
 import { parseAndVerifyCsr } from '../src/pki/index.js';
 import { bitString, children, oid, readExactly, seq } from '../src/pki/der.js';
 import { EC_K256, EC_P256, EC_P384, EC_P521, ED25519, opensslCsr, peculiarCsr, rsa, type OpensslCsr } from './support/pki-csr-fixtures.js';
+import { codeOfSync } from './support/codes.js';
 
 const pemToDer = (pem: string): Buffer => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FleetkeyError) return e.code;
-    throw e;
-  }
-  return 'ACCEPTED';
-}
 
 /** Rebuilds a CertificationRequest from its parts, re-signing with `keyPem` when given. */
 function rebuild(der: Buffer, mutate: { info?: Buffer; alg?: Buffer; sig?: Buffer }): Buffer {
@@ -48,22 +38,22 @@ beforeAll(async () => {
 
 describe('parseAndVerifyCsr refusals', () => {
   it('fail-too-large: the size limit is checked before parsing', () => {
-    expect(codeOf(() => parseAndVerifyCsr(p256.pem, { maxBytes: 100 }))).toBe('CSR_TOO_LARGE');
-    expect(codeOf(() => parseAndVerifyCsr(Buffer.alloc(9000, 0x30)))).toBe('CSR_TOO_LARGE');
+    expect(codeOfSync(() => parseAndVerifyCsr(p256.pem, { maxBytes: 100 }))).toBe('CSR_TOO_LARGE');
+    expect(codeOfSync(() => parseAndVerifyCsr(Buffer.alloc(9000, 0x30)))).toBe('CSR_TOO_LARGE');
   });
 
   it('fail-malformed: garbage, truncation, trailing bytes, bad PEM, wrong PEM label, empty', () => {
     const der = pemToDer(p256.pem);
-    expect(codeOf(() => parseAndVerifyCsr(Buffer.from('hello')))).toBe('CSR_MALFORMED');
-    expect(codeOf(() => parseAndVerifyCsr(Buffer.alloc(0)))).toBe('CSR_MALFORMED');
-    expect(codeOf(() => parseAndVerifyCsr(der.subarray(0, der.length - 1)))).toBe('CSR_MALFORMED');
-    expect(codeOf(() => parseAndVerifyCsr(Buffer.concat([der, Buffer.from([0])])))).toBe('CSR_MALFORMED');
-    expect(codeOf(() => parseAndVerifyCsr(p256.pem.replace('-----\n', '-----\n*')))).toBe('CSR_MALFORMED');
-    expect(codeOf(() => parseAndVerifyCsr(p256.pem.replaceAll('CERTIFICATE REQUEST', 'CERTIFICATE')))).toBe('CSR_MALFORMED');
-    expect(codeOf(() => parseAndVerifyCsr('not pem at all'))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(Buffer.from('hello')))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(Buffer.alloc(0)))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(der.subarray(0, der.length - 1)))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(Buffer.concat([der, Buffer.from([0])])))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(p256.pem.replace('-----\n', '-----\n*')))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(p256.pem.replaceAll('CERTIFICATE REQUEST', 'CERTIFICATE')))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr('not pem at all'))).toBe('CSR_MALFORMED');
     // Indefinite length (BER, not DER) on the outer SEQUENCE.
     const ber = Buffer.concat([Buffer.from([0x30, 0x80]), readExactly(der, 0x30).value, Buffer.from([0, 0])]);
-    expect(codeOf(() => parseAndVerifyCsr(ber))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(ber))).toBe('CSR_MALFORMED');
   });
 
   it('fail-malformed: version other than v1(0)', () => {
@@ -71,14 +61,14 @@ describe('parseAndVerifyCsr refusals', () => {
     const [info] = children(readExactly(der, 0x30));
     const fields = children(info!);
     const badInfo = seq(Buffer.from([0x02, 0x01, 0x01]), ...fields.slice(1).map((f) => f.raw));
-    expect(codeOf(() => parseAndVerifyCsr(rebuild(der, { info: badInfo })))).toBe('CSR_MALFORMED');
+    expect(codeOfSync(() => parseAndVerifyCsr(rebuild(der, { info: badInfo })))).toBe('CSR_MALFORMED');
   });
 
   it('fail-signature-invalid: one flipped bit in the subject (tampered request)', () => {
     const der = Buffer.from(pemToDer(p256.pem));
     const at = der.indexOf(Buffer.from('device-from-openssl'));
     der[at] = der[at]! ^ 0x01;
-    expect(codeOf(() => parseAndVerifyCsr(der))).toBe('CSR_SIGNATURE_INVALID');
+    expect(codeOfSync(() => parseAndVerifyCsr(der))).toBe('CSR_SIGNATURE_INVALID');
   });
 
   it('fail-signature-invalid: valid signature by another key (no proof of possession)', async () => {
@@ -86,31 +76,31 @@ describe('parseAndVerifyCsr refusals', () => {
     const attacker = createPrivateKey(p384.keyPem);
     const [info] = children(readExactly(victim, 0x30));
     const forged = rebuild(victim, { sig: bitString(sign('sha256', info!.raw, attacker)) });
-    expect(codeOf(() => parseAndVerifyCsr(forged))).toBe('CSR_SIGNATURE_INVALID');
+    expect(codeOfSync(() => parseAndVerifyCsr(forged))).toBe('CSR_SIGNATURE_INVALID');
   });
 
   it('fail-signature-invalid: signature algorithm of another key family', () => {
     const der = pemToDer(p256.pem);
-    expect(codeOf(() => parseAndVerifyCsr(rebuild(der, { alg: seq(oid('1.3.101.112')) }), { allowEd25519: true }))).toBe('CSR_SIGNATURE_INVALID');
+    expect(codeOfSync(() => parseAndVerifyCsr(rebuild(der, { alg: seq(oid('1.3.101.112')) }), { allowEd25519: true }))).toBe('CSR_SIGNATURE_INVALID');
   });
 
   it('fail-signature-algorithm: SHA-1 and unknown algorithms are refused', () => {
-    expect(codeOf(() => parseAndVerifyCsr(sha1.pem))).toBe('CSR_SIGNATURE_ALGORITHM_NOT_ALLOWED');
+    expect(codeOfSync(() => parseAndVerifyCsr(sha1.pem))).toBe('CSR_SIGNATURE_ALGORITHM_NOT_ALLOWED');
     const der = pemToDer(p256.pem);
-    expect(codeOf(() => parseAndVerifyCsr(rebuild(der, { alg: seq(oid('1.2.3.4')) })))).toBe('CSR_SIGNATURE_ALGORITHM_NOT_ALLOWED');
+    expect(codeOfSync(() => parseAndVerifyCsr(rebuild(der, { alg: seq(oid('1.2.3.4')) })))).toBe('CSR_SIGNATURE_ALGORITHM_NOT_ALLOWED');
   });
 
   it('fail-key-not-allowed: Ed25519 and RSA by default, P-521 and secp256k1 always', () => {
-    expect(codeOf(() => parseAndVerifyCsr(ed.pem))).toBe('CSR_KEY_NOT_ALLOWED');
-    expect(codeOf(() => parseAndVerifyCsr(rsa2048.pem))).toBe('CSR_KEY_NOT_ALLOWED');
-    expect(codeOf(() => parseAndVerifyCsr(p521.pem, { allowEd25519: true, allowRsa: true }))).toBe('CSR_KEY_NOT_ALLOWED');
-    expect(codeOf(() => parseAndVerifyCsr(k256.pem, { allowEd25519: true, allowRsa: true }))).toBe('CSR_KEY_NOT_ALLOWED');
+    expect(codeOfSync(() => parseAndVerifyCsr(ed.pem))).toBe('CSR_KEY_NOT_ALLOWED');
+    expect(codeOfSync(() => parseAndVerifyCsr(rsa2048.pem))).toBe('CSR_KEY_NOT_ALLOWED');
+    expect(codeOfSync(() => parseAndVerifyCsr(p521.pem, { allowEd25519: true, allowRsa: true }))).toBe('CSR_KEY_NOT_ALLOWED');
+    expect(codeOfSync(() => parseAndVerifyCsr(k256.pem, { allowEd25519: true, allowRsa: true }))).toBe('CSR_KEY_NOT_ALLOWED');
   });
 
   it('fail-key-too-short: RSA-1024 even when RSA is allowed; policy cannot go below 2048', () => {
-    expect(codeOf(() => parseAndVerifyCsr(rsa1024.pem, { allowRsa: true }))).toBe('CSR_KEY_TOO_SHORT');
-    expect(codeOf(() => parseAndVerifyCsr(rsa1024.pem, { allowRsa: true, minRsaBits: 512 }))).toBe('CSR_KEY_TOO_SHORT');
-    expect(codeOf(() => parseAndVerifyCsr(rsa2048.pem, { allowRsa: true, minRsaBits: 3072 }))).toBe('CSR_KEY_TOO_SHORT');
+    expect(codeOfSync(() => parseAndVerifyCsr(rsa1024.pem, { allowRsa: true }))).toBe('CSR_KEY_TOO_SHORT');
+    expect(codeOfSync(() => parseAndVerifyCsr(rsa1024.pem, { allowRsa: true, minRsaBits: 512 }))).toBe('CSR_KEY_TOO_SHORT');
+    expect(codeOfSync(() => parseAndVerifyCsr(rsa2048.pem, { allowRsa: true, minRsaBits: 3072 }))).toBe('CSR_KEY_TOO_SHORT');
   });
 
   it('property: any single-byte change of a valid CSR is refused with a CSR_ code, never accepted or crashing', () => {
@@ -119,7 +109,7 @@ describe('parseAndVerifyCsr refusals', () => {
       fc.property(fc.nat({ max: der.length - 1 }), fc.integer({ min: 1, max: 255 }), (at, xor) => {
         const copy = Buffer.from(der);
         copy[at] = copy[at]! ^ xor;
-        expect(codeOf(() => parseAndVerifyCsr(copy))).toMatch(/^CSR_(MALFORMED|SIGNATURE_INVALID|SIGNATURE_ALGORITHM_NOT_ALLOWED|KEY_NOT_ALLOWED)$/);
+        expect(codeOfSync(() => parseAndVerifyCsr(copy))).toMatch(/^CSR_(MALFORMED|SIGNATURE_INVALID|SIGNATURE_ALGORITHM_NOT_ALLOWED|KEY_NOT_ALLOWED)$/);
       }),
       { numRuns: 300 },
     );

@@ -1,6 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FleetkeyError } from '@fleetkey/protocol';
 import * as x509 from '../src/pki/x509-lib.js';
 import { SoftwareSigner } from '../src/signer/software-signer.js';
 import {
@@ -15,21 +14,12 @@ import {
 import { children, decodeOid, readExactly } from '../src/pki/der.js';
 import { deviceRequest, ecKey, makeTestPki, spkiOf, type TestPki } from './support/pki-fixtures.js';
 import { opensslVerify, opensslVerifyAll } from './support/pki-openssl.js';
+import { codeOf } from './support/codes.js';
 
 const PATHS = {
   fast: issueDeviceCertificate,
   library: issueDeviceCertificateWithLibrary,
 } as const;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FleetkeyError) return e.code;
-    throw e;
-  }
-  return 'ACCEPTED';
-}
 
 /** Everything a relying party sees of a certificate, apart from serial, validity, key and signature. */
 function profileOf(der: Buffer) {

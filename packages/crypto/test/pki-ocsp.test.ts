@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleetkeyError } from '@fleetkey/protocol';
 import {
   buildOcspError,
   buildOcspResponse,
@@ -15,25 +14,7 @@ import { DER_NULL, explicit, octetString, oid, seq, unsignedInteger } from '../s
 import { deviceRequest, makeTestPki, type TestPki } from './support/pki-fixtures.js';
 import { certPem, openssl, opensslVerifyAll, tempDir } from './support/pki-openssl.js';
 import { startOcspResponder, type RevocationState } from './support/pki-ocsp-server.js';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FleetkeyError) return e.code;
-    throw e;
-  }
-  return 'ACCEPTED';
-}
-async function codeOfAsync(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FleetkeyError) return e.code;
-    throw e;
-  }
-  return 'ACCEPTED';
-}
+import { codeOf, codeOfSync } from './support/codes.js';
 
 let pki: TestPki;
 let other: TestPki;
@@ -100,11 +81,11 @@ describe('parseOcspRequest refusals', () => {
       request([certIdDer('0a')], [seq(oid('1.2.3.4'), Buffer.from([0x01, 0x01, 0xff]), octetString(Buffer.alloc(2)))]),
       seq(seq(seq(seq(seq(oid('1.3.14.3.2.26')))))), // CertID missing fields
     ];
-    for (const der of cases) expect(codeOf(() => parseOcspRequest(der))).toBe('OCSP_REQUEST_MALFORMED');
+    for (const der of cases) expect(codeOfSync(() => parseOcspRequest(der))).toBe('OCSP_REQUEST_MALFORMED');
   });
 
   it('fail-malformed: GET path that is not URL-encoded base64', () => {
-    for (const path of ['', '%zz', 'not base64!', '////']) expect(codeOf(() => ocspRequestFromGetPath(path))).toBe('OCSP_REQUEST_MALFORMED');
+    for (const path of ['', '%zz', 'not base64!', '////']) expect(codeOfSync(() => ocspRequestFromGetPath(path))).toBe('OCSP_REQUEST_MALFORMED');
   });
 
   it('returns the nonce extnValue as received', () => {
@@ -134,11 +115,11 @@ describe('buildOcspResponse refusals', () => {
   it('fail-params: revoked without a time, reversed update times, no responses, unknown error status', async () => {
     const base = { responderCertificate: pki.intermediateDer, signer: pki.intermediateSigner, producedAt: new Date() };
     const now = new Date();
-    expect(await codeOfAsync(buildOcspResponse({ ...base, responses: [{ certId, status: 'revoked', thisUpdate: now }] }))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
-    expect(await codeOfAsync(buildOcspResponse({ ...base, responses: [{ certId, status: 'good', thisUpdate: now, nextUpdate: now }] }))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
-    expect(await codeOfAsync(buildOcspResponse({ ...base, responses: [] }))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
-    expect(await codeOfAsync(buildOcspResponse({ ...base, signer: other.intermediateSigner, responses: [{ certId, status: 'good', thisUpdate: now }] }))).toBe('CERT_ISSUER_INVALID');
-    expect(codeOf(() => buildOcspError('successful' as never))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
+    expect(await codeOf(buildOcspResponse({ ...base, responses: [{ certId, status: 'revoked', thisUpdate: now }] }))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
+    expect(await codeOf(buildOcspResponse({ ...base, responses: [{ certId, status: 'good', thisUpdate: now, nextUpdate: now }] }))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
+    expect(await codeOf(buildOcspResponse({ ...base, responses: [] }))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
+    expect(await codeOf(buildOcspResponse({ ...base, signer: other.intermediateSigner, responses: [{ certId, status: 'good', thisUpdate: now }] }))).toBe('CERT_ISSUER_INVALID');
+    expect(codeOfSync(() => buildOcspError('successful' as never))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
   });
 
   it('error responses are a bare OCSPResponseStatus (RFC 6960 §4.2.1)', () => {

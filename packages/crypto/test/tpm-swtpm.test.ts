@@ -9,7 +9,6 @@ import { X509Certificate } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isFleetkeyError } from '@fleetkey/protocol';
 import {
   EK_CERT_NV_INDEX,
   TPMA_OBJECT,
@@ -24,6 +23,7 @@ import {
   type TpmPublic,
 } from '../src/tpm/index.js';
 import { ExecError, startSwtpm, swtpmMissing, type Swtpm } from './support/swtpm.js';
+import { codeOfSync } from './support/codes.js';
 
 const missing = await swtpmMissing();
 
@@ -32,16 +32,6 @@ interface Ek {
   readonly ref: string;
   readonly bytes: Buffer;
   readonly pub: TpmPublic;
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (isFleetkeyError(e)) return e.code;
-    throw e;
-  }
-  return undefined;
 }
 
 describe.skipIf(missing !== null)(`TPM attestation against swtpm${missing === null ? '' : ` (skipped: ${missing})`}`, () => {
@@ -265,30 +255,30 @@ describe.skipIf(missing !== null)(`TPM attestation against swtpm${missing === nu
 
     it('fail: the certificate of another EK (TPM_EK_CERT_MISMATCH)', () => {
       const base = { roots: [root], intermediates: [issuer] };
-      expect(codeOf(() => verifyEkCertificate({ ...base, ekCertDer: certRsa, ekPublic: ekP384.pub }))).toBe('TPM_EK_CERT_MISMATCH');
-      expect(codeOf(() => verifyEkCertificate({ ...base, ekCertDer: certP384, ekPublic: ekP256.pub }))).toBe('TPM_EK_CERT_MISMATCH');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, ekCertDer: certRsa, ekPublic: ekP384.pub }))).toBe('TPM_EK_CERT_MISMATCH');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, ekCertDer: certP384, ekPublic: ekP256.pub }))).toBe('TPM_EK_CERT_MISMATCH');
     });
 
     it('fail: no trusted root, an impostor root with the same name, or outside validity (TPM_EK_UNTRUSTED)', async () => {
       const base = { ekCertDer: certRsa, ekPublic: ekRsa.pub };
-      expect(codeOf(() => verifyEkCertificate({ ...base, roots: [], intermediates: [issuer, root] }))).toBe('TPM_EK_UNTRUSTED');
-      expect(codeOf(() => verifyEkCertificate({ ...base, roots: [root] }))).toBe('TPM_EK_UNTRUSTED');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, roots: [], intermediates: [issuer, root] }))).toBe('TPM_EK_UNTRUSTED');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, roots: [root] }))).toBe('TPM_EK_UNTRUSTED');
       const impostor = await impostorOf(root, tpm.dir);
-      expect(codeOf(() => verifyEkCertificate({ ...base, roots: [impostor], intermediates: [issuer] }))).toBe('TPM_EK_UNTRUSTED');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, roots: [impostor], intermediates: [issuer] }))).toBe('TPM_EK_UNTRUSTED');
       const before = new Date(Date.parse(new X509Certificate(certRsa).validFrom) - 60_000);
-      expect(codeOf(() => verifyEkCertificate({ ...base, roots: [root], intermediates: [issuer], time: before }))).toBe('TPM_EK_UNTRUSTED');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, roots: [root], intermediates: [issuer], time: before }))).toBe('TPM_EK_UNTRUSTED');
       // The EK certificate itself cannot act as its own issuer.
-      expect(codeOf(() => verifyEkCertificate({ ...base, roots: [new X509Certificate(certRsa)] }))).toBe('TPM_EK_UNTRUSTED');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, roots: [new X509Certificate(certRsa)] }))).toBe('TPM_EK_UNTRUSTED');
     });
 
     it('fail: the manufacturer CA is not accepted as an EK certificate, nor PEM or padded input', () => {
       const base = { ekPublic: ekRsa.pub, roots: [root], intermediates: [issuer] };
-      expect(codeOf(() => verifyEkCertificate({ ...base, ekCertDer: issuer.raw }))).toBe('TPM_EK_CERT_MISMATCH');
-      expect(codeOf(() => verifyEkCertificate({ ...base, ekCertDer: Buffer.concat([certRsa, Buffer.from([0])]) }))).toBe('TPM_EK_CERT_MALFORMED');
-      expect(codeOf(() => verifyEkCertificate({ ...base, ekCertDer: Buffer.from(new X509Certificate(certRsa).toString()) }))).toBe(
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, ekCertDer: issuer.raw }))).toBe('TPM_EK_CERT_MISMATCH');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, ekCertDer: Buffer.concat([certRsa, Buffer.from([0])]) }))).toBe('TPM_EK_CERT_MALFORMED');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, ekCertDer: Buffer.from(new X509Certificate(certRsa).toString()) }))).toBe(
         'TPM_EK_CERT_MALFORMED',
       );
-      expect(codeOf(() => verifyEkCertificate({ ...base, ekCertDer: certRsa.subarray(0, 500) }))).toBe('TPM_EK_CERT_MALFORMED');
+      expect(codeOfSync(() => verifyEkCertificate({ ...base, ekCertDer: certRsa.subarray(0, 500) }))).toBe('TPM_EK_CERT_MALFORMED');
     });
 
     it('the issuing CA alone may be the trust anchor', () => {

@@ -18,6 +18,7 @@ import { createCsr, FileKeystore } from '../src/keystore/index.js';
 import { provision, writeBundle } from '../src/provisioning/index.js';
 import { connect, ConnectionStoppedError, type ConnectOptions, type DeviceConnection, type StopInfo } from '../src/connection/index.js';
 import { startTestServer, type TestServer } from '../../server/test/support/test-server.js';
+import { bundleJson } from './support/bundle-json.js';
 
 const FAST: ConnectOptions = { reconnect: { baseDelayMs: 20, maxDelayMs: 100 }, connectTimeoutMs: 3000 };
 
@@ -89,21 +90,8 @@ describe('connect(): the device SDK on the real gateway', () => {
     return c;
   };
 
-  function deviceJson(deviceId: string, attestation: 'x509' | 'symmetric', extra: Partial<DeviceBundle> = {}): DeviceBundle {
-    return {
-      version: 1,
-      deviceId,
-      model: 'kuka-kr16',
-      serials: {},
-      attestation,
-      enrollmentId: attestation === 'x509' ? x509Enrollment : symmetric.id,
-      provisioningUrl: t.server.deviceUrl,
-      keystore: { type: 'file', dir: 'keys', protector: 'machine-secret' },
-      idevidKeyLabel: null,
-      tpmTcti: null,
-      ...extra,
-    };
-  }
+  const deviceJson = (deviceId: string, attestation: 'x509' | 'symmetric', extra: Partial<DeviceBundle> = {}): DeviceBundle =>
+    bundleJson({ deviceId, attestation, enrollmentId: attestation === 'x509' ? x509Enrollment : symmetric.id, provisioningUrl: t.server.deviceUrl, keystore: { type: 'file', dir: 'keys', protector: 'machine-secret' } }, extra);
 
   /** What `fleetkey manufacture --attestation x509` writes for one device (file keystore). */
   async function manufactureX509(): Promise<{ dir: string; id: string }> {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { issueDeviceCertificate, parseAndVerifyCsr, toPem, verifySasToken } from '@fleetkey/crypto';
-import { isFleetkeyError, type DeviceBundle } from '@fleetkey/protocol';
+import type { DeviceBundle } from '@fleetkey/protocol';
 import {
   backoffDelay,
   loadBundle,
@@ -24,6 +24,7 @@ import {
   type RetryPolicy,
 } from '../src/provisioning/index.js';
 import { makeTestPki, type TestPki } from '../../crypto/test/support/pki-fixtures.js';
+import { codeOf } from './support/refusal.js';
 
 const FAST: Partial<RetryPolicy> = { baseDelayMs: 5, maxDelayMs: 40, maxAttempts: 6 };
 
@@ -135,16 +136,6 @@ async function symmetricBundle(url: string, deviceKey = randomBytes(32), trust =
   };
   await writeBundle(dir, { device, caBundlePem: trust, deviceKey, machineSecret: randomBytes(32) });
   return { dir, device, deviceKey };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; error: unknown }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isFleetkeyError(e)) return { code: e.code, error: e };
-    throw e;
-  }
-  throw new Error('expected a rejection');
 }
 
 const keyFiles = (dir: string): string[] => (existsSync(join(dir, 'keys')) ? readdirSync(join(dir, 'keys')) : []);

@@ -14,23 +14,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveDeviceKey, toPem, zero } from '@fleetkey/crypto';
-import { isFleetkeyError, type DeviceBundle } from '@fleetkey/protocol';
+import type { DeviceBundle } from '@fleetkey/protocol';
 import { createCsr, FileKeystore, Pkcs11Keystore, type Keystore } from '../src/keystore/index.js';
 import { loadBundle, provision, ProvisioningRefusedError, writeBundle, type ProvisionOptions } from '../src/provisioning/index.js';
 import { createSoftHsm, softHsmAvailable, type SoftHsm } from '../../crypto/test/support/softhsm.js';
 import { startTestServer, type TestServer } from '../../server/test/support/test-server.js';
+import { codeOf } from './support/refusal.js';
+import { bundleJson } from './support/bundle-json.js';
 
 const FAST: ProvisionOptions['retry'] = { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 5 };
-
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; error: unknown }> {
-  try {
-    await p;
-  } catch (e) {
-    if (isFleetkeyError(e)) return { code: e.code, error: e };
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('provisioning against the real server', () => {
   let t: TestServer;
@@ -68,21 +60,8 @@ describe('provisioning against the real server', () => {
     return r.body.id as string;
   }
 
-  function deviceJson(deviceId: string, attestation: 'x509' | 'symmetric', keystore: DeviceBundle['keystore'], extra: Partial<DeviceBundle> = {}): DeviceBundle {
-    return {
-      version: 1,
-      deviceId,
-      model: 'kuka-kr16',
-      serials: {},
-      attestation,
-      enrollmentId: attestation === 'x509' ? x509Enrollment : symmetric.id,
-      provisioningUrl: t.server.deviceUrl,
-      keystore,
-      idevidKeyLabel: null,
-      tpmTcti: null,
-      ...extra,
-    };
-  }
+  const deviceJson = (deviceId: string, attestation: 'x509' | 'symmetric', keystore: DeviceBundle['keystore'], extra: Partial<DeviceBundle> = {}): DeviceBundle =>
+    bundleJson({ deviceId, attestation, enrollmentId: attestation === 'x509' ? x509Enrollment : symmetric.id, provisioningUrl: t.server.deviceUrl, keystore }, extra);
 
   /** What `fleetkey manufacture --attestation x509` does for one device, with a file keystore or a token. */
   async function manufactureX509(token?: { keystore: Keystore; module: string; label: string; pinFile: string }): Promise<{ dir: string; id: string }> {

@@ -2,7 +2,7 @@ import { FleetkeyError } from '@fleetkey/protocol';
 import { bitString, octetString, seq, tlv, utf8String, x509Time } from './der.js';
 import { checkDeviceRequest, randomSerial, type DeviceCertificateRequest, type IssuedCertificate } from './device-profile.js';
 import { deviceSanValue, deviceSubjectDer } from './device-subject.js';
-import { keyIdentifier, sha256Hex } from './hash.js';
+import { sha256Hex } from './hash.js';
 import { extension, type IssuerTemplate } from './issuer-template.js';
 import { OID, OID_FLEETKEY_ISSUANCE_METHOD } from './oids.js';
 
@@ -19,13 +19,7 @@ import { OID, OID_FLEETKEY_ISSUANCE_METHOD } from './oids.js';
  * @throws FleetkeyError CERT_PROFILE_INVALID | CERT_VALIDITY_INVALID | CERT_SIGNING_FAILED
  */
 export async function issueDeviceCertificate(template: IssuerTemplate, req: DeviceCertificateRequest): Promise<IssuedCertificate> {
-  const { notBefore, notAfter } = checkDeviceRequest(req, template.issuer.notAfter);
-  let ski: Buffer;
-  try {
-    ski = keyIdentifier(req.spkiDer);
-  } catch (e) {
-    throw new FleetkeyError('CERT_PROFILE_INVALID', { detail: 'spkiDer is not a SubjectPublicKeyInfo', cause: e });
-  }
+  const { notBefore, notAfter, ski } = checkDeviceRequest(req, template.issuer.notAfter);
   const serial = randomSerial();
   // RFC 5280 §4.1: TBSCertificate field order; extensions in the profile order of the template.
   const tbs = seq(

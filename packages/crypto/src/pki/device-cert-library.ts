@@ -4,7 +4,7 @@ import { FleetkeyError } from '@fleetkey/protocol';
 import * as x509 from './x509-lib.js';
 import { checkDeviceRequest, randomSerial, type DeviceCertificateRequest, type IssuedCertificate } from './device-profile.js';
 import { utf8String } from './der.js';
-import { keyIdentifier, sha256Hex } from './hash.js';
+import { sha256Hex } from './hash.js';
 import type { IssuerTemplate } from './issuer-template.js';
 import { OID, OID_FLEETKEY_ISSUANCE_METHOD } from './oids.js';
 
@@ -24,13 +24,7 @@ const SIG_OID = { ES256: OID.ecdsaWithSha256, ES384: OID.ecdsaWithSha384 } as co
  * @throws FleetkeyError CERT_PROFILE_INVALID | CERT_VALIDITY_INVALID | CERT_SIGNING_FAILED
  */
 export async function issueDeviceCertificateWithLibrary(template: IssuerTemplate, req: DeviceCertificateRequest): Promise<IssuedCertificate> {
-  const { notBefore, notAfter } = checkDeviceRequest(req, template.issuer.notAfter);
-  let ski: Buffer;
-  try {
-    ski = keyIdentifier(req.spkiDer);
-  } catch (e) {
-    throw new FleetkeyError('CERT_PROFILE_INVALID', { detail: 'spkiDer is not a SubjectPublicKeyInfo', cause: e });
-  }
+  const { notBefore, notAfter, ski } = checkDeviceRequest(req, template.issuer.notAfter);
   const subject: x509.JsonNameParams = [{ [OID.commonName]: [{ utf8String: req.deviceId }] }];
   if (req.kind === 'idevid') subject.push({ [OID.serialNumber]: [{ printableString: req.deviceId }] });
   const aia: x509.AuthorityInfoAccessParams =

@@ -1,5 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { FleetkeyError } from '@fleetkey/protocol';
+import { keyIdentifier } from './hash.js';
 
 /**
  * `operational` is the LDevID the server issues at provisioning and renewal; `idevid` is the
@@ -40,8 +41,11 @@ const METHOD = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 /** X.509 times carry whole seconds (RFC 5280 §4.1.2.5.1-2): cut the rest so both paths agree. */
 export const wholeSeconds = (d: Date): Date => new Date(Math.floor(d.getTime() / 1000) * 1000);
 
-/** Validates a device request against the profile and returns the effective validity. */
-export function checkDeviceRequest(req: DeviceCertificateRequest, issuerNotAfter: Date): { notBefore: Date; notAfter: Date } {
+/**
+ * Validates a device request against the profile and returns what both issuance paths derive
+ * from it: the effective validity and the subject key identifier (RFC 5280 §4.2.1.2).
+ */
+export function checkDeviceRequest(req: DeviceCertificateRequest, issuerNotAfter: Date): { notBefore: Date; notAfter: Date; ski: Buffer } {
   if (!UUID_V4.test(req.deviceId)) throw new FleetkeyError('CERT_PROFILE_INVALID', { detail: 'deviceId is not a lower-case UUIDv4' });
   if (!METHOD.test(req.method)) throw new FleetkeyError('CERT_PROFILE_INVALID', { detail: 'method tag has a bad shape' });
   if (req.kind !== 'operational' && req.kind !== 'idevid') throw new FleetkeyError('CERT_PROFILE_INVALID', { detail: 'unknown kind' });
@@ -56,7 +60,13 @@ export function checkDeviceRequest(req: DeviceCertificateRequest, issuerNotAfter
   }
   // A certificate outliving its issuer is unusable by strict relying parties and hides expiry planning bugs.
   if (na > issuerNotAfter.getTime()) throw new FleetkeyError('CERT_VALIDITY_INVALID', { detail: 'notAfter beyond issuer notAfter' });
-  return { notBefore: wholeSeconds(new Date(nb - skew)), notAfter: wholeSeconds(req.notAfter) };
+  let ski: Buffer;
+  try {
+    ski = keyIdentifier(req.spkiDer);
+  } catch (e) {
+    throw new FleetkeyError('CERT_PROFILE_INVALID', { detail: 'spkiDer is not a SubjectPublicKeyInfo', cause: e });
+  }
+  return { notBefore: wholeSeconds(new Date(nb - skew)), notAfter: wholeSeconds(req.notAfter), ski };
 }
 
 const POOL_SIZE = 16 * 1024;

@@ -1,4 +1,5 @@
 import { CONNACK_V4, REASON_V5 } from '@fleetkey/protocol';
+import { UNTRUSTED_SERVER } from '../internal/untrusted-server.js';
 
 /**
  * Why a connection stopped for good. Reconnecting cannot fix any of these: the gateway has said
@@ -33,20 +34,6 @@ const FINAL_CONNACK: ReadonlyMap<number, StopReason> = new Map<number, StopReaso
   [REASON_V5.notAuthorized, 'not-authorized'],
   [0x8a, 'banned'], // Banned [MQTT 5.0 §3.2.2.2]
   [REASON_V5.badAuthenticationMethod, 'bad-credentials'],
-]);
-
-/** Node's verification failures for the server's certificate: retrying cannot fix them. */
-const UNTRUSTED_SERVER = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'INVALID_CA',
 ]);
 
 /** The stop reason for an error MQTT.js reported on a connection attempt, or undefined to retry. */

@@ -2,6 +2,7 @@ import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { ProvisioningRefusedError, TransientProvisioningError } from './errors.js';
+import { SERVER_CERT_OUT_OF_VALIDITY, UNTRUSTED_SERVER } from '../internal/untrusted-server.js';
 
 /** TLS material for one provisioning run. Server trust is the bundle's CA file, never the system store. */
 export interface DevicePlaneTls {
@@ -18,25 +19,6 @@ export interface DevicePlaneClientOptions {
 }
 
 const MAX_RESPONSE_BYTES = 1 << 20;
-
-/**
- * Node's verification failures for the *server's* certificate. Retrying cannot fix a server this
- * device does not trust (or a man in the middle), so these end the run at once.
- */
-const UNTRUSTED_SERVER = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_NOT_YET_VALID',
-  'CERT_HAS_EXPIRED',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'INVALID_CA',
-]);
 
 /** RFC 9110 §10.2.3: delay-seconds or an HTTP-date. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
@@ -167,7 +149,7 @@ function throwing(e: Error): never {
 
 function networkError(e: Error, url: string): Error {
   const code = errorCode(e);
-  if (code !== undefined && UNTRUSTED_SERVER.has(code)) {
+  if (code !== undefined && (UNTRUSTED_SERVER.has(code) || SERVER_CERT_OUT_OF_VALIDITY.has(code))) {
     // Not retried: see UNTRUSTED_SERVER. The detail names the check, never key material.
     return new FleetkeyError('UNAVAILABLE', { detail: `device plane at ${url} is not trusted by the bundle's CA file: ${code}`, cause: e });
   }

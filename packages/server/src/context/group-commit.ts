@@ -46,8 +46,11 @@ export class GroupCommit<I, O> {
 
   /** Writes whatever is queued now, without waiting for the linger. */
   async drain(): Promise<void> {
-    if (this.#flushing === null && this.#queue.length > 0) this.#start();
-    while (this.#flushing !== null) await this.#flushing;
+    // Until nothing is queued: a flush can end with items that arrived from its continuations.
+    while (this.#flushing !== null || this.#queue.length > 0) {
+      if (this.#flushing === null) this.#start();
+      await this.#flushing;
+    }
   }
 
   #start(): void {

@@ -57,9 +57,6 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    // 64 MiB of page cache (the default is 2 MiB): the message tables' index pages stay in memory
-    // while they grow, instead of being read back from the OS on every group commit.
-    sqlite.pragma('cache_size = -65536');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   }
   await migrateToLatest(db, dialect);

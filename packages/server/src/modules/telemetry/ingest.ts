@@ -28,7 +28,7 @@ export class IngestBatcher {
     private readonly store: Store,
     maxBatch: number,
     private readonly onStored: (m: StoredMessage) => void,
-    lingerMs = 8,
+    lingerMs: number,
   ) {
     this.#commits = new GroupCommit(async (batch) => {
       const stored = await this.#write(batch);
