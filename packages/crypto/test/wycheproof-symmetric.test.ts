@@ -19,7 +19,7 @@ import {
   zero,
 } from '../src/primitives/index.js';
 
-const DIR = fileURLToPath(new URL('../../../../shared/vectors/wycheproof/', import.meta.url));
+const DIR = fileURLToPath(new URL('./vectors/wycheproof/', import.meta.url));
 type Result = 'valid' | 'invalid' | 'acceptable';
 interface Vector { tcId: number; comment: string; flags: string[]; result: Result; [k: string]: unknown }
 interface Group { tests: Vector[]; [k: string]: unknown }

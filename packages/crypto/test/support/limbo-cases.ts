@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { KeyUsageName, PeerName, ValidationInput, ValidationProfile } from '../../src/x509/validate/index.js';
 
 /** The x509-limbo corpus shipped next to the repository (see its README.md and limbo-schema.json). */
-export const LIMBO_PATH = fileURLToPath(new URL('../../../../../shared/vectors/x509-limbo/limbo.json', import.meta.url));
+export const LIMBO_PATH = fileURLToPath(new URL('../vectors/x509-limbo/limbo.json', import.meta.url));
 
 export interface LimboCase {
   id: string;
