@@ -14,81 +14,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { validateChain, type ValidationInput, type ValidationResult } from '../src/x509/validate/index.js';
-
-x509.cryptoProvider.set(webcrypto as unknown as ReturnType<typeof x509.cryptoProvider.get>);
-
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
-type SigningAlgorithm = { name: string; hash?: string; namedCurve?: string; modulusLength?: number; publicExponent?: Uint8Array };
-
-const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
-const DAY = 86_400_000;
-const NOW = new Date('2030-06-01T00:00:00Z');
-
-interface Made {
-  der: Buffer;
-  keys: CryptoKeyPair;
-  name: string;
-}
-
-interface MakeOptions {
-  name: string;
-  issuer?: Made;
-  keys?: CryptoKeyPair;
-  ca?: boolean;
-  /** Leave basicConstraints out entirely. */
-  noBasicConstraints?: boolean;
-  pathLen?: number;
-  keyUsage?: x509.KeyUsageFlags;
-  eku?: string[];
-  dns?: string[];
-  ips?: string[];
-  notBefore?: Date;
-  notAfter?: Date;
-  /** AKI value to write instead of the signer's SKI. */
-  akiOverride?: string;
-  extra?: x509.Extension[];
-  signingAlgorithm?: SigningAlgorithm;
-}
-
-const newKeys = (): Promise<CryptoKeyPair> => webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
-
-async function make(o: MakeOptions): Promise<Made> {
-  const keys = o.keys ?? (await newKeys());
-  const signer = o.issuer?.keys ?? keys;
-  const ca = o.ca ?? false;
-  const ext: x509.Extension[] = [];
-  if (!o.noBasicConstraints) ext.push(new x509.BasicConstraintsExtension(ca, o.pathLen, true));
-  const ku = o.keyUsage ?? (ca ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature);
-  ext.push(new x509.KeyUsagesExtension(ku, true));
-  ext.push(await x509.SubjectKeyIdentifierExtension.create(keys.publicKey));
-  if (o.akiOverride) ext.push(new x509.AuthorityKeyIdentifierExtension(o.akiOverride));
-  else if (o.issuer) ext.push(await x509.AuthorityKeyIdentifierExtension.create(signer.publicKey));
-  if (o.eku) ext.push(new x509.ExtendedKeyUsageExtension(o.eku));
-  const names = [...(o.dns ?? []).map((value) => ({ type: 'dns' as const, value })), ...(o.ips ?? []).map((value) => ({ type: 'ip' as const, value }))];
-  if (names.length) ext.push(new x509.SubjectAlternativeNameExtension(names));
-  ext.push(...(o.extra ?? []));
-  const cert = await x509.X509CertificateGenerator.create({
-    subject: `CN=${o.name}`,
-    issuer: `CN=${o.issuer?.name ?? o.name}`,
-    notBefore: o.notBefore ?? new Date(NOW.getTime() - 30 * DAY),
-    notAfter: o.notAfter ?? new Date(NOW.getTime() + 365 * DAY),
-    publicKey: keys.publicKey,
-    signingKey: signer.privateKey,
-    signingAlgorithm: o.signingAlgorithm ?? EC,
-    extensions: ext,
-  });
-  return { der: Buffer.from(cert.rawData), keys, name: o.name };
-}
-
-const check = (input: Partial<ValidationInput> & Pick<ValidationInput, 'leaf' | 'trustAnchors'>): ValidationResult =>
-  validateChain({ time: NOW, ...input });
-
-function expectRefused(r: ValidationResult, reason: string): void {
-  expect(r.ok ? 'ok' : `${r.reason}: ${r.detail}`).toMatch(new RegExp(`^${reason}:`));
-}
+import { validateChain } from '../src/x509/validate/index.js';
+import { seq, tlv } from '../src/pki/der.js';
+import { check, CLIENT_AUTH, DAY, expectRefused, make, newKeys, NOW, SERVER_AUTH, rawExtension, type CryptoKeyPair, type Made } from './support/x509-fixtures.js';
 
 let root: Made;
 let inter: Made;
@@ -200,6 +128,50 @@ describe('path validator: refusals', () => {
     const rsaRoot = await make({ name: 'RSA Root', ca: true, keys: rsaKeys, signingAlgorithm: rsa });
     const child = await make({ name: 'sha1-child', issuer: rsaRoot, signingAlgorithm: rsa });
     expectRefused(check({ leaf: child.der, trustAnchors: [rsaRoot.der] }), 'unsupported_algorithm');
+  });
+
+  describe('strict general names (RFC 5280 §4.2.1.6, §4.2.1.10)', () => {
+    const san = (critical: boolean, ...names: Buffer[]) => rawExtension('2.5.29.17', critical, seq(...names));
+    const refusedLeaf = async (o: { subject?: string; extra: x509.Extension[] }) => {
+      const bad = await make({ name: 'odd', issuer: inter, ...o });
+      return check({ leaf: bad.der, intermediates: [inter.der], trustAnchors: [root.der] });
+    };
+
+    test('fail: an iPAddress subjectAltName of 5 octets is refused, not matched as garbage', async () => {
+      expectRefused(await refusedLeaf({ extra: [san(false, tlv(0x87, Buffer.from([10, 0, 0, 7, 0])))] }), 'bad_extension');
+      expectRefused(await refusedLeaf({ extra: [san(false, tlv(0x87, Buffer.alloc(8)))] }), 'bad_extension');
+    });
+
+    test('fail: dNSName, rfc822Name and URI outside IA5String or their syntax are refused', async () => {
+      for (const name of [
+        tlv(0x82, Buffer.from('caf\u00e9.fleet.example', 'utf8')), // not IA5 (an IDN not converted to its A-label)
+        tlv(0x82, Buffer.from('bad..fleet.example')),
+        tlv(0x82, Buffer.from(' ')), // §4.2.1.6: " " MUST NOT be used
+        tlv(0x81, Buffer.from('no-at-sign.fleet.example')),
+        tlv(0x86, Buffer.from('relative/path')), // §4.2.1.6: MUST NOT be a relative URI
+        tlv(0x86, Buffer.from('urn:uuid:has space')),
+      ]) {
+        expectRefused(await refusedLeaf({ extra: [san(false, name)] }), 'bad_extension');
+      }
+    });
+
+    test('fail: an iPAddress name constraint that is not 8 or 32 octets is refused', async () => {
+      const nc = rawExtension('2.5.29.30', true, seq(tlv(0xa0, seq(tlv(0x87, Buffer.from([10, 0, 0, 0, 255, 0, 0]))))));
+      const ncRoot = await make({ name: 'NC Root', ca: true, extra: [nc] });
+      const child = await make({ name: 'child', issuer: ncRoot, ips: ['10.0.0.1'] });
+      expectRefused(check({ leaf: child.der, trustAnchors: [ncRoot.der] }), 'bad_extension');
+    });
+
+    test('fail: an empty subject needs a critical, non-empty subjectAltName', async () => {
+      expectRefused(await refusedLeaf({ subject: '', extra: [san(false, tlv(0x82, Buffer.from('a.fleet.example')))] }), 'bad_extension');
+      expectRefused(await refusedLeaf({ subject: '', extra: [rawExtension('2.5.29.17', true, seq())] }), 'bad_extension');
+      expect((await refusedLeaf({ subject: '', extra: [san(true, tlv(0x82, Buffer.from('a.fleet.example')))] })).ok).toBe(true);
+    });
+
+    test('well-formed dNSName, rfc822Name, URI and IPv6 names are accepted', async () => {
+      const names = [tlv(0x82, Buffer.from('*.fleet.example')), tlv(0x81, Buffer.from('ops@fleet.example')), tlv(0x86, Buffer.from('urn:uuid:6f1c1a52-3e8b-4d6e-9a55-2b1f2f0e8c11')), tlv(0x87, Buffer.alloc(16, 1))];
+      expect((await refusedLeaf({ extra: [san(false, ...names)] })).ok).toBe(true);
+    });
   });
 
   test('fail-malformed input never throws', () => {
