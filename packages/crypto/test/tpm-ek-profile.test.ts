@@ -10,7 +10,7 @@ import * as x509 from '@peculiar/x509';
 import { webcrypto, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { oid, seq, set, tlv, utf8String } from '../src/pki/der.js';
-import { parseTpm2bPublic, tpmPublicToKeyObject, verifyEkCertificate } from '../src/tpm/index.js';
+import { parseTpm2bPublic, tpmPublicToKeyObject, validateEkChain, verifyEkCertificate } from '../src/tpm/index.js';
 import { codeOfSync } from './support/codes.js';
 import { EK_P256, EK_RSA } from './support/tpm-fixtures.js';
 import { check, expectAccepted, expectRefused, make, NOW, rawExtension, type CryptoKeyPair, type Made } from './support/x509-fixtures.js';
@@ -37,6 +37,7 @@ interface EkOptions {
   keyUsage?: x509.KeyUsageFlags;
   eku?: string[];
   ca?: boolean;
+  subject?: string;
   signingAlgorithm?: Parameters<typeof make>[0]['signingAlgorithm'];
 }
 
@@ -48,7 +49,7 @@ function ekCert(o: EkOptions): Promise<Made> {
   const rsa = (o.ek ?? 'rsa') === 'rsa';
   return make({
     name: 'ek',
-    subject: '',
+    subject: o.subject ?? '',
     issuer: o.issuer,
     publicKey: rsa ? ekRsaKey : ekP256Key,
     ca: o.ca ?? false,
@@ -78,10 +79,16 @@ beforeAll(async () => {
 const verify = (ek: Made, intermediates: Made[], roots: Made[] = [root], ekPublic: Buffer = EK_RSA) =>
   codeOfSync(() => verifyEkCertificate({ ekCertDer: ek.der, ekPublic, roots: roots.map(x), intermediates: intermediates.map(x), time: NOW }));
 
+/** verifyEkCertificate refuses with TPM_EK_UNTRUSTED, and the validator says why. */
+function expectUntrusted(ek: Made, intermediates: Made[], reason: string, roots: Made[] = [root], ekPublic: Buffer = EK_RSA): void {
+  expect(verify(ek, intermediates, roots, ekPublic)).toBe('TPM_EK_UNTRUSTED');
+  expectRefused(validateEkChain({ ekCertDer: ek.der, roots: roots.map(x), intermediates: intermediates.map(x), time: NOW }), reason);
+}
+
 describe('EK certificates through the path validator: chain-level refusals', () => {
   test('fail: a manufacturer intermediate with an unknown critical extension cannot vouch for an EK', async () => {
     const odd = await make({ name: 'TPM Maker EK CA', ca: true, issuer: root, keys: issuing.keys, extra: [rawExtension('1.3.6.1.4.1.55738.666.1', true, Buffer.from([5, 0]))] });
-    expect(verify(ekRsa, [odd])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(ekRsa, [odd], 'unknown_critical_extension');
   });
 
   test('fail: an EK certificate signed with SHA-1 is refused', async () => {
@@ -89,14 +96,14 @@ describe('EK certificates through the path validator: chain-level refusals', () 
     const keys = (await webcrypto.subtle.generateKey(rsa, true, ['sign', 'verify'])) as CryptoKeyPair;
     const rsaRoot = await make({ name: 'Old TPM Root', ca: true, keys, signingAlgorithm: { ...rsa, hash: 'SHA-256' } });
     const sha1Ek = await ekCert({ issuer: rsaRoot, signingAlgorithm: rsa });
-    expect(verify(sha1Ek, [], [rsaRoot])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(sha1Ek, [], 'unsupported_algorithm', [rsaRoot]);
   });
 
   test('fail: an intermediate below a pathLen 0 CA cannot issue EK certificates', async () => {
     const capped = await make({ name: 'TPM Maker EK CA', ca: true, issuer: root, keys: issuing.keys, pathLen: 0 });
     const sub = await make({ name: 'Rogue Sub CA', ca: true, issuer: { ...capped, name: 'TPM Maker EK CA' } });
     const ek = await ekCert({ issuer: sub });
-    expect(verify(ek, [capped, sub])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(ek, [capped, sub], 'path_len_exceeded');
   });
 
   test('fail: a CA constrained to one TPM manufacturer cannot certify an EK claiming another', async () => {
@@ -106,7 +113,7 @@ describe('EK certificates through the path validator: chain-level refusals', () 
     const own = await ekCert({ issuer: constrained });
     const foreign = await ekCert({ issuer: constrained, san: tpmSan('id:49465800') });
     expect(verify(own, [constrained])).toBe('ACCEPTED');
-    expect(verify(foreign, [constrained])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(foreign, [constrained], 'name_constraints');
   });
 
   test('fail: a manufacturer CA with an RSA-1024 key is refused', async () => {
@@ -114,38 +121,38 @@ describe('EK certificates through the path validator: chain-level refusals', () 
     const keys = (await webcrypto.subtle.generateKey(rsa, true, ['sign', 'verify'])) as CryptoKeyPair;
     const weak = await make({ name: 'Weak EK CA', ca: true, issuer: root, keys });
     const ek = await ekCert({ issuer: weak, signingAlgorithm: rsa });
-    expect(verify(ek, [weak])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(ek, [weak], 'weak_key');
   });
 
   test('fail: an expired manufacturer intermediate is refused', async () => {
     const old = await make({ name: 'TPM Maker EK CA', ca: true, issuer: root, keys: issuing.keys, notBefore: new Date(0), notAfter: new Date(NOW.getTime() - 1000) });
-    expect(verify(ekRsa, [old])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(ekRsa, [old], 'expired');
   });
 });
 
 describe('EK certificates: the TCG EK profile', () => {
   test('fail: an EK certificate without the TPM subjectAltName is refused', async () => {
     const noSan = await make({ name: 'ek', issuer: issuing, publicKey: ekRsaKey, keyUsage: KU.keyEncipherment, eku: [TCG_KP_EK_CERTIFICATE] });
-    expect(verify(noSan, [issuing])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(noSan, [issuing], 'bad_extension');
     const partial = await ekCert({ issuer: issuing, san: tpmSan(undefined, ['2.23.133.2.1', '2.23.133.2.2']) });
-    expect(verify(partial, [issuing])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(partial, [issuing], 'bad_extension');
   });
 
   test('fail: an RSA EK certificate whose keyUsage is not keyEncipherment is refused', async () => {
-    expect(verify(await ekCert({ issuer: issuing, keyUsage: KU.digitalSignature }), [issuing])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(await ekCert({ issuer: issuing, keyUsage: KU.digitalSignature }), [issuing], 'key_usage');
   });
 
   test('fail: an ECC EK certificate whose keyUsage is not keyAgreement is refused', async () => {
     const ek = await ekCert({ issuer: issuing, ek: 'p256', keyUsage: KU.digitalSignature });
-    expect(verify(ek, [issuing], [root], EK_P256)).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(ek, [issuing], 'key_usage', [root], EK_P256);
   });
 
   test('fail: an EK certificate whose EKU lacks tcg-kp-EKCertificate is refused', async () => {
-    expect(verify(await ekCert({ issuer: issuing, eku: ['1.3.6.1.5.5.7.3.2'] }), [issuing])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(await ekCert({ issuer: issuing, eku: ['1.3.6.1.5.5.7.3.2'] }), [issuing], 'eku');
   });
 
   test('fail: an EK certificate cannot be a CA certificate', async () => {
-    expect(verify(await ekCert({ issuer: issuing, ca: true, keyUsage: KU.keyEncipherment | KU.keyCertSign }), [issuing])).toBe('TPM_EK_UNTRUSTED');
+    expectUntrusted(await ekCert({ issuer: issuing, ca: true, subject: 'CN=TPM EK', keyUsage: KU.keyEncipherment | KU.keyCertSign }), [issuing], 'bad_extension');
   });
 
   test('fail: the tcg-ek profile checks no host name and refuses to be given one', () => {
@@ -156,6 +163,10 @@ describe('EK certificates: the TCG EK profile', () => {
     const p521 = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, ['sign', 'verify'])) as CryptoKeyPair;
     const ek = await make({ name: 'ek', subject: '', issuer: issuing, publicKey: p521.publicKey, keyUsage: KU.keyAgreement, eku: [TCG_KP_EK_CERTIFICATE], extra: [rawExtension('2.5.29.17', true, tpmSan())] });
     expectRefused(check({ leaf: ek.der, intermediates: [issuing.der], trustAnchors: [root.der], profile: 'tcg-ek' }), 'weak_key');
+  });
+
+  test('fail: an EK certificate cannot be its own trust anchor (EKs are pinned by key hash, not as anchors)', () => {
+    expectUntrusted(ekRsa, [], 'untrusted', [ekRsa]);
   });
 
   test('RSA-2048 and P-256 EK certificates in the TCG layout validate to the manufacturer root', () => {

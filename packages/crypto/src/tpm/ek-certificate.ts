@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { parseTpm2bPublic, type TpmPublic } from './public-area.js';
 import { tpmPublicToKeyObject } from './public-key.js';
+import { validateChain, type ValidationResult } from '../x509/validate/index.js';
 
 /** TCG EK Credential Profile (low-range NV indices): where a TPM keeps its EK certificates. */
 export const EK_CERT_NV_INDEX = {
@@ -12,7 +13,6 @@ export const EK_CERT_NV_INDEX = {
 
 /** Bounds the work on hostile input; real EK certificates are 0.8–2 KiB. */
 const MAX_EK_CERT_BYTES = 8192;
-const MAX_CHAIN_DEPTH = 5;
 
 /**
  * Extracts the DER certificate from the contents of an EK certificate NV index. Some TPMs size
@@ -71,17 +71,29 @@ export interface VerifiedEkCertificate {
 }
 
 /**
- * Checks that an EK certificate certifies exactly `ekPublic` and chains to one of `roots`
- * (signature, validity at `time`, CA and keyCertSign on every issuer). A deliberately small path
- * check behind one function, to be replaced by the full RFC 5280 validator in
- * `x509/validate/`: it does not check name constraints, policies, pathLenConstraint or
- * revocation.
+ * The chain half of {@link verifyEkCertificate}: the one path validator (`x509/validate`) under
+ * the `tcg-ek` profile, so an EK certificate gets every RFC 5280 check an IDevID gets (signatures,
+ * validity, pathLen, name constraints, policies, unknown critical extensions, weak keys and
+ * SHA-1) plus the TCG EK Credential Profile.
+ */
+export function validateEkChain(input: Omit<VerifyEkCertificateInput, 'ekPublic'>): ValidationResult {
+  return validateChain({
+    leaf: Buffer.from(input.ekCertDer),
+    intermediates: input.intermediates ?? [],
+    trustAnchors: input.roots,
+    time: input.time ?? new Date(),
+    profile: 'tcg-ek',
+  });
+}
+
+/**
+ * Checks that an EK certificate certifies exactly `ekPublic` and that the path validator accepts
+ * it under the TCG EK profile up to one of `roots` ({@link validateEkChain}).
  *
  * @throws FleetkeyError TPM_EK_CERT_MALFORMED, TPM_EK_CERT_MISMATCH, TPM_EK_UNTRUSTED,
  *   TPM_PUBLIC_MALFORMED
  */
 export function verifyEkCertificate(input: VerifyEkCertificateInput): VerifiedEkCertificate {
-  const time = input.time ?? new Date();
   if (input.ekCertDer.length > MAX_EK_CERT_BYTES) {
     throw new FleetkeyError('TPM_EK_CERT_MALFORMED', { detail: `certificate ${input.ekCertDer.length} bytes exceeds ${MAX_EK_CERT_BYTES}` });
   }
@@ -101,55 +113,7 @@ export function verifyEkCertificate(input: VerifyEkCertificateInput): VerifiedEk
     throw new FleetkeyError('TPM_EK_CERT_MISMATCH', { detail: `certificate ${cert.serialNumber} certifies a different key` });
   }
 
-  const untrusted = (detail: string): never => {
-    throw new FleetkeyError('TPM_EK_UNTRUSTED', { detail });
-  };
-  // TCG EK Credential Profile: an EK certificate is an end-entity certificate (cA false).
-  if (cert.ca) untrusted('EK certificate is a CA certificate');
-  const invalid = validityProblem(cert, time);
-  if (invalid !== null) untrusted(invalid);
-  const chain = buildChain(cert, input.roots, input.intermediates ?? [], time, []);
-  if (chain === null) return untrusted(`no valid path from "${cert.issuer}" to a trusted root at ${time.toISOString()}`);
-  return { certificate: cert, chain };
-}
-
-/** RFC 5280 §4.1.2.5: notBefore and notAfter are both inclusive. */
-function validityProblem(cert: X509Certificate, time: Date): string | null {
-  const from = Date.parse(cert.validFrom);
-  const to = Date.parse(cert.validTo);
-  if (Number.isNaN(from) || Number.isNaN(to)) return `unreadable validity of "${cert.subject}"`;
-  if (time.getTime() < from || time.getTime() > to) return `"${cert.subject}" is not valid at ${time.toISOString()}`;
-  return null;
-}
-
-function isValidIssuer(child: X509Certificate, issuer: X509Certificate, time: Date): boolean {
-  // checkIssued is OpenSSL's X509_check_issued: names, AKI/SKI and keyCertSign when KU is present.
-  if (!issuer.ca || !child.checkIssued(issuer)) return false;
-  try {
-    if (!child.verify(issuer.publicKey)) return false;
-  } catch {
-    return false; // an issuer key type OpenSSL cannot use for this signature
-  }
-  return validityProblem(issuer, time) === null;
-}
-
-/** Depth-first search; returns issuer..root or null. Tries every candidate (cross-signed CAs). */
-function buildChain(
-  cert: X509Certificate,
-  roots: readonly X509Certificate[],
-  intermediates: readonly X509Certificate[],
-  time: Date,
-  path: readonly X509Certificate[],
-): X509Certificate[] | null {
-  for (const root of roots) {
-    if (isValidIssuer(cert, root, time)) return [...path, root];
-  }
-  if (path.length >= MAX_CHAIN_DEPTH) return null;
-  for (const ca of intermediates) {
-    if (path.some((p) => p.fingerprint256 === ca.fingerprint256) || ca.fingerprint256 === cert.fingerprint256) continue;
-    if (!isValidIssuer(cert, ca, time)) continue;
-    const rest = buildChain(ca, roots, intermediates, time, [...path, ca]);
-    if (rest !== null) return rest;
-  }
-  return null;
+  const r = validateEkChain(input);
+  if (!r.ok) throw new FleetkeyError('TPM_EK_UNTRUSTED', { detail: `EK certificate refused by the path validator: ${r.reason}: ${r.detail}` });
+  return { certificate: cert, chain: r.chain.slice(1) };
 }

@@ -21,6 +21,7 @@ export {
 } from './make-credential.js';
 export {
   verifyEkCertificate,
+  validateEkChain,
   ekCertificateFromNv,
   EK_CERT_NV_INDEX,
   type VerifyEkCertificateInput,

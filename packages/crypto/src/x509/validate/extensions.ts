@@ -1,6 +1,15 @@
 import { bitString, children, decodeBoolean, decodeOid, DerError, readSingle, smallUint, TAG, type Tlv } from './der.js';
 import { parseGeneralName, parseGeneralNames, type GeneralName } from './general-names.js';
 import { OID } from './oids.js';
+import {
+  parseCertificatePolicies,
+  parseInhibitAnyPolicy,
+  parsePolicyConstraints,
+  parsePolicyMappings,
+  type PolicyConstraintsExt,
+  type PolicyInformation,
+  type PolicyMapping,
+} from './policy-extensions.js';
 import type { ValidationFailureCode } from './types.js';
 
 /** Raised while decoding one certificate; parseCert turns it into a Failure. */
@@ -40,13 +49,16 @@ export interface Extensions {
   readonly nameConstraints?: NameConstraintsExt;
   readonly authorityKeyId?: { readonly keyId?: Buffer; readonly hasIssuer: boolean; readonly hasSerial: boolean };
   readonly subjectKeyId?: Buffer;
+  readonly certificatePolicies?: { readonly list: readonly PolicyInformation[]; readonly critical: boolean };
+  readonly policyMappings?: readonly PolicyMapping[];
+  readonly policyConstraints?: PolicyConstraintsExt;
+  readonly inhibitAnyPolicy?: number;
 }
 
 /**
  * Extensions we process, so may be critical (RFC 5280 §4.2: a critical extension that is not
- * recognised MUST cause rejection). certificatePolicies is accepted without policy processing:
- * with initial-any-policy and no policyConstraints (which we reject when critical) the §6.1
- * outcome never depends on policies.
+ * recognised MUST cause rejection). The four policy extensions are processed by policy-tree.ts
+ * (§6.1), whatever their criticality.
  */
 const MAY_BE_CRITICAL = new Set<string>([
   OID.basicConstraints,
@@ -55,6 +67,9 @@ const MAY_BE_CRITICAL = new Set<string>([
   OID.subjectAltName,
   OID.nameConstraints,
   OID.certificatePolicies,
+  OID.policyMappings,
+  OID.policyConstraints,
+  OID.inhibitAnyPolicy,
 ]);
 
 /** "Conforming CAs MUST mark this extension as non-critical" (§4.2.1.1, §4.2.1.2, §4.2.2.1, §4.2.2.2). */
@@ -102,7 +117,7 @@ function parseSubtrees(tlv: Tlv): GeneralName[] {
     if (!base) throw new DerError('GeneralSubtree without base');
     // §4.2.1.10: "minimum MUST be zero" (so absent in DER) and "maximum MUST be absent".
     if (rest.length > 0) throw new CertDefect('bad_extension', 'nameConstraints: minimum/maximum present');
-    return parseGeneralName(base);
+    return parseGeneralName(base, 'constraint');
   });
 }
 
@@ -129,7 +144,7 @@ function parseAuthorityKeyId(value: Buffer): NonNullable<Extensions['authorityKe
   if (items[i]?.tag === 0xa1) {
     const names = children(items[i++] as Tlv);
     if (names.length === 0) throw new DerError('AKI: empty authorityCertIssuer');
-    names.forEach(parseGeneralName);
+    names.forEach((n) => parseGeneralName(n));
     hasIssuer = true;
   }
   if (items[i]?.tag === 0x82) {
@@ -149,15 +164,6 @@ function checkAccessDescriptions(value: Buffer, what: string): void {
     if (!method || !location || extra) throw new DerError(`${what}: bad AccessDescription`);
     decodeOid(method);
     parseGeneralName(location);
-  }
-}
-
-function checkPolicies(value: Buffer): void {
-  for (const pi of seqOf(value, 'certificatePolicies')) {
-    if (pi.tag !== TAG.SEQUENCE) throw new DerError('bad PolicyInformation');
-    const [id] = children(pi);
-    if (!id) throw new DerError('bad PolicyInformation');
-    decodeOid(id);
   }
 }
 
@@ -195,7 +201,7 @@ export function parseExtensions(tlv: Tlv): Extensions {
           out.extKeyUsage = { oids: seqOf(value, 'extKeyUsage').map(decodeOid), critical };
           break;
         case OID.subjectAltName:
-          out.subjectAltName = { names: parseGeneralNames(value), critical };
+          out.subjectAltName = { names: parseGeneralNames(value, 'san'), critical };
           break;
         case OID.nameConstraints:
           out.nameConstraints = parseNameConstraints(value, critical);
@@ -214,7 +220,16 @@ export function parseExtensions(tlv: Tlv): Extensions {
           checkAccessDescriptions(value, oid === OID.authorityInfoAccess ? 'AIA' : 'SIA');
           break;
         case OID.certificatePolicies:
-          checkPolicies(value);
+          out.certificatePolicies = { list: parseCertificatePolicies(value, critical), critical };
+          break;
+        case OID.policyMappings:
+          out.policyMappings = parsePolicyMappings(value);
+          break;
+        case OID.policyConstraints:
+          out.policyConstraints = parsePolicyConstraints(value);
+          break;
+        case OID.inhibitAnyPolicy:
+          out.inhibitAnyPolicy = parseInhibitAnyPolicy(value);
           break;
         default:
           break;

@@ -13,6 +13,12 @@ export function isValidDnsName(name: string, allowWildcard = false): boolean {
   return labels.every((label, i) => LABEL.test(label) || (allowWildcard && i === 0 && label === '*' && labels.length > 1));
 }
 
+/** RFC 5321 §4.1.2 Mailbox, as far as certificates need it: one "@", a non-empty local part, a domain. */
+export function isValidMailbox(s: string): boolean {
+  const at = s.lastIndexOf('@');
+  return at > 0 && s.indexOf('@') === at && !/[\s\x00-\x1f\x7f]/.test(s) && isValidDnsName(s.slice(at + 1));
+}
+
 const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 /** Parses a textual IPv4 or IPv6 address (RFC 4291 §2.2) to its 4 or 16 network-order bytes. */

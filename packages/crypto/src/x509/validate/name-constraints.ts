@@ -1,6 +1,6 @@
 import type { NameConstraintsExt } from './extensions.js';
 import type { GeneralName } from './general-names.js';
-import { isValidDnsName } from './hostname.js';
+import { isValidDnsName, isValidMailbox } from './hostname.js';
 import { isDnPrefix } from './names.js';
 import type { ParsedCert } from './parse-cert.js';
 import { fail, type Failure } from './types.js';
@@ -26,11 +26,6 @@ function isContiguousMask(mask: Buffer): boolean {
   return true;
 }
 
-function isValidEmail(s: string): boolean {
-  const at = s.lastIndexOf('@');
-  return at > 0 && s.indexOf('@') === at && isValidDnsName(s.slice(at + 1));
-}
-
 /** Each constraint must itself be well-formed; a CA that writes garbage constrains nothing safely. */
 function constraintProblem(c: GeneralName): string | null {
   switch (c.type) {
@@ -43,7 +38,7 @@ function constraintProblem(c: GeneralName): string | null {
       return isContiguousMask(c.bytes.subarray(half)) ? null : 'iPAddress constraint mask not in CIDR form';
     }
     case 'email':
-      return c.value.includes('@') ? (isValidEmail(c.value) ? null : 'malformed rfc822Name constraint') : isValidDnsConstraint(c.value.toLowerCase()) ? null : 'malformed rfc822Name constraint';
+      return c.value.includes('@') ? (isValidMailbox(c.value) ? null : 'malformed rfc822Name constraint') : isValidDnsConstraint(c.value.toLowerCase()) ? null : 'malformed rfc822Name constraint';
     case 'uri':
       return isValidDnsConstraint(c.value.toLowerCase()) ? null : 'malformed URI constraint';
     default:
@@ -98,7 +93,7 @@ function matches(name: GeneralName, c: GeneralName, excluded: boolean): Verdict 
       return 'match';
     }
     case 'email': {
-      if (!isValidEmail(name.value)) return 'invalid';
+      if (!isValidMailbox(name.value)) return 'invalid';
       const cv = (c as { value: string }).value;
       const at = name.value.lastIndexOf('@');
       const host = name.value.slice(at + 1).toLowerCase();

@@ -10,6 +10,8 @@ export interface DistinguishedName {
   readonly key: string;
   /** emailAddress attribute values, which name constraints treat as rfc822Names (§4.2.1.10). */
   readonly emails: readonly string[];
+  /** Every attribute type OID present, in any RDN. */
+  readonly types: ReadonlySet<string>;
 }
 
 const STRING_TAGS = new Set<number>([
@@ -53,6 +55,7 @@ export function parseName(raw: Buffer): DistinguishedName {
   const seq = readSingle(raw, TAG.SEQUENCE);
   const rdns: string[] = [];
   const emails: string[] = [];
+  const types = new Set<string>();
   for (const rdn of children(seq)) {
     if (rdn.tag !== TAG.SET) throw new DerError('RDN is not a SET');
     const avas = children(rdn);
@@ -62,6 +65,7 @@ export function parseName(raw: Buffer): DistinguishedName {
       const [typeTlv, valueTlv, extra] = children(ava);
       if (!typeTlv || !valueTlv || extra) throw new DerError('bad AVA');
       const type = decodeOid(typeTlv);
+      types.add(type);
       if (STRING_TAGS.has(valueTlv.tag)) {
         const text = decodeString(valueTlv);
         if (type === OID.emailAddress) emails.push(text);
@@ -71,7 +75,7 @@ export function parseName(raw: Buffer): DistinguishedName {
     });
     rdns.push(keys.sort().join('+'));
   }
-  return { raw, rdns, key: JSON.stringify(rdns), emails };
+  return { raw, rdns, key: JSON.stringify(rdns), emails, types };
 }
 
 export function namesEqual(a: DistinguishedName, b: DistinguishedName): boolean {

@@ -17,6 +17,15 @@ export const OID = {
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   subjectInfoAccess: '1.3.6.1.5.5.7.1.11',
   anyExtendedKeyUsage: '2.5.29.37.0',
+  anyPolicy: '2.5.29.32.0',
+  // Policy qualifiers (RFC 5280 §4.2.1.4)
+  qtCps: '1.3.6.1.5.5.7.2.1',
+  qtUnotice: '1.3.6.1.5.5.7.2.2',
+  // TCG EK Credential Profile for TPM 2.0 §3.2 (tcg-at-tpmManufacturer/Model/Version, tcg-kp-EKCertificate)
+  tpmManufacturer: '2.23.133.2.1',
+  tpmModel: '2.23.133.2.2',
+  tpmVersion: '2.23.133.2.3',
+  tcgKpEkCertificate: '2.23.133.8.1',
   // Attributes
   emailAddress: '1.2.840.113549.1.9.1',
   // Signature algorithms

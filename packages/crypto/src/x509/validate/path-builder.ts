@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { checkAnchorProfile, checkIssuer, checkStructure, checkValidity } from './cert-checks.js';
 import { isFailure, type ParsedCert } from './parse-cert.js';
 import { checkPath } from './path-checks.js';
+import type { PolicyInputs } from './policy-tree.js';
 import { verifySignature } from './signature.js';
 import { fail, type Failure, type ValidationProfile } from './types.js';
 
@@ -19,6 +20,7 @@ export interface BuildOptions {
   readonly time: Date;
   readonly profile: ValidationProfile;
   readonly requiredEku: readonly string[];
+  readonly policy: PolicyInputs;
   readonly maxDepth: number;
   readonly maxSignatureChecks: number;
   readonly deadline: number;
@@ -136,7 +138,7 @@ export class PathBuilder {
       }
       const next = [...path, c];
       if (entry.anchor) {
-        const f = checkPath(next, this.opts.requiredEku);
+        const f = checkPath(next, this.opts);
         if (!f) return next;
         this.note(f, depth);
         continue;

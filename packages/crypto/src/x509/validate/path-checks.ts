@@ -2,14 +2,20 @@ import { checkCaEku } from './cert-checks.js';
 import type { NameConstraintsExt } from './extensions.js';
 import { checkConstraintSyntax, checkNames } from './name-constraints.js';
 import type { ParsedCert } from './parse-cert.js';
+import { processPolicies, type PolicyInputs } from './policy-tree.js';
 import { fail, type Failure } from './types.js';
+
+export interface PathRequirements {
+  readonly requiredEku: readonly string[];
+  readonly policy: PolicyInputs;
+}
 
 /**
  * Checks that depend on the whole path, leaf first and trust anchor last (RFC 5280 §6.1.3–6.1.4).
  * Unlike bare RFC 5280 we also enforce the anchor's own pathLenConstraint and name constraints,
  * as webpki and most TLS stacks do: an anchor that says "no more than N below me" means it.
  */
-export function checkPath(path: readonly ParsedCert[], requiredEku: readonly string[]): Failure | null {
+export function checkPath(path: readonly ParsedCert[], req: PathRequirements): Failure | null {
   const n = path.length;
   const anchor = path[n - 1] as ParsedCert;
 
@@ -43,8 +49,11 @@ export function checkPath(path: readonly ParsedCert[], requiredEku: readonly str
   }
 
   for (let i = 1; i < n; i++) {
-    const f = checkCaEku(path[i] as ParsedCert, requiredEku);
+    const f = checkCaEku(path[i] as ParsedCert, req.requiredEku);
     if (f) return f;
   }
-  return null;
+
+  // §6.1.3 (d)-(f), §6.1.4 (a)-(b), (h)-(j), §6.1.5 (a)-(b), (g).
+  const policies = processPolicies(path, req.policy);
+  return Array.isArray(policies) ? null : (policies as Failure);
 }

@@ -32,8 +32,12 @@ export const KEY_USAGE_BITS: Readonly<Record<KeyUsageName, number>> = {
  *   §7.1.2.5.2), root AKI must be key-identifier only and equal to its SKI (BR §7.1.2.1.3), roots
  *   carry no EKU (BR §7.1.2.1.2), the leaf EKU is non-critical (BR §7.1.2.7.6) and its SAN is
  *   critical only when the subject is empty (BR §7.1.2.7.12).
+ * - `tcg-ek`: TPM endorsement key certificates (TCG EK Credential Profile for TPM 2.0 §3.2) on
+ *   top of `rfc5280`: the leaf is an end entity with a subjectAltName directoryName naming the TPM
+ *   manufacturer, model and version, keyUsage keyEncipherment (RSA) or keyAgreement (ECC), an EKU
+ *   (when present) with tcg-kp-EKCertificate, an RSA ≥ 2048 or P-256/P-384 key; no peer name.
  */
-export type ValidationProfile = 'rfc5280' | 'webpki';
+export type ValidationProfile = 'rfc5280' | 'webpki' | 'tcg-ek';
 
 export type PeerName = { kind: 'dns' | 'ip'; value: string };
 
@@ -58,6 +62,14 @@ export interface ValidationInput {
   /** Wall-clock budget for this call in milliseconds (default 2000). */
   deadlineMs?: number;
   profile?: ValidationProfile;
+  /** RFC 5280 §6.1.1 (c) user-initial-policy-set: policy OIDs the caller accepts (default anyPolicy). */
+  initialPolicySet?: readonly string[];
+  /** RFC 5280 §6.1.1 (f) initial-explicit-policy: the path must be valid for a policy in the set (default false). */
+  initialExplicitPolicy?: boolean;
+  /** RFC 5280 §6.1.1 (e) initial-policy-mapping-inhibit (default false). */
+  initialPolicyMappingInhibit?: boolean;
+  /** RFC 5280 §6.1.1 (g) initial-any-policy-inhibit (default false). */
+  initialAnyPolicyInhibit?: boolean;
 }
 
 /** Closed set of refusal reasons; callers branch on these, never on `detail`. */
@@ -82,10 +94,16 @@ export type ValidationFailureCode =
   | 'eku'
   | 'name_constraints'
   | 'peer_name_mismatch'
+  | 'policy'
   | 'work_limit';
 
 export type ValidationResult =
-  | { ok: true; chain: X509Certificate[] }
+  /**
+   * `chain` runs leaf first, anchor last. `policies` is the user-constrained policy set (RFC 5280
+   * §6.1.5(g)): the caller's accepted policies the path is valid for, empty when no certificate
+   * policy survives (allowed unless an explicit policy was required).
+   */
+  | { ok: true; chain: X509Certificate[]; policies: string[] }
   | { ok: false; reason: ValidationFailureCode; detail: string };
 
 /** Internal failure value; `detail` is for logs only. */

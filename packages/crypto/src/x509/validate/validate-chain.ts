@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { checkLeaf, checkStructure, checkValidity } from './cert-checks.js';
 import { isFailure, parseCert, type ParsedCert } from './parse-cert.js';
 import { HARD_PATH_LIMIT, PathBuilder, type PoolEntry } from './path-builder.js';
+import { DEFAULT_POLICY_INPUTS, processPolicies, type PolicyInputs } from './policy-tree.js';
+import { checkEkProfile } from './tcg-ek-profile.js';
 import {
   KEY_USAGE_BITS,
   type CertInput,
@@ -53,6 +55,21 @@ function toDer(input: CertInput): Buffer | undefined {
   return undefined;
 }
 
+const isOid = (o: unknown): boolean => typeof o === 'string' && /^[0-2](\.(0|[1-9]\d*))+$/.test(o);
+
+/** RFC 5280 §6.1.1 (c), (e)-(g) with their defaults: any policy, nothing required or inhibited. */
+function policyInputs(input: ValidationInput): PolicyInputs | undefined {
+  const set = input.initialPolicySet ?? DEFAULT_POLICY_INPUTS.initialPolicySet;
+  const flags = [input.initialExplicitPolicy, input.initialPolicyMappingInhibit, input.initialAnyPolicyInhibit];
+  if (!Array.isArray(set) || set.length === 0 || !set.every(isOid) || flags.some((f) => f !== undefined && typeof f !== 'boolean')) return undefined;
+  return {
+    initialPolicySet: [...set],
+    initialExplicitPolicy: input.initialExplicitPolicy ?? false,
+    initialPolicyMappingInhibit: input.initialPolicyMappingInhibit ?? false,
+    initialAnyPolicyInhibit: input.initialAnyPolicyInhibit ?? false,
+  };
+}
+
 function positiveInt(v: number | undefined, fallback: number, max: number): number | undefined {
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || v < 0) return undefined;
@@ -93,11 +110,15 @@ function run(input: ValidationInput): ValidationResult {
     return bad('maxDepth, maxSignatureChecks and deadlineMs must be non-negative integers');
   }
   const profile: ValidationProfile = input.profile ?? 'rfc5280';
-  if (profile !== 'rfc5280' && profile !== 'webpki') return bad('unknown profile');
+  if (profile !== 'rfc5280' && profile !== 'webpki' && profile !== 'tcg-ek') return bad('unknown profile');
+  // TCG EK profile: an EK certificate names a TPM, never a host.
+  if (profile === 'tcg-ek' && input.peerName !== undefined) return bad('the tcg-ek profile takes no peerName');
   const requiredEku = [...(input.requiredEku ?? [])];
   const requiredKeyUsage = [...(input.requiredKeyUsage ?? [])];
   if (requiredKeyUsage.some((k) => !(k in KEY_USAGE_BITS))) return bad('unknown key usage name');
-  if (requiredEku.some((o) => !/^[0-2](\.(0|[1-9]\d*))+$/.test(o))) return bad('requiredEku entries must be dotted OIDs');
+  if (requiredEku.some((o) => !isOid(o))) return bad('requiredEku entries must be dotted OIDs');
+  const policy = policyInputs(input);
+  if (!policy) return bad('initialPolicySet must be a non-empty list of dotted OIDs; the policy flags booleans');
   const intermediates = input.intermediates ?? [];
   const anchors = input.trustAnchors ?? [];
   if (intermediates.length > MAX_INTERMEDIATES || intermediates.length + anchors.length > MAX_POOL) {
@@ -133,16 +154,18 @@ function run(input: ValidationInput): ValidationResult {
   anchors.forEach((a) => add(a, true));
   intermediates.forEach((c) => add(c, false));
 
-  // A leaf that is itself configured as trusted (a pinned device certificate) needs no path.
+  // A leaf that is itself configured as trusted (a pinned device certificate) needs no path. Not
+  // an EK certificate: its manufacturer vouches for it, and an EK is pinned by its key's hash.
   const pinned = byDer.get(leafDer.toString('base64'));
   let path: ParsedCert[] | Failure;
-  if (pinned?.anchor) {
+  if (pinned?.anchor && profile !== 'tcg-ek') {
     path = [leaf];
   } else {
     const builder = new PathBuilder([...byDer.values()], {
       time,
       profile,
       requiredEku,
+      policy,
       maxDepth,
       maxSignatureChecks,
       deadline: started + deadlineMs,
@@ -155,8 +178,15 @@ function run(input: ValidationInput): ValidationResult {
     const note = unusable.length ? `; ${unusable.length} supplied certificate(s) unreadable: ${unusable.slice(0, 3).join('; ')}` : '';
     return { ok: false, reason: path.code, detail: path.detail + note };
   }
+  // A pinned leaf is itself the trust anchor: no §6.1 path, so no policy to process.
+  const policies = path.length > 1 ? processPolicies(path, policy) : [];
+  if (isFailure(policies)) return refuse(policies);
+  if (profile === 'tcg-ek') {
+    const f = checkEkProfile(leaf);
+    if (f) return refuse(f);
+  }
   try {
-    return { ok: true, chain: path.map((c) => objectFor.get(c) ?? new X509Certificate(c.der)) };
+    return { ok: true, chain: path.map((c) => objectFor.get(c) ?? new X509Certificate(c.der)), policies: [...policies] };
   } catch {
     return { ok: false, reason: 'malformed', detail: 'certificate rejected by the platform parser' };
   }
