@@ -1,13 +1,17 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
+import { validateEkChain } from '../src/tpm/index.js';
 import { validateChain } from '../src/x509/validate/index.js';
-import { LIMBO_PATH, loadLimbo, NOTES, profileFor, SKIPS, skipReason, toInput, type LimboCase } from './support/limbo-cases.js';
+import { chainOnlyInput, LIMBO_PATH, loadLimbo, NOTES, profileFor, SKIPS, skipReason, toInput, type LimboCase } from './support/limbo-cases.js';
 
 // x509-limbo (C2SP), one vitest test per case: the validator's answer must equal
 // `expected_result` for every case that is not skipped, and each case must finish in 5 s.
 
 type Outcome = { id: string; result: 'pass' | 'fail' | 'skip'; note: string };
 const outcomes = new Map<string, Outcome>();
+/** The same chains through the EK path (validateEkChain, tcg-ek profile): case id → outcome. */
+type EkOutcome = { id: string; expected: LimboCase['expected_result']; chainOnly: string; tcgEk: string; chainLevel: boolean };
+const ekOutcomes = new Map<string, EkOutcome>();
 const cases = loadLimbo();
 
 function report(): string {
@@ -26,7 +30,9 @@ function report(): string {
     '',
     '## Validator decisions these results rest on',
     '',
-    '- Every certificate, trust anchors included, must be X.509 v3, have a positive serial of at most 20 octets, no duplicate extensions, no critical extension outside basicConstraints, keyUsage, extKeyUsage, subjectAltName, nameConstraints and certificatePolicies (policies are not processed; without policyConstraints, which we refuse when critical, RFC 5280 §6.1 never fails on policy), and be within its validity period.',
+    '- Every certificate, trust anchors included, must be X.509 v3, have a positive serial of at most 20 octets, no duplicate extensions, no critical extension outside basicConstraints, keyUsage, extKeyUsage, subjectAltName, nameConstraints, certificatePolicies, policyMappings, policyConstraints and inhibitAnyPolicy, and be within its validity period.',
+    '- Certificate policies: full RFC 5280 §6.1 processing (valid_policy_tree, explicit_policy, policy_mapping, inhibit_anyPolicy; policyConstraints and inhibitAnyPolicy honoured whatever their criticality, the trust anchor\'s too); the harness uses the defaults (initial-policy-set anyPolicy, nothing explicit or inhibited). Policy qualifiers other than CPS and userNotice refuse a critical certificatePolicies; at most 1000 policy-tree nodes per path.',
+    '- General names are decoded strictly: dNSName, rfc822Name and URI must be IA5String; in a subjectAltName a dNSName must be a preferred-syntax name (a wildcard only as a whole leftmost label), an rfc822Name a mailbox, a URI absolute (RFC 3986), an iPAddress 4 or 16 octets; in nameConstraints an iPAddress is 8 or 32 octets.',
     '- AKI keyIdentifier is required on every certificate that is not self-issued (RFC 5280 §4.2.1.1); SKI on every CA (§4.2.1.2); AKI, SKI and AIA must not be critical.',
     '- Issuers (anchors included) need a critical basicConstraints with cA and, if keyUsage is present, keyCertSign. The anchor\'s own pathLenConstraint and nameConstraints are enforced.',
     '- EKU: an absent leaf EKU means any purpose; anyExtendedKeyUsage never satisfies a required purpose; an EKU on an intermediate or anchor must include every required purpose (CABF/Mozilla practice), absent means unconstrained.',
@@ -34,6 +40,10 @@ function report(): string {
     '- Peer names: SAN only (RFC 6125 §6.4), case-insensitive, a wildcard only as the whole leftmost label and over at least two labels (no public-suffix list).',
     '- Signatures: RSA PKCS#1 v1.5 and PSS with SHA-256/384/512, ECDSA on P-256/384/521 with SHA-256/384/512, Ed25519, Ed448; keys RSA ≥ 2048 bits. SHA-1, MD5, DSA and P-192 are refused.',
     '- Work bounds per call: maxDepth (non-self-issued intermediates, default 8, capped at 32), maxSignatureChecks (default 64), deadlineMs (default 2000), at most 4096 candidate issuers considered and 34 certificates per path.',
+    '',
+    '## The same chains through the EK path (`tcg-ek` profile)',
+    '',
+    ...ekSection(),
     '',
     '## Skip table',
     '',
@@ -51,11 +61,50 @@ function report(): string {
   return lines.join('\n');
 }
 
+function ekSection(): string[] {
+  const all = [...ekOutcomes.values()];
+  const failures = all.filter((o) => o.expected === 'FAILURE');
+  const chainLevel = failures.filter((o) => o.chainLevel);
+  const same = chainLevel.filter((o) => o.tcgEk === o.chainOnly);
+  const successes = all.filter((o) => o.expected === 'SUCCESS');
+  const cleanChains = successes.filter((o) => o.chainOnly === 'SUCCESS');
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    'Every case run above is also given to `validateEkChain` (packages/crypto/src/tpm/ek-certificate.ts, the function the TPM attestation method calls): the leaf as the EK certificate, the trusted certificates as TPM manufacturer roots, the intermediates as supplied, the case\'s validation time; no peer name, EKU, key usage or depth input (the EK path has none). A FAILURE case is *chain-level* when the validator refuses it under `rfc5280` with those same inputs; the EK path must refuse every chain-level case with the same reason code.',
+    '',
+    `**${failures.length} FAILURE cases run; ${chainLevel.length} chain-level, of which the tcg-ek profile refuses ${same.length} with the same reason (${chainLevel.length - same.length} wrong). The other ${failures.length - chainLevel.length} fail only on a webpki rule or on their peer name / EKU / key usage / depth input; the tcg-ek profile refuses ${failures.filter((o) => !o.chainLevel && o.tcgEk !== 'SUCCESS').length} of them (no limbo leaf is an EK certificate). Of ${successes.length} SUCCESS cases, ${cleanChains.length} chains pass \`rfc5280\` alone, and the tcg-ek profile refuses ${cleanChains.filter((o) => o.tcgEk !== 'SUCCESS').length} of those on the EK profile itself, after the chain (a limbo leaf has no EK keyUsage, EKU or TPM subjectAltName); the other ${successes.length - cleanChains.length} (webpki-only answers) are refused by \`rfc5280\` and tcg-ek alike.**`,
+    '',
+    '| Case | expected | rfc5280 chain only | tcg-ek |',
+    '| --- | --- | --- | --- |',
+    ...all.map((o) => `| \`${o.id}\` | ${o.expected} | ${esc(o.chainOnly)} | ${esc(o.tcgEk)} |`),
+  ];
+}
+
 afterAll(() => {
   const n = (r: Outcome['result']) => [...outcomes.values()].filter((o) => o.result === r).length;
   console.log(`x509-limbo: ${n('pass')} pass, ${n('fail')} fail, ${n('skip')} skip (of ${cases.length})`);
   const out = process.env['LIMBO_REPORT'];
   if (out) writeFileSync(out, report());
+});
+
+// One validator: the EK path must refuse every chain the validator refuses for a chain-level
+// reason (signature, pathLen, name constraints, unknown critical extension, validity, weak key...).
+describe('x509-limbo through the EK path (tcg-ek profile)', () => {
+  for (const c of cases as LimboCase[]) {
+    if (skipReason(c)) continue;
+    test(`${c.id} [tcg-ek]`, () => {
+      const input = chainOnlyInput(c);
+      const r = validateChain(input);
+      const chainOnly = r.ok ? 'SUCCESS' : r.reason;
+      const ek = validateEkChain({ ekCertDer: input.leaf as Buffer, roots: input.trustAnchors, intermediates: input.intermediates ?? [], ...(input.time ? { time: input.time } : {}) });
+      const tcgEk = ek.ok ? 'SUCCESS' : ek.reason;
+      const chainLevel = c.expected_result === 'FAILURE' && !r.ok;
+      ekOutcomes.set(c.id, { id: c.id, expected: c.expected_result, chainOnly, tcgEk, chainLevel });
+      if (chainLevel) expect(tcgEk, `${c.id}: ${ek.ok ? 'accepted' : ek.detail}`).toBe(chainOnly);
+      // A chain the validator accepts may be refused by the EK path only on the EK profile itself.
+      if (r.ok && !ek.ok) expect(ek.detail).toMatch(/^EK /);
+    });
+  }
 });
 
 describe('x509-limbo', () => {

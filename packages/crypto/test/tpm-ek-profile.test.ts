@@ -116,6 +116,12 @@ describe('EK certificates through the path validator: chain-level refusals', () 
     expectUntrusted(foreign, [constrained], 'name_constraints');
   });
 
+  test('fail: a manufacturer CA whose nameConstraints are not critical is refused, as RFC 5280 §4.2.1.10 requires', async () => {
+    const permitted = seq(tlv(0xa0, seq(tlv(0xa4, seq(set(seq(oid('2.23.133.2.1'), utf8String('id:414D4400'))))))));
+    const lax = await make({ name: 'TPM Maker EK CA', ca: true, issuer: root, keys: issuing.keys, extra: [rawExtension('2.5.29.30', false, permitted)] });
+    expectUntrusted(await ekCert({ issuer: lax }), [lax], 'bad_extension');
+  });
+
   test('fail: a manufacturer CA with an RSA-1024 key is refused', async () => {
     const rsa = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' };
     const keys = (await webcrypto.subtle.generateKey(rsa, true, ['sign', 'verify'])) as CryptoKeyPair;

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { parseTpm2bPublic, type TpmPublic } from './public-area.js';
 import { tpmPublicToKeyObject } from './public-key.js';
-import { validateChain, type ValidationResult } from '../x509/validate/index.js';
+import { validateChain, type CertInput, type ValidationResult } from '../x509/validate/index.js';
 
 /** TCG EK Credential Profile (low-range NV indices): where a TPM keeps its EK certificates. */
 export const EK_CERT_NV_INDEX = {
@@ -70,13 +70,21 @@ export interface VerifiedEkCertificate {
   readonly chain: readonly X509Certificate[];
 }
 
+export interface EkChainInput {
+  /** The EK certificate, DER (or one PEM block). */
+  readonly ekCertDer: Uint8Array;
+  readonly roots: readonly CertInput[];
+  readonly intermediates?: readonly CertInput[];
+  readonly time?: Date;
+}
+
 /**
  * The chain half of {@link verifyEkCertificate}: the one path validator (`x509/validate`) under
  * the `tcg-ek` profile, so an EK certificate gets every RFC 5280 check an IDevID gets (signatures,
  * validity, pathLen, name constraints, policies, unknown critical extensions, weak keys and
  * SHA-1) plus the TCG EK Credential Profile.
  */
-export function validateEkChain(input: Omit<VerifyEkCertificateInput, 'ekPublic'>): ValidationResult {
+export function validateEkChain(input: EkChainInput): ValidationResult {
   return validateChain({
     leaf: Buffer.from(input.ekCertDer),
     intermediates: input.intermediates ?? [],

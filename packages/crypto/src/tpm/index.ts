@@ -25,5 +25,6 @@ export {
   ekCertificateFromNv,
   EK_CERT_NV_INDEX,
   type VerifyEkCertificateInput,
+  type EkChainInput,
   type VerifiedEkCertificate,
 } from './ek-certificate.js';

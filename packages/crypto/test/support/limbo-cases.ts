@@ -127,3 +127,12 @@ export function toInput(c: LimboCase): ValidationInput {
   }
   return input;
 }
+
+/**
+ * The chain alone: the case under `rfc5280` without the inputs the EK path does not have (peer
+ * name, EKU, key usage, depth limit), so it can be compared with validateEkChain.
+ */
+export function chainOnlyInput(c: LimboCase): ValidationInput {
+  const { peerName: _peer, maxDepth: _depth, requiredEku: _eku, requiredKeyUsage: _ku, ...rest } = toInput(c);
+  return { ...rest, profile: 'rfc5280' };
+}

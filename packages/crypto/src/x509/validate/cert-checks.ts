@@ -37,7 +37,7 @@ export function checkStructure(c: ParsedCert, profile: ValidationProfile): Failu
   // §4.2.1.1: keyIdentifier MUST be present except in self-signed (here: self-issued) certificates.
   if (!c.selfIssued && !aki?.keyId) return fail('bad_extension', 'authorityKeyIdentifier.keyIdentifier missing');
   // §4.2.1.10 "Conforming CAs MUST mark this extension as critical"; CABF BR §7.1.2.5.2 allows not.
-  if (nc && !nc.critical && profile === 'rfc5280') return fail('bad_extension', 'non-critical nameConstraints');
+  if (nc && !nc.critical && profile !== 'webpki') return fail('bad_extension', 'non-critical nameConstraints');
   return null;
 }
 

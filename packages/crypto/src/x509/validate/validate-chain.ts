@@ -81,7 +81,9 @@ function positiveInt(v: number | undefined, fallback: number, max: number): numb
  * `intermediates` with bounded backtracking. Every certificate, the anchor included, must be
  * well-formed, within its validity period at `time`, and free of critical extensions we do not
  * process; issuers must be CAs allowed to sign certificates; pathLen and name constraints hold
- * along the path; the leaf meets `requiredKeyUsage`, `requiredEku` and `peerName`.
+ * along the path; certificate policies are processed (RFC 5280 §6.1, from `initialPolicySet` and
+ * the policy flags); the leaf meets `requiredKeyUsage`, `requiredEku` and `peerName`, and the
+ * rules of `profile` (`tcg-ek`: the TCG EK Credential Profile, checked once a path exists).
  *
  * Never throws: every refusal is `{ ok: false, reason, detail }` where `reason` is from the closed
  * {@link ValidationFailureCode} set and `detail` is meant for logs.
