@@ -5,29 +5,9 @@
  */
 import 'reflect-metadata';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { ia5String, oid, seq, smallInteger, tlv, utf8String } from '../src/pki/der.js';
+import { ia5String, oid, seq, smallInteger, utf8String } from '../src/pki/der.js';
+import { ANY, constraints, CPS, inhibitAny, mappings, P1, P2, P3, policies, UNOTICE } from './support/policy-extensions.js';
 import { check, expectAccepted, expectRefused, make, rawExtension, type Made } from './support/x509-fixtures.js';
-
-const ANY = '2.5.29.32.0';
-const P1 = '1.3.6.1.4.1.55738.1.1';
-const P2 = '1.3.6.1.4.1.55738.1.2';
-const P3 = '1.3.6.1.4.1.55738.1.3';
-const CPS = '1.3.6.1.5.5.7.2.1';
-const UNOTICE = '1.3.6.1.5.5.7.2.2';
-
-type Policy = string | { id: string; qualifiers: Buffer[] };
-/** certificatePolicies (§4.2.1.4). */
-const policies = (critical: boolean, ...list: Policy[]) =>
-  rawExtension('2.5.29.32', critical, seq(...list.map((p) => (typeof p === 'string' ? seq(oid(p)) : seq(oid(p.id), seq(...p.qualifiers))))));
-/** SkipCerts as the contents of an IMPLICIT [n] INTEGER. */
-const skip = (n: number, value: number) => tlv(0x80 | n, smallInteger(value).subarray(2));
-/** policyConstraints (§4.2.1.11). */
-const constraints = (critical: boolean, c: { require?: number; inhibitMapping?: number }) =>
-  rawExtension('2.5.29.36', critical, seq(...(c.require === undefined ? [] : [skip(0, c.require)]), ...(c.inhibitMapping === undefined ? [] : [skip(1, c.inhibitMapping)])));
-/** policyMappings (§4.2.1.5). */
-const mappings = (critical: boolean, ...pairs: [string, string][]) => rawExtension('2.5.29.33', critical, seq(...pairs.map(([a, b]) => seq(oid(a), oid(b)))));
-/** inhibitAnyPolicy (§4.2.1.14). */
-const inhibitAny = (critical: boolean, n: number) => rawExtension('2.5.29.54', critical, smallInteger(n));
 
 let root: Made;
 const ca = (name: string, issuer: Made, extra: ReturnType<typeof rawExtension>[]) => make({ name, ca: true, issuer, extra });
@@ -103,6 +83,17 @@ describe('RFC 5280 §6.1 policy processing: refusals', () => {
     expect(r.ok ? r.policies : r).toEqual([P1]);
     const inhibited = await mapped(true);
     expectRefused(run(inhibited.leaf, inhibited.chain, { initialPolicySet: [P1], initialExplicitPolicy: true }), 'policy');
+  });
+
+  test('fail: an inhibited anyPolicy cannot be revived through a policy mapping (§6.1.3(d)(2), §6.1.4(b)(1))', async () => {
+    // OpenSSL accepts this chain with -inhibit_any (it maps through anyPolicy in its policy cache);
+    // RFC 5280 gives an inhibited anyPolicy no node to map from. See path-policy-openssl.test.ts.
+    const top = await ca('Policy CA', root, [policies(false, P2)]);
+    const mapper = await ca('Mapping CA', top, [policies(false, ANY), mappings(false, [P2, P1])]);
+    const leaf = await ee(mapper, [policies(false, P1)]);
+    const r = run(leaf, [top, mapper], { initialExplicitPolicy: true });
+    expect(r.ok ? r.policies : r).toEqual([P2]);
+    expectRefused(run(leaf, [top, mapper], { initialExplicitPolicy: true, initialAnyPolicyInhibit: true }), 'policy');
   });
 
   test('fail: a mapping to or from anyPolicy is refused (§6.1.4(a))', async () => {
