@@ -153,6 +153,29 @@ describe('certificatePolicies, policyConstraints, policyMappings: strict decodin
   });
 });
 
+describe('hostile encodings', () => {
+  test('fail: every single-byte corruption of a certificate full of policy extensions and names is refused with a code, never an internal error', async () => {
+    const inter = await ca('Policy CA', root, [policies(true, P1, ANY), mappings(true, [P1, P2]), constraints(true, { require: 1, inhibitMapping: 0 }), inhibitAny(true, 0)]);
+    const cps = seq(oid(CPS), ia5String('https://pki.fleet.example/cps'));
+    const leaf = await make({ name: 'device', issuer: inter, dns: ['d.fleet.example'], ips: ['10.0.0.1'], extra: [policies(true, { id: P2, qualifiers: [cps] })] });
+    expectAccepted(run(leaf, [inter]));
+    let refused = 0;
+    for (const target of [inter, leaf]) {
+      for (let i = 0; i < target.der.length; i++) {
+        for (const mask of [0x01, 0x80]) {
+          const bad = Buffer.from(target.der);
+          bad[i] = (bad[i] as number) ^ mask;
+          const r = target === leaf ? check({ leaf: bad, intermediates: [inter.der], trustAnchors: [root.der] }) : check({ leaf: leaf.der, intermediates: [bad], trustAnchors: [root.der] });
+          expect(r.ok ? '' : r.detail).not.toMatch(/internal error/);
+          if (!r.ok) refused++;
+        }
+      }
+    }
+    // A flipped bit lands in signed bytes, so every corruption must be refused.
+    expect(refused).toBe(2 * (inter.der.length + leaf.der.length));
+  });
+});
+
 describe('RFC 5280 §6.1 policy processing: acceptance', () => {
   test('by default (any policy, no explicit policy) a chain without policies validates', async () => {
     const inter = await ca('Policy CA', root, []);

@@ -48,10 +48,14 @@ class Tree {
     into.push(node);
   }
 
+  /** Deletes `node` and its subtree. */
   remove(node: PolicyNode): void {
-    if (node.parent) node.parent.children = node.parent.children.filter((c) => c !== node);
-    else this.clear();
-    this.level = this.level.filter((n) => n !== node);
+    if (!node.parent) return this.clear();
+    node.parent.children = node.parent.children.filter((c) => c !== node);
+    this.level = this.level.filter((n) => {
+      for (let p: PolicyNode | null = n; p; p = p.parent) if (p === node) return false;
+      return true;
+    });
   }
 
   clear(): void {
