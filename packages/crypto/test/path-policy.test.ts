@@ -109,6 +109,13 @@ describe('RFC 5280 §6.1 policy processing: refusals', () => {
     expectRefused(check({ leaf: leaf.der, trustAnchors: [strictRoot.der] }), 'policy');
   });
 
+  test('fail: an empty or malformed initial-policy-set is a caller error, not "any policy"', async () => {
+    const leaf = await ee(root, [policies(false, P1)]);
+    expectRefused(run(leaf, [], { initialPolicySet: [] }), 'invalid_input');
+    expectRefused(run(leaf, [], { initialPolicySet: ['policy-one'] }), 'invalid_input');
+    expectRefused(run(leaf, [], { initialExplicitPolicy: 'yes' as unknown as boolean }), 'invalid_input');
+  });
+
   test('fail: a policy tree blown up by mappings hits the work bound, not the CPU (CVE-2023-0464)', async () => {
     const ids = Array.from({ length: 6 }, (_, i) => `1.3.6.1.4.1.55738.9.${i}`);
     const all: [string, string][] = ids.flatMap((a) => ids.map((b) => [a, b] as [string, string]));
