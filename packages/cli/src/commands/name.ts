@@ -1,6 +1,6 @@
-import type { Name, NameHistory, ReplaceResult } from '@fleetkey/protocol';
+import { ERRORS, type Name, type NameHistory, type ReplaceResult } from '@fleetkey/protocol';
 import { Command } from 'commander';
-import { Client, type GlobalOptions } from '../client.js';
+import { ApiError, Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';
 
 const path = (n: string, rest = ''): string => `/v1/names/${encodeURIComponent(n)}${rest}`;
@@ -80,9 +80,11 @@ export function nameCommand(): Command {
       // Optimistic concurrency: replace exactly the binding we looked at; if another operator
       // rebinds the name in between, the server answers BINDING_CONFLICT instead of stacking both.
       const current = await client.request<Name>('GET', path(name));
+      // The server's own answer for an unbound name; there is no binding to name as expected.
+      if (current.deviceId === null) throw new ApiError(409, { code: 'NAME_NOT_BOUND', message: ERRORS.NAME_NOT_BOUND.message, requestId: '' });
       const r = await client.request<ReplaceResult>('POST', path(name, '/replace'), {
         deviceId: o.with.toLowerCase(),
-        ...(current.deviceId === null ? {} : { expectedDeviceId: current.deviceId }),
+        expectedDeviceId: current.deviceId,
         revokeOld: o.revokeOld === true,
         ...(o.reason === undefined ? {} : { reason: o.reason }),
       });

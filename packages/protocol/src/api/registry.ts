@@ -101,8 +101,11 @@ export const UnbindBody = Type.Object({ reason: Type.Optional(Reason) }, { addit
 export const ReplaceBody = Type.Object(
   {
     deviceId: Uuid,
-    /** Optimistic concurrency: the device the caller saw bound. A different one → BINDING_CONFLICT. */
-    expectedDeviceId: Type.Optional(Uuid),
+    /**
+     * The device being replaced, as the caller saw it bound (required: a replace never takes the
+     * name from, or revokes, a device its caller did not name). A different holder → BINDING_CONFLICT.
+     */
+    expectedDeviceId: Uuid,
     revokeOld: Type.Optional(Type.Boolean({ default: false })),
     reason: Type.Optional(Reason),
   },

@@ -12,6 +12,11 @@ export interface Work {
   readonly ctx: OpContext;
   /** The transaction's "now": every row it writes carries the same instant. */
   readonly now: number;
+  /**
+   * The clock read at the call, never before `now`: for an instant that must be taken once the
+   * work holds its locks (a binding's boundary), since `now` was read before it waited for them.
+   */
+  readClock(): number;
   emit(type: EventType, subject: string, payload: Record<string, unknown>): Promise<void>;
   /** Adds to the success audit entry's detail (never a secret). */
   note(detail: Record<string, unknown>): void;
@@ -47,14 +52,15 @@ export class UnitOfWork {
     const at = { subject: op.subject ?? null };
     try {
       const result = await this.store.transaction(async (tx) => {
-        const b = new Batch(tx, ctx, this.clock.now());
+        const b = new Batch(tx, ctx, this.clock);
         const value = await b.step(op, fn, at);
         emitted = await b.finish(this.audit);
         return value;
       });
       for (const e of emitted) this.bus.publish(e);
       return result;
-    } catch (e) {
+    } catch (caught) {
+      const e = lockConflict(caught) ?? caught;
       if (e instanceof FleetkeyError) {
         await this.audit.record(ctx, {
           action: op.action,
@@ -76,7 +82,7 @@ export class UnitOfWork {
    */
   async runBatch(ctx: OpContext, ops: ReadonlyArray<{ readonly op: Operation; readonly fn: (w: Work) => Promise<void> }>): Promise<void> {
     const emitted = await this.store.transaction(async (tx) => {
-      const b = new Batch(tx, ctx, this.clock.now());
+      const b = new Batch(tx, ctx, this.clock);
       for (const { op, fn } of ops) await b.step(op, fn, { subject: op.subject ?? null });
       return b.finish(this.audit);
     });
@@ -84,16 +90,31 @@ export class UnitOfWork {
   }
 }
 
+/**
+ * PostgreSQL aborts one of two transactions that wait for each other's row locks (SQLSTATE 40P01,
+ * e.g. provisioning locks a device then a name while an operator binds that name to that device)
+ * or that it cannot serialise (40001). The victim changed nothing: it is a refusal the caller may
+ * retry, not a server error.
+ */
+function lockConflict(e: unknown): FleetkeyError | undefined {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  if (code !== '40P01' && code !== '40001') return undefined;
+  return new FleetkeyError('CONFLICT', { detail: `transaction aborted by the database (${code})`, cause: e });
+}
+
 /** One transaction's work: events and audit entries are written together when it finishes. */
 class Batch {
   readonly #events: NewEvent[] = [];
   readonly #entries: AuditInput[] = [];
+  private readonly now: number;
 
   constructor(
     private readonly tx: Tx,
     private readonly ctx: OpContext,
-    private readonly now: number,
-  ) {}
+    private readonly clock: Clock,
+  ) {
+    this.now = clock.now();
+  }
 
   async step<T>(op: Operation, fn: (w: Work) => Promise<T>, at: { subject: string | null }): Promise<T> {
     let detail: Record<string, unknown> = {};
@@ -101,6 +122,7 @@ class Batch {
       tx: this.tx,
       ctx: this.ctx,
       now: this.now,
+      readClock: () => Math.max(this.clock.now(), this.now),
       emit: (type, subject, payload) => {
         this.#events.push({ type, subject, payload });
         return Promise.resolve();

@@ -6,6 +6,7 @@ import * as m003 from './migrations/003-provisioning.js';
 import * as m004 from './migrations/004-data.js';
 import * as m005 from './migrations/005-enrollment-decision.js';
 import * as m006 from './migrations/006-message-keys.js';
+import * as m007 from './migrations/007-binding-intervals.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '004-data': m004,
   '005-enrollment-decision': m005,
   '006-message-keys': m006,
+  '007-binding-intervals': m007,
 };
 
 class InlineProvider implements MigrationProvider {

@@ -75,6 +75,14 @@ export function isUniqueViolation(e: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** True when `e` is the refusal of an overlapping binding interval (migration 007), on either dialect. */
+export function isOverlapViolation(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  // 23P01: exclusion_violation.
+  return code === '23P01' || (code === 'SQLITE_CONSTRAINT_TRIGGER' && typeof message === 'string' && message.includes('binding intervals overlap'));
+}
+
 /**
  * Kysely's SQLite driver prepares every query anew; compiling the SQL is a measurable share of a
  * short transaction. Statements are reusable in better-sqlite3, so keep the compiled ones by SQL

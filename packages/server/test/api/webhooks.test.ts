@@ -95,7 +95,7 @@ describe.each(DIALECTS)('webhooks on %s', (dialect) => {
     const b = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
     await t.call('POST', '/v1/names', { body: { name: 'press-7' } });
     await t.call('POST', '/v1/names/press-7/bind', { body: { deviceId: a } });
-    await t.call('POST', '/v1/names/press-7/replace', { body: { deviceId: b, revokeOld: true, reason: 'hydraulics' } });
+    await t.call('POST', '/v1/names/press-7/replace', { body: { deviceId: b, expectedDeviceId: a, revokeOld: true, reason: 'hydraulics' } });
 
     await until(() => rx.accepted.length >= 2);
     const types = rx.accepted.map((e) => e.type).sort();

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { FleetkeyError } from '@fleetkey/protocol';
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { up as guardUp } from '../../src/store/migrations/007-binding-intervals.js';
 import type { BindingRow } from '../../src/store/schema.js';
 import { opCtx } from '../support/ctx.js';
 import { DIALECTS } from '../support/databases.js';
@@ -104,8 +106,8 @@ describe.each(DIALECTS)('binding history on %s', (dialect) => {
     }
   }
 
-  test('fail: no interleaving of concurrent bind/unbind/replace/rename gives a name two devices, or a device two names, at one instant', async () => {
-    await fc.assert(
+  const property = () =>
+    fc.assert(
       fc.asyncProperty(interleaving, async (rounds) => {
         const names: string[] = [];
         for (let i = 0; i < NAMES; i++) names.push((await s().names.create(ctx, { name: `h-${randomUUID().slice(0, 13)}` })).id);
@@ -120,6 +122,21 @@ describe.each(DIALECTS)('binding history on %s', (dialect) => {
       }),
       { numRuns: dialect === 'postgres' ? 40 : 15 },
     );
+
+  test('fail: no interleaving of concurrent bind/unbind/replace/rename gives a name two devices, or a device two names, at one instant', property, 120_000);
+
+  test('fail: the writers alone keep intervals apart (the database guard of migration 007 dropped for this test)', async () => {
+    // With the guard in place an overlapping write would only turn into a refusal; this shows
+    // the writers never attempt one.
+    const guard = dialect === 'postgres' ? ['bindings_name_no_overlap', 'bindings_device_no_overlap'] : ['bindings_no_overlap'];
+    for (const g of guard) {
+      await (dialect === 'postgres' ? sql`alter table bindings drop constraint ${sql.id(g)}` : sql`drop trigger ${sql.id(g)}`).execute(db());
+    }
+    try {
+      await property();
+    } finally {
+      await guardUp(db() as never, dialect);
+    }
   }, 120_000);
 
   describe('the database itself refuses overlapping intervals (not only the code)', () => {

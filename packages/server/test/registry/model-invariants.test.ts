@@ -92,10 +92,10 @@ describe.each(DIALECTS)('identity model on %s', (dialect) => {
       const [a, b, c] = [await device(), await device(), await device()];
       const nm = await name();
       await s().bindings.bind(ctx, nm, a, 'installed');
-      const r1 = await s().bindings.replace(ctx, nm, { deviceId: b, reason: 'gripper worn' });
+      const r1 = await s().bindings.replace(ctx, nm, { deviceId: b, expectedDeviceId: a, reason: 'gripper worn' });
       expect(r1).toMatchObject({ previousDeviceId: a, oldDeviceRevoked: false });
       expect((await s().devices.get(a)).status).toBe('manufactured');
-      const r2 = await s().bindings.replace(ctx, nm, { deviceId: c, revokeOld: true, reason: 'crash' });
+      const r2 = await s().bindings.replace(ctx, nm, { deviceId: c, expectedDeviceId: b, revokeOld: true, reason: 'crash' });
       expect(r2).toMatchObject({ previousDeviceId: b, oldDeviceRevoked: true });
       expect((await s().devices.get(b)).status).toBe('revoked');
       expect((await s().devices.get(c)).name).toBe(nm);
@@ -110,11 +110,11 @@ describe.each(DIALECTS)('identity model on %s', (dialect) => {
     test('fail: replace refuses a name with no binding, the same device, and a revoked replacement', async () => {
       const [a, b] = [await device(), await device()];
       const nm = await name();
-      expect(await codeOf(s().bindings.replace(ctx, nm, { deviceId: a }))).toBe('NAME_NOT_BOUND');
+      expect(await codeOf(s().bindings.replace(ctx, nm, { deviceId: a, expectedDeviceId: b }))).toBe('NAME_NOT_BOUND');
       await s().bindings.bind(ctx, nm, a, undefined);
-      expect(await codeOf(s().bindings.replace(ctx, nm, { deviceId: a }))).toBe('SAME_DEVICE');
+      expect(await codeOf(s().bindings.replace(ctx, nm, { deviceId: a, expectedDeviceId: a }))).toBe('SAME_DEVICE');
       await s().devices.changeStatus(ctx, b, 'revoke', undefined);
-      expect(await codeOf(s().bindings.replace(ctx, nm, { deviceId: b, revokeOld: true }))).toBe('DEVICE_NOT_BINDABLE');
+      expect(await codeOf(s().bindings.replace(ctx, nm, { deviceId: b, expectedDeviceId: a, revokeOld: true }))).toBe('DEVICE_NOT_BINDABLE');
       // The refused replace rolled back entirely: the old device is still bound and not revoked.
       expect((await s().names.show(nm)).deviceId).toBe(a);
       expect((await s().devices.get(a)).status).toBe('manufactured');
@@ -150,7 +150,7 @@ describe.each(DIALECTS)('identity model on %s', (dialect) => {
       await s().bindings.bind(ctx, nm, a, undefined);
       const tA = Date.now();
       await new Promise((r) => setTimeout(r, 5));
-      await s().bindings.replace(ctx, nm, { deviceId: b });
+      await s().bindings.replace(ctx, nm, { deviceId: b, expectedDeviceId: a });
       const h = await s().bindings.history(nm);
       const switchAt = Date.parse(h.bindings[1]?.from ?? '');
       expect(await s().bindings.deviceAtName(nm, tA)).toBe(a);

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { FleetkeyError, type Name, type NameHistory, type ReplaceBody, type ReplaceResult } from '@fleetkey/protocol';
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
-import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
-import type { BindingRow, NameRow } from '../../store/schema.js';
+import { isOverlapViolation, isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
+import type { BindingRow, DeviceRow, NameRow } from '../../store/schema.js';
+import { bindingInstant } from './binding-instant.js';
 import type { DeviceService } from './device-service.js';
 import { UNBINDABLE } from './device-lifecycle.js';
 import { toBinding } from './mappers.js';
@@ -28,20 +29,28 @@ export class BindingService {
     });
   }
 
-  /** Binds inside a unit of work another operation holds (provisioning's allocation). */
+  /**
+   * Binds inside a unit of work another operation holds (provisioning's allocation). The caller
+   * holds the name's row lock (resolve with lock, or a name it created in this work): no other
+   * writer can open a binding on it until we commit.
+   */
   async bindInWork(w: Work, nameRow: NameRow, deviceId: string, reason: string | undefined): Promise<void> {
     if ((await this.openForName(w.tx, nameRow.id)) !== undefined) {
       throw new FleetkeyError('NAME_ALREADY_BOUND', { detail: nameRow.name });
     }
-    await this.open(w, nameRow.id, deviceId, reason);
+    await this.checkBindable(w.tx, await this.devices.lockDevice(w.tx, deviceId));
+    await this.open(w, nameRow.id, deviceId, reason, await bindingInstant(w, [nameRow.id], [deviceId]));
     await w.emit('name.bound', `name:${nameRow.name}`, { nameId: nameRow.id, name: nameRow.name, deviceId, reason: reason ?? null });
   }
 
-  /** Closes the device's open binding, if any, inside the caller's unit of work; returns the name it had. */
+  /**
+   * Closes the device's open binding, if any, inside the caller's unit of work; returns the name it
+   * had. The caller holds the device's row lock (lockDevice): every writer of its bindings takes it.
+   */
   async unbindDeviceInWork(w: Work, deviceId: string, reason: string): Promise<string | null> {
     const current = await w.tx.selectFrom('bindings').selectAll().where('device_id', '=', deviceId).where('valid_to', 'is', null).executeTakeFirst();
     if (current === undefined) return null;
-    await this.close(w, current, reason);
+    await this.close(w, current, reason, await bindingInstant(w, [current.name_id], [deviceId]));
     const nameRow = await w.tx.selectFrom('names').select(['id', 'name']).where('id', '=', current.name_id).executeTakeFirstOrThrow();
     await w.emit('name.unbound', `name:${nameRow.name}`, { nameId: nameRow.id, name: nameRow.name, deviceId, reason });
     return nameRow.name;
@@ -52,7 +61,9 @@ export class BindingService {
       const nameRow = await this.names.resolve(w.tx, name, true);
       const current = await this.openForName(w.tx, nameRow.id);
       if (current === undefined) throw new FleetkeyError('NAME_NOT_BOUND', { detail: name });
-      await this.close(w, current, reason);
+      // The device's row lock too: a writer that binds that device elsewhere must see us end first.
+      await this.devices.lockDevice(w.tx, current.device_id);
+      await this.close(w, current, reason, await bindingInstant(w, [nameRow.id], [current.device_id]));
       w.note({ deviceId: current.device_id });
       await w.emit('name.unbound', `name:${name}`, { nameId: nameRow.id, name, deviceId: current.device_id, reason: reason ?? null });
       return this.names.view(w.tx, nameRow);
@@ -61,33 +72,32 @@ export class BindingService {
 
   /**
    * Replacement, in one transaction: close the old binding, optionally revoke the old device,
-   * open the new binding, emit name.rebound, audit. The old binding is closed with a conditional
-   * update, so of two overlapping replaces of one name exactly one commits; the other gets
-   * BINDING_CONFLICT and changes nothing.
+   * open the new binding at the same instant, emit name.rebound, audit. A replace names the
+   * device it replaces (`expectedDeviceId`, required by the API schema) and commits only if that
+   * device still holds the name when the replace holds the name's lock: of overlapping replaces
+   * of one binding exactly one commits, the others get BINDING_CONFLICT and change nothing, and
+   * no replace ever takes the name from (or revokes) a device its caller did not name.
    */
   async replace(ctx: OpContext, name: string, body: ReplaceBody): Promise<ReplaceResult> {
-    // Without an explicit expectation, "the binding current when the request arrived" is the one
-    // to replace: two overlapping requests then race for the same binding.
-    const expected = body.expectedDeviceId ?? (await this.currentDeviceOf(name));
     return this.uow.run(ctx, { action: 'name.replace', subject: `name:${name}` }, async (w) => {
       const nameRow = await this.names.resolve(w.tx, name, true);
       const current = await this.openForName(w.tx, nameRow.id);
       if (current === undefined) throw new FleetkeyError('NAME_NOT_BOUND', { detail: name });
-      if (expected !== null && current.device_id !== expected) {
-        throw new FleetkeyError('BINDING_CONFLICT', { detail: `${name} is bound to ${current.device_id}, not ${expected}` });
+      if (current.device_id !== body.expectedDeviceId) {
+        throw new FleetkeyError('BINDING_CONFLICT', { detail: `${name} is bound to ${current.device_id}, not ${body.expectedDeviceId}` });
       }
       if (current.device_id === body.deviceId) throw new FleetkeyError('SAME_DEVICE', { detail: name });
+      const [old, next] = await this.lockPair(w.tx, current.device_id, body.deviceId);
+      await this.checkBindable(w.tx, next);
+      const at = await bindingInstant(w, [nameRow.id], [old.id, next.id]);
       const reason = body.reason ?? 'replacement';
-      await this.close(w, current, reason);
+      await this.close(w, current, reason, at);
       let revoked = false;
-      if (body.revokeOld === true) {
-        const old = await this.devices.lockDevice(w.tx, current.device_id);
-        if (old.status !== 'revoked' && old.status !== 'retired') {
-          await this.devices.applyStatus(w, old, 'revoke', `replaced under ${name}: ${reason}`);
-          revoked = true;
-        }
+      if (body.revokeOld === true && old.status !== 'revoked' && old.status !== 'retired') {
+        await this.devices.applyStatus(w, old, 'revoke', `replaced under ${name}: ${reason}`);
+        revoked = true;
       }
-      await this.open(w, nameRow.id, body.deviceId, reason);
+      await this.open(w, nameRow.id, body.deviceId, reason, at);
       w.note({ from: current.device_id, to: body.deviceId, revokedOld: revoked, reason });
       await w.emit('name.rebound', `name:${name}`, {
         nameId: nameRow.id,
@@ -157,23 +167,31 @@ export class BindingService {
     return this.deviceAt(this.store.db, row.id, at);
   }
 
-  private async currentDeviceOf(name: string): Promise<string | null> {
-    const key = await this.store.db.selectFrom('name_keys').select('name_id').where('key', '=', name).where('kind', '=', 'current').executeTakeFirst();
-    if (key === undefined) return null; // resolve() inside the transaction gives the precise error
-    return (await this.openForName(this.store.db, key.name_id))?.device_id ?? null;
-  }
-
   private async openForName(db: Db, nameId: string): Promise<BindingRow | undefined> {
     return db.selectFrom('bindings').selectAll().where('name_id', '=', nameId).where('valid_to', 'is', null).executeTakeFirst();
   }
 
-  private async open(w: Work, nameId: string, deviceId: string, reason: string | undefined): Promise<void> {
-    const device = await this.devices.lockDevice(w.tx, deviceId);
+  /**
+   * Locks two devices in id order, whatever their roles: two replaces that swap devices between
+   * names (each holding its own name's lock) then queue instead of deadlocking.
+   */
+  private async lockPair(tx: Tx, oldId: string, newId: string): Promise<[DeviceRow, DeviceRow]> {
+    const first = await this.devices.lockDevice(tx, oldId < newId ? oldId : newId);
+    const second = await this.devices.lockDevice(tx, oldId < newId ? newId : oldId);
+    return first.id === oldId ? [first, second] : [second, first];
+  }
+
+  /** `device` must be locked by the caller: its status and open binding cannot change under us. */
+  private async checkBindable(tx: Tx, device: DeviceRow): Promise<void> {
     if (UNBINDABLE.includes(device.status as never)) {
-      throw new FleetkeyError('DEVICE_NOT_BINDABLE', { detail: `${deviceId} is ${device.status}` });
+      throw new FleetkeyError('DEVICE_NOT_BINDABLE', { detail: `${device.id} is ${device.status}` });
     }
-    const held = await w.tx.selectFrom('bindings').select('id').where('device_id', '=', deviceId).where('valid_to', 'is', null).executeTakeFirst();
-    if (held !== undefined) throw new FleetkeyError('DEVICE_ALREADY_BOUND', { detail: deviceId });
+    const held = await tx.selectFrom('bindings').select('id').where('device_id', '=', device.id).where('valid_to', 'is', null).executeTakeFirst();
+    if (held !== undefined) throw new FleetkeyError('DEVICE_ALREADY_BOUND', { detail: device.id });
+  }
+
+  /** Opens a binding at `at` (from bindingInstant, under the name's and the device's locks). */
+  private async open(w: Work, nameId: string, deviceId: string, reason: string | undefined, at: number): Promise<void> {
     try {
       await w.tx
         .insertInto('bindings')
@@ -181,7 +199,7 @@ export class BindingService {
           id: randomUUID(),
           name_id: nameId,
           device_id: deviceId,
-          valid_from: w.now,
+          valid_from: at,
           valid_to: null,
           bind_reason: reason ?? null,
           bind_actor: w.ctx.actor.label,
@@ -190,17 +208,18 @@ export class BindingService {
         })
         .execute();
     } catch (e) {
-      // The partial unique indexes caught a concurrent writer the reads above could not see.
-      if (isUniqueViolation(e)) throw new FleetkeyError('BINDING_CONFLICT', { detail: `open binding exists for ${nameId} or ${deviceId}` });
+      // The partial unique indexes or the no-overlap constraint (migration 007) caught a writer
+      // that did not take the locks: refuse rather than fail.
+      if (isUniqueViolation(e) || isOverlapViolation(e)) throw new FleetkeyError('BINDING_CONFLICT', { detail: `open binding exists for ${nameId} or ${deviceId}` });
       throw e;
     }
   }
 
-  private async close(w: Work, binding: BindingRow, reason: string | undefined): Promise<void> {
+  /** Closes a binding at `at` (from bindingInstant, under the device's lock: never before its start). */
+  private async close(w: Work, binding: BindingRow, reason: string | undefined, at: number): Promise<void> {
     const res = await w.tx
       .updateTable('bindings')
-      // A clock stepped backwards must not produce an interval that ends before it starts.
-      .set({ valid_to: Math.max(w.now, binding.valid_from), unbind_reason: reason ?? null, unbind_actor: w.ctx.actor.label })
+      .set({ valid_to: at, unbind_reason: reason ?? null, unbind_actor: w.ctx.actor.label })
       .where('id', '=', binding.id)
       .where('valid_to', 'is', null)
       .executeTakeFirst();

@@ -11,6 +11,7 @@ import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
 import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
 import type { DeviceRow } from '../../store/schema.js';
+import { bindingInstant } from './binding-instant.js';
 import { nextStatus } from './device-lifecycle.js';
 import { toDevice } from './mappers.js';
 
@@ -119,10 +120,11 @@ export class DeviceService {
       .executeTakeFirst();
     if (res.numUpdatedRows !== 1n) throw new FleetkeyError('CONFLICT', { detail: `device ${row.id} changed concurrently` });
     if (action === 'retire') {
-      // A retired unit leaves the fleet: its name is freed so it can be bound to a successor.
+      // A retired unit leaves the fleet: its name is freed so it can be bound to a successor. The
+      // caller holds the device's lock, which every writer of its bindings takes.
       await w.tx
         .updateTable('bindings')
-        .set({ valid_to: w.now, unbind_reason: 'device retired', unbind_actor: w.ctx.actor.label })
+        .set({ valid_to: await bindingInstant(w, [], [row.id]), unbind_reason: 'device retired', unbind_actor: w.ctx.actor.label })
         .where('device_id', '=', row.id)
         .where('valid_to', 'is', null)
         .execute();
