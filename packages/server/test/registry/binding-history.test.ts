@@ -17,6 +17,7 @@ type Op =
   | { readonly kind: 'unbind'; readonly name: number }
   | { readonly kind: 'replace'; readonly name: number; readonly device: number }
   | { readonly kind: 'rename'; readonly name: number }
+  | { readonly kind: 'retire'; readonly device: number }
   | { readonly kind: 'stall'; readonly name: number };
 
 const nameIx = fc.nat(NAMES - 1);
@@ -26,6 +27,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('unbind' as const), name: nameIx }),
   fc.record({ kind: fc.constant('replace' as const), name: nameIx, device: deviceIx }),
   fc.record({ kind: fc.constant('rename' as const), name: nameIx }),
+  // Retirement frees the device's name under the device's lock only.
+  fc.record({ kind: fc.constant('retire' as const), device: deviceIx }),
   // Another transaction holding the name's row for a while, as a slow writer does: the writers
   // queued behind it read the clock before it lets go.
   fc.record({ kind: fc.constant('stall' as const), name: nameIx }),
@@ -67,6 +70,8 @@ describe.each(DIALECTS)('binding history on %s', (dialect) => {
       }
       case 'rename':
         return s().names.rename(ctx, await nameOf(nameId), `h-${randomUUID().slice(0, 13)}`);
+      case 'retire':
+        return s().devices.changeStatus(ctx, devices[o.device]!, 'retire', 'prop');
       case 'stall':
         return db()
           .transaction()
@@ -123,7 +128,7 @@ describe.each(DIALECTS)('binding history on %s', (dialect) => {
       { numRuns: dialect === 'postgres' ? 40 : 15 },
     );
 
-  test('fail: no interleaving of concurrent bind/unbind/replace/rename gives a name two devices, or a device two names, at one instant', property, 120_000);
+  test('fail: no interleaving of concurrent bind/unbind/replace/rename/retire gives a name two devices, or a device two names, at one instant', property, 120_000);
 
   test('fail: the writers alone keep intervals apart (the database guard of migration 007 dropped for this test)', async () => {
     // With the guard in place an overlapping write would only turn into a refusal; this shows
