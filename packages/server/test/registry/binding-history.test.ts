@@ -57,7 +57,7 @@ describe.each(DIALECTS)('binding history on %s', (dialect) => {
   const nameOf = async (id: string) => (await db().selectFrom('names').select('name').where('id', '=', id).executeTakeFirstOrThrow()).name;
 
   async function runOp(o: Op, names: string[], devices: string[]): Promise<unknown> {
-    const nameId = names[o.name]!;
+    const nameId = 'name' in o ? names[o.name]! : '';
     switch (o.kind) {
       case 'bind':
         return s().bindings.bind(ctx, await nameOf(nameId), devices[o.device]!, 'prop');
