@@ -62,6 +62,10 @@ describe('the operator story through the fleetkey binary', () => {
     const refused = await fleetkey(cwd, ['name', 'bind', 'spare-cell', a.id]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('DEVICE_NOT_BINDABLE');
+    // A replace names the device it replaces; an unbound name has none to name.
+    const unbound = await fleetkey(cwd, ['name', 'replace', 'spare-cell', '--with', b.id]);
+    expect(unbound.code).toBe(1);
+    expect(unbound.stderr).toContain('NAME_NOT_BOUND');
   });
 
   test('device lifecycle, listing and refusals', async () => {

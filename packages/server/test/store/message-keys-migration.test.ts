@@ -1,41 +1,19 @@
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
-import pg from 'pg';
 import { describe, expect, test } from 'vitest';
-import type { Dialect } from '../../src/store/dialect.js';
 import { migrateToLatest } from '../../src/store/migrate.js';
 import * as m001 from '../../src/store/migrations/001-registry.js';
 import * as m002 from '../../src/store/migrations/002-ca.js';
 import * as m003 from '../../src/store/migrations/003-provisioning.js';
 import * as m004 from '../../src/store/migrations/004-data.js';
 import * as m005 from '../../src/store/migrations/005-enrollment-decision.js';
-import { createPgDatabase, DIALECTS } from '../support/databases.js';
+import { DIALECTS, migrateOnly, openBareDatabase as open } from '../support/databases.js';
 
 const BEFORE_006 = { '001-registry': m001, '002-ca': m002, '003-provisioning': m003, '004-data': m004, '005-enrollment-decision': m005 };
-
-async function open(dialect: Dialect): Promise<{ db: Kysely<any>; close(): Promise<void> }> {
-  if (dialect === 'sqlite') {
-    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) });
-    return { db, close: () => db.destroy() };
-  }
-  const fresh = await createPgDatabase();
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: fresh.url }) }) });
-  return {
-    db,
-    close: async () => {
-      await db.destroy();
-      await fresh.drop();
-    },
-  };
-}
 
 describe.each(DIALECTS)('migration 006 (message keys) on %s', (dialect) => {
   test('rows stored under UUID keys survive, in time order, and new rows get the next key', async () => {
     const { db, close } = await open(dialect);
     try {
-      const provider = { getMigrations: async (): Promise<Record<string, Migration>> => Object.fromEntries(Object.entries(BEFORE_006).map(([k, m]) => [k, { up: (d: Kysely<any>) => m.up(d, dialect) }])) };
-      const r = await new Migrator({ db, provider }).migrateToLatest();
-      expect(r.error).toBeUndefined();
+      await migrateOnly(db, dialect, BEFORE_006);
       for (const i of [2, 0, 1]) {
         await db.insertInto('telemetry').values({ id: `00000000-0000-4000-8000-00000000000${i}`, device_id: 'dev-a', name_id: null, received_at: 1000 + i, payload: `{"i":${i}}` }).execute();
         await db.insertInto('diagnostics').values({ id: `10000000-0000-4000-8000-00000000000${i}`, device_id: 'dev-a', name_id: 'n1', name: 'line-1', received_at: 2000 + i, payload: `{"d":${i}}` }).execute();

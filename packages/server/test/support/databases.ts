@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
 import pg from 'pg';
 
 export const DIALECTS = ['sqlite', 'postgres'] as const;
@@ -26,4 +28,28 @@ export async function createPgDatabase(): Promise<{ url: string; drop: () => Pro
       await c.end();
     },
   };
+}
+
+/** A bare, unmigrated database of either dialect (for migration tests), closed and dropped by close(). */
+export async function openBareDatabase(dialect: TestDialect): Promise<{ db: Kysely<any>; close(): Promise<void> }> {
+  if (dialect === 'sqlite') {
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) });
+    return { db, close: () => db.destroy() };
+  }
+  const fresh = await createPgDatabase();
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: fresh.url }) }) });
+  return {
+    db,
+    close: async () => {
+      await db.destroy();
+      await fresh.drop();
+    },
+  };
+}
+
+/** Runs only the given migrations (an older release's list), to test what a later one does to its data. */
+export async function migrateOnly(db: Kysely<any>, dialect: TestDialect, migrations: Record<string, { up(db: Kysely<any>, d: TestDialect): Promise<void> }>): Promise<void> {
+  const list = Object.fromEntries(Object.entries(migrations).map(([k, m]): [string, Migration] => [k, { up: (d: Kysely<any>) => m.up(d, dialect) }]));
+  const r = await new Migrator({ db, provider: { getMigrations: async () => list } }).migrateToLatest();
+  if (r.error !== undefined) throw r.error;
 }

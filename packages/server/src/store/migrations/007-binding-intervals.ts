@@ -21,6 +21,7 @@ import type { Dialect } from '../dialect.js';
  * overlapping bindings was true is for an operator to settle, not for a migration to guess.
  */
 export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  await refuseRecordedOverlaps(db);
   if (dialect === 'postgres') {
     await sql`create extension if not exists btree_gist`.execute(db);
     await sql`alter table bindings add constraint bindings_name_no_overlap
@@ -39,4 +40,18 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
           and b.valid_from < coalesce(new.valid_to, 9223372036854775807)
           and new.valid_from < coalesce(b.valid_to, 9223372036854775807));
     end`.execute(db);
+}
+
+/** Names the first overlapping pairs already recorded (one statement for both dialects). */
+async function refuseRecordedOverlaps(db: Kysely<unknown>): Promise<void> {
+  const { rows } = await sql<{ a: string; b: string }>`
+    select x.id as a, y.id as b from bindings x join bindings y
+      on x.id < y.id and (x.name_id = y.name_id or x.device_id = y.device_id)
+    where (x.valid_to is null or x.valid_to > x.valid_from) and (y.valid_to is null or y.valid_to > y.valid_from)
+      and x.valid_from < coalesce(y.valid_to, 9223372036854775807)
+      and y.valid_from < coalesce(x.valid_to, 9223372036854775807)
+    order by x.id, y.id limit 10`.execute(db);
+  if (rows.length === 0) return;
+  const pairs = rows.map((r) => `${r.a} overlaps ${r.b}`).join('; ');
+  throw new Error(`binding history already holds overlapping intervals (${pairs}); settle them before upgrading`);
 }
