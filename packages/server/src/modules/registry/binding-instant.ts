@@ -12,6 +12,10 @@ import type { Work } from '../../context/unit-of-work.js';
  *   history follows commit order even if the clock steps back or several server processes have
  *   skewed clocks (the app clock, not the database's: it is the clock that stamps messages and
  *   that tests hold still).
+ * - It is later than every recorded start: each binding lasts at least a millisecond, so the
+ *   starts of a name's (or a device's) bindings are distinct and order its history, and every
+ *   binding is the answer of device-at/name-at at its start. Changes to one name within one
+ *   millisecond run ahead of the clock by a millisecond each until the clock catches up.
  */
 export async function bindingInstant(w: Work, nameIds: readonly string[], deviceIds: readonly string[]): Promise<number> {
   const latest = await w.tx
@@ -24,5 +28,5 @@ export async function bindingInstant(w: Work, nameIds: readonly string[], device
       ]),
     )
     .executeTakeFirst();
-  return Math.max(w.readClock(), Number(latest?.from ?? 0), Number(latest?.to ?? 0));
+  return Math.max(w.readClock(), Number(latest?.from ?? -1) + 1, Number(latest?.to ?? 0));
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { FleetkeyError, type Name, type NameHistory, type ReplaceBody, type ReplaceResult } from '@fleetkey/protocol';
+import { sql } from 'kysely';
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
 import { isOverlapViolation, isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
@@ -118,6 +119,9 @@ export class BindingService {
       .selectAll()
       .where('name_id', '=', nameRow.id)
       .orderBy('valid_from', 'asc')
+      // Only history written before migration 007 can share a start: the open binding last, on
+      // both dialects (SQLite sorts NULL first, PostgreSQL last).
+      .orderBy(sql`valid_to is null`)
       .orderBy('valid_to', 'asc')
       .execute();
     const view = await this.names.view(this.store.db, nameRow);
