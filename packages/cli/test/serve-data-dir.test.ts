@@ -1,0 +1,34 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { fleetkeyJson, serve } from './run-cli.js';
+
+describe('fleetkey serve --data-dir', () => {
+  let cwd: string;
+  beforeEach(() => {
+    cwd = mkdtempSync(join(tmpdir(), 'fleetkey-cli-dd-'));
+  });
+  afterEach(() => rmSync(cwd, { recursive: true, force: true }));
+
+  // Issue 11 item 14: the program-level --data-dir swallowed the option, so the server made a
+  // second CA and admin token in ./fleetkey-data while the operator's data dir stayed unused.
+  test.each([
+    ['after the command', ['--data-dir', 'site-a']],
+    ['before the command', []],
+  ])('fail: --data-dir %s is the data dir used, and ./fleetkey-data is not created', async (where, args) => {
+    const s = where === 'before the command'
+      ? await serve(cwd, [], {}, ['--data-dir', 'site-a'])
+      : await serve(cwd, args);
+    try {
+      for (const f of ['admin.token', 'master.key', 'fleetkey.db', 'server.json']) expect(existsSync(join(cwd, 'site-a', f)), f).toBe(true);
+      expect(statSync(join(cwd, 'site-a')).mode & 0o777).toBe(0o700);
+      expect(existsSync(join(cwd, 'fleetkey-data'))).toBe(false);
+      // The CLI finds that server through the same data dir.
+      const list = await fleetkeyJson(cwd, ['--data-dir', 'site-a', 'device', 'list']);
+      expect(list.devices).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+});
