@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { fleetkeyJson, serve } from './run-cli.js';
+import { fleetkey, fleetkeyJson, serve } from './run-cli.js';
 
 describe('fleetkey serve --data-dir', () => {
   let cwd: string;
@@ -30,5 +30,19 @@ describe('fleetkey serve --data-dir', () => {
     } finally {
       await s.stop();
     }
+  });
+
+  test('fail: serve on a data dir others can read exits 3, names the dir, its mode and the fix, and creates nothing', async () => {
+    const dir = join(cwd, 'shared');
+    mkdirSync(dir);
+    chmodSync(dir, 0o755);
+    const r = await fleetkey(cwd, ['serve', '--data-dir', dir, '--port', '0', '--device-port', '0', '--mqtt-port', '0'], { FLEETKEY_LOG_LEVEL: 'silent' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('SECRET_FILE_EXPOSED');
+    expect(r.stderr).toContain(`${dir} has mode 755`);
+    expect(r.stderr).toContain(`chmod 700 ${dir}`);
+    expect(statSync(dir).mode & 0o777).toBe(0o755);
+    expect(existsSync(join(dir, 'master.key'))).toBe(false);
+    expect(existsSync(join(cwd, 'fleetkey-data'))).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { FleetkeyConfig } from './config/config-schema.js';
 import { ADMIN_TOKEN_FILE, ensureDataDir, masterKey, SERVER_INFO_FILE, SQLITE_FILE, writeSecretFile } from './config/data-dir.js';
+import { assertPrivateFile } from './config/secret-files.js';
 import { systemClock, type Clock } from './context/clock.js';
 import { systemContext } from './context/op-context.js';
 import { UnitOfWork } from './context/unit-of-work.js';
@@ -72,7 +73,8 @@ export interface CreateOptions {
 export async function createServer(config: FleetkeyConfig, options: CreateOptions = {}): Promise<FleetkeyServer> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
-  ensureDataDir(config.dataDir);
+  await ensureDataDir(config.dataDir);
+  if (config.ca.keystore.type === 'pkcs11') assertPrivateFile(config.ca.keystore.pinFile);
   const key = await masterKey(config.dataDir, options.env);
   const box = new SecretBox(key);
   const store = await openStore({
