@@ -1,7 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { checkDestinationAddress, type Resolver } from '@fleetkey/server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { withTemp } from '../support/pki.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 /*
@@ -202,6 +208,7 @@ describe('webhook destinations: checked again on the address actually connected'
       // pinned: the first delivery-time answer is the receiver; any second lookup would go elsewhere
       'pinned.fleet.test': [['127.0.0.1'], ['127.0.0.1'], ['10.9.9.9']],
       'redirect.fleet.test': [['127.0.0.1']],
+      'tls.fleet.test': [['127.0.0.1']],
     });
     t = await startTestServer('sqlite', {
       resolveHost: dns,
@@ -230,6 +237,38 @@ describe('webhook destinations: checked again on the address actually connected'
     expect(rx.requests.at(-1)?.headers.host).toBe(`pinned.fleet.test:${rx.port}`);
     expect(lookups()).toBe(2); // creation + delivery: the socket used the answer, it did not look up again
     await t.call('DELETE', `/v1/webhooks/${created.body.webhook.id}`);
+  });
+
+  test('over https the pinned connection sends the hostname as SNI and verifies the certificate against it', async () => {
+    // A self-signed certificate for the very name: no trust store holds it, so a client that
+    // verifies (as it must) stops after the handshake, having sent its SNI.
+    const { key, cert } = withTemp((dir) => {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=tls.fleet.test', '-addext', 'subjectAltName=DNS:tls.fleet.test', '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+      return { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
+    });
+    const sni: string[] = [];
+    let requests = 0;
+    const tls = createHttpsServer(
+      { key, cert, SNICallback: (name, cb) => { sni.push(name); cb(null, createSecureContext({ key, cert })); } },
+      (_req, res) => {
+        requests += 1;
+        res.writeHead(204).end();
+      },
+    );
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    try {
+      const port = (tls.address() as AddressInfo).port;
+      const created = await t.call('POST', '/v1/webhooks', { body: { url: `https://tls.fleet.test:${port}/hook`, events: ['device.status_changed'] } });
+      expect(created.status).toBe(201);
+      await fire();
+      await until(async () => ((await deliveries(created.body.webhook.id))[0]?.lastError ?? null) !== null);
+      expect(sni).toContain('tls.fleet.test');
+      expect((await deliveries(created.body.webhook.id))[0]?.lastError).toMatch(/certificate|issuer/i);
+      expect(requests).toBe(0);
+      await t.call('DELETE', `/v1/webhooks/${created.body.webhook.id}`);
+    } finally {
+      tls.close();
+    }
   });
 
   test('fail: a redirect is never followed', async () => {
