@@ -45,4 +45,24 @@ describe('fleetkey serve --data-dir', () => {
     expect(existsSync(join(dir, 'master.key'))).toBe(false);
     expect(existsSync(join(cwd, 'fleetkey-data'))).toBe(false);
   });
+
+  test('init under umask 000 creates a 0700 data dir with a 0600 config; into a data dir others can read it refuses', async () => {
+    const old = process.umask(0);
+    let r;
+    try {
+      r = await fleetkey(cwd, ['init', '--data-dir', 'fresh'], { FLEETKEY_LOG_LEVEL: 'silent' });
+    } finally {
+      process.umask(old);
+    }
+    expect(r.code, r.stderr).toBe(0);
+    expect(statSync(join(cwd, 'fresh')).mode & 0o777).toBe(0o700);
+    for (const f of ['fleetkey.json', 'master.key', 'admin.token']) expect(statSync(join(cwd, 'fresh', f)).mode & 0o777, f).toBe(0o600);
+
+    mkdirSync(join(cwd, 'open'), { mode: 0o755 });
+    chmodSync(join(cwd, 'open'), 0o755);
+    const refused = await fleetkey(cwd, ['init', '--data-dir', 'open'], { FLEETKEY_LOG_LEVEL: 'silent' });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain(`chmod 700 ${join(cwd, 'open')}`);
+    expect(existsSync(join(cwd, 'open', 'master.key'))).toBe(false);
+  });
 });
