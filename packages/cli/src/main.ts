@@ -1,3 +1,4 @@
+import { FleetkeyError } from '@fleetkey/protocol';
 import { Command, CommanderError } from 'commander';
 import { ApiError } from './client.js';
 import { auditCommand } from './commands/audit.js';
@@ -49,6 +50,13 @@ export async function main(argv: string[]): Promise<void> {
       const details = (e.body.details ?? []).map((d) => `\n  ${d.path || '/'}: ${d.message}`).join('');
       process.stderr.write(`fleetkey: refused: ${e.body.code}: ${e.body.message}${moved}${details}\n`);
       process.exitCode = 1;
+      return;
+    }
+    if (e instanceof FleetkeyError) {
+      // Raised in this process (serve, init): the detail names the file and the fix, and it goes
+      // to the operator's own terminal, not to a remote caller.
+      process.stderr.write(`fleetkey: ${e.code}: ${e.message}${e.detail === undefined ? '' : `\n  ${e.detail}`}\n`);
+      process.exitCode = 3;
       return;
     }
     process.stderr.write(`fleetkey: ${(e as Error).message}\n`);

@@ -28,8 +28,13 @@ export async function fleetkeyJson<T = any>(cwd: string, args: string[], env: Re
 }
 
 /** Starts `fleetkey serve` and resolves once it listens; returns the process and its first stdout. */
-export async function serve(cwd: string, args: string[] = [], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; stdout: () => string; url: string; stop: () => Promise<void> }> {
-  const proc = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--device-port', '0', '--mqtt-port', '0', ...args], {
+export async function serve(
+  cwd: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+  globalArgs: string[] = [],
+): Promise<{ proc: ChildProcess; stdout: () => string; url: string; stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, [BIN, ...globalArgs, 'serve', '--port', '0', '--device-port', '0', '--mqtt-port', '0', ...args], {
     cwd,
     env: { PATH: process.env['PATH'] ?? '', FLEETKEY_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

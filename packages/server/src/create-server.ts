@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { FleetkeyConfig } from './config/config-schema.js';
 import { ADMIN_TOKEN_FILE, ensureDataDir, masterKey, SERVER_INFO_FILE, SQLITE_FILE, writeSecretFile } from './config/data-dir.js';
+import { assertPrivateFile } from './config/secret-files.js';
 import { systemClock, type Clock } from './context/clock.js';
 import { systemContext } from './context/op-context.js';
 import { UnitOfWork } from './context/unit-of-work.js';
@@ -14,6 +15,7 @@ import { RefusalLimiter } from './modules/auth/refusal-limiter.js';
 import { TokenService } from './modules/auth/token-service.js';
 import { EventBus } from './modules/events/event-bus.js';
 import { DEFAULT_DISPATCH, WebhookDispatcher } from './modules/events/webhook-dispatcher.js';
+import { WebhookDestinations, type Resolver } from './modules/events/webhook-destinations.js';
 import { WebhookService } from './modules/events/webhook-service.js';
 import { BindingService } from './modules/registry/binding-service.js';
 import { DeviceService } from './modules/registry/device-service.js';
@@ -64,6 +66,8 @@ export interface CreateOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Dispatcher timing (tests shorten the backoff). */
   readonly dispatch?: Partial<typeof DEFAULT_DISPATCH>;
+  /** How webhook hosts are resolved (default: the system resolver); tests answer in-process. */
+  readonly resolveHost?: Resolver;
   /** false: initialise (data dir, store, CA, admin token) and return without listening (`fleetkey init`). */
   readonly listen?: boolean;
 }
@@ -72,7 +76,8 @@ export interface CreateOptions {
 export async function createServer(config: FleetkeyConfig, options: CreateOptions = {}): Promise<FleetkeyServer> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
-  ensureDataDir(config.dataDir);
+  await ensureDataDir(config.dataDir);
+  if (config.ca.keystore.type === 'pkcs11') assertPrivateFile(config.ca.keystore.pinFile);
   const key = await masterKey(config.dataDir, options.env);
   const box = new SecretBox(key);
   const store = await openStore({
@@ -88,7 +93,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const names = new NameService(store, uow);
   const bindings = new BindingService(store, uow, names, devices);
   const tokens = new TokenService(store, uow, clock);
-  const webhooks = new WebhookService(store, uow, box, config.webhooks.allowInsecureHttp);
+  const destinations = new WebhookDestinations({
+    allowInsecureHttp: config.webhooks.allowInsecureHttp,
+    allowPrivateDestinations: config.webhooks.allowPrivateDestinations,
+    resolve: options.resolveHost,
+  });
+  const webhooks = new WebhookService(store, uow, box, destinations);
   const services: OperatorServices = { devices, names, bindings, tokens, webhooks, audit };
 
   const ca = await createCaModule({
@@ -103,7 +113,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapContext: systemContext('bootstrap'),
   });
 
-  const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, config.webhooks.allowInsecureHttp);
+  const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
   let deviceUrl = '';
   let mqttUrl: string | null = null;
   const provisioning = new ProvisioningService({
@@ -116,6 +126,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     endpoints: () => ({ deviceUrl, mqttUrl }),
     enrollments,
     store,
+    destinations,
   });
 
   let bootstrapAdminToken: string | null = null;
@@ -125,7 +136,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     await writeSecretFile(join(config.dataDir, ADMIN_TOKEN_FILE), `${created.secret}\n`);
   }
 
-  const dispatcher = new WebhookDispatcher(store, box, clock, logger, {
+  const dispatcher = new WebhookDispatcher(store, box, clock, logger, destinations, {
     ...DEFAULT_DISPATCH,
     timeoutMs: config.webhooks.timeoutMs,
     maxAttempts: config.webhooks.maxAttempts,
@@ -161,6 +172,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
   if (publicUrl === '') publicUrl = url;
+  destinations.protectOwnPort(portOf(http));
   ca.start(publicUrl);
   const deviceHttp = await buildDeviceApp({
     ca,
@@ -183,6 +195,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
+  destinations.protectOwnPort(portOf(deviceHttp));
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
   if (config.gateway.enabled) {
     deviceGateway = await createDeviceGateway({
@@ -192,6 +205,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
     });
     const a = deviceGateway.gateway.address();
+    destinations.protectOwnPort(a.port);
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
   }
   // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
@@ -236,8 +250,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   };
 }
 
-function listenUrl(scheme: 'http' | 'https', app: FastifyInstance, host: string): string {
+function portOf(app: FastifyInstance): number {
   const addr = app.server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return typeof addr === 'object' && addr !== null ? addr.port : 0;
+}
+
+function listenUrl(scheme: 'http' | 'https', app: FastifyInstance, host: string): string {
+  const port = portOf(app);
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

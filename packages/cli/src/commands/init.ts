@@ -1,5 +1,6 @@
-import { existsSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeSecretFile } from '@fleetkey/crypto';
 import { createServer, loadConfig } from '@fleetkey/server';
 import { Command, Option } from 'commander';
 import type { GlobalOptions } from '../client.js';
@@ -27,11 +28,9 @@ export function initCommand(): Command {
         ca['keystore'] = { type: 'pkcs11', module: o.module, tokenLabel: o.tokenLabel, pinFile: resolve(o.pinFile) };
       }
       // The choices are kept in the data dir's config so `serve` uses the same keystore.
-      const { mkdirSync } = await import('node:fs');
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      const file = join(dataDir, 'fleetkey.json');
-      writeFileSync(file, `${JSON.stringify({ ca }, null, 2)}\n`, { mode: 0o600 });
-      chmodSync(file, 0o600);
+      // 0700 dir and 0600 file whatever the umask; an existing data dir open to others is then
+      // refused by createServer, not fixed.
+      await writeSecretFile(join(dataDir, 'fleetkey.json'), Buffer.from(`${JSON.stringify({ ca }, null, 2)}\n`), { overwrite: true });
       const config = loadConfig({ overrides: { dataDir, ...(o.databaseUrl === undefined ? {} : { databaseUrl: o.databaseUrl }) }, env: { ...process.env, FLEETKEY_LOG_LEVEL: 'warn' } });
       const server = await createServer(config, { listen: false });
       try {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { createServer, loadConfig } from '@fleetkey/server';
 import { Command } from 'commander';
+import type { GlobalOptions } from '../client.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -12,11 +13,15 @@ export function serveCommand(): Command {
     .option('--device-port <port>', 'device-plane HTTPS port (default 8443)', (v) => Number.parseInt(v, 10))
     .option('--mqtt-port <port>', 'MQTT over TLS port (default 8883)', (v) => Number.parseInt(v, 10))
     .option('--database-url <url>', 'postgres://… to use PostgreSQL (DATABASE_URL)')
-    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; devicePort?: number; mqttPort?: number; databaseUrl?: string }) => {
+    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; devicePort?: number; mqttPort?: number; databaseUrl?: string }, c: Command) => {
+      // The program declares --data-dir too, and commander gives an option to the first command
+      // that declares it wherever it stands: read both, or the flag is silently ignored and a
+      // second CA and admin token appear in ./fleetkey-data (issue 11 item 14).
+      const dataDir = o.dataDir ?? c.optsWithGlobals<GlobalOptions>().dataDir;
       const config = loadConfig({
         file: o.config,
         overrides: {
-          ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }),
+          ...(dataDir === undefined ? {} : { dataDir }),
           ...(o.host === undefined ? {} : { host: o.host }),
           ...(o.port === undefined ? {} : { port: o.port }),
           ...(o.databaseUrl === undefined ? {} : { databaseUrl: o.databaseUrl }),

@@ -1,5 +1,5 @@
 import { constants, type Stats } from 'node:fs';
-import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { FleetkeyError } from '@fleetkey/protocol';
@@ -54,6 +54,19 @@ export async function readSecretFile(path: string): Promise<Buffer> {
 }
 
 /**
+ * Creates `dir` and any missing parents 0700 whatever the umask (mkdir's mode passes through
+ * it). Only what this call created is chmod-ed: an existing directory is the caller's to judge.
+ */
+export async function makePrivateDir(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    await chmod(d, 0o700);
+    if (d === first || d === dirname(d)) return;
+  }
+}
+
+/**
  * Writes a secret file atomically with mode 0600: temp file in the same directory (same
  * filesystem, so the final step is atomic), fsync, then link/rename into place, then fsync the
  * directory so the new name survives a crash. A reader sees the old file or the new one, never
@@ -62,7 +75,7 @@ export async function readSecretFile(path: string): Promise<Buffer> {
  */
 export async function writeSecretFile(path: string, data: Uint8Array, options: { overwrite?: boolean } = {}): Promise<void> {
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makePrivateDir(dir);
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {

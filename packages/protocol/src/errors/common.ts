@@ -13,6 +13,7 @@ export const commonErrors = {
   CONFLICT: { status: 409, message: 'The resource was changed concurrently; read it again and retry.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests; retry later.' },
   CONFIG_INVALID: { status: 500, message: 'The configuration is invalid.' },
+  SECRET_FILE_EXPOSED: { status: 500, message: 'A secret file or the data directory is open to other users; refusing to start.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   UNAVAILABLE: { status: 503, message: 'The service is not available.' },
 } as const satisfies Catalogue;

@@ -86,6 +86,11 @@ export const ConfigSchema = Type.Object(
     webhooks: Type.Object(
       {
         allowInsecureHttp: Type.Boolean({ default: false }),
+        /**
+         * CIDR ranges (e.g. "127.0.0.1/32", "10.20.0.0/16") webhooks may reach although they are
+         * loopback, private, link-local or otherwise internal; refused by default (issue 11 item 11).
+         */
+        allowPrivateDestinations: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: [], maxItems: 64 }),
         timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
         maxAttempts: Type.Integer({ minimum: 1, maximum: 50, default: 12 }),
       },

@@ -1,16 +1,21 @@
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadOrCreateMasterKey, masterKeyFromEnv, writeSecretFile as writeSecret } from '@fleetkey/crypto';
+import { loadOrCreateMasterKey, makePrivateDir, masterKeyFromEnv, writeSecretFile as writeSecret } from '@fleetkey/crypto';
+import { assertDataDirPrivate } from './secret-files.js';
 
 export const MASTER_KEY_FILE = 'master.key';
 export const ADMIN_TOKEN_FILE = 'admin.token';
 export const SERVER_INFO_FILE = 'server.json';
 export const SQLITE_FILE = 'fleetkey.db';
 
-/** Creates the data directory (0700) on first start. */
-export function ensureDataDir(dir: string): void {
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+/**
+ * Creates the data directory on first start, 0700 whatever the umask, then refuses to go on if
+ * it or anything in it is open to others. An existing directory is never chmod-ed: a 0755 data
+ * dir may already have leaked its secrets.
+ * @throws FleetkeyError SECRET_FILE_EXPOSED
+ */
+export async function ensureDataDir(dir: string): Promise<void> {
+  await makePrivateDir(dir);
+  assertDataDirPrivate(dir);
 }
 
 /** Replaces a 0600 file atomically (never briefly readable by others). */

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { Value } from '@sinclair/typebox/value';
 import { ConfigSchema, type FleetkeyConfig } from './config-schema.js';
+import { assertPrivateFile } from './secret-files.js';
 
 export const CONFIG_FILE = 'fleetkey.json';
 
@@ -26,7 +27,9 @@ export function loadConfig(sources: ConfigSources = {}): FleetkeyConfig {
 
   let fromFile: Record<string, unknown> = {};
   if (file !== undefined) {
-    assertNotWorldReadable(file);
+    // Any config file, whether or not it holds a secret today: a database URL with a password
+    // added later must not land in a file others can already read.
+    assertPrivateFile(file);
     try {
       fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch (e) {
@@ -53,14 +56,4 @@ export function loadConfig(sources: ConfigSources = {}): FleetkeyConfig {
     throw new FleetkeyError('CONFIG_INVALID', { detail });
   }
   return withDefaults;
-}
-
-/** Refuses a file that holds secrets when its mode lets group or others read or write it. */
-export function assertNotWorldReadable(path: string): void {
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new FleetkeyError('CONFIG_INVALID', {
-      detail: `${path} has mode ${mode.toString(8)}; secrets must be 0600 (chmod 600 ${path})`,
-    });
-  }
 }

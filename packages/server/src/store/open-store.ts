@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, openSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
@@ -45,10 +45,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     dialect = 'sqlite';
     const file = options.sqliteFile ?? ':memory:';
     if (file !== ':memory:') {
-      // Token hashes and sealed secrets live here: 0600 whatever the umask. SQLite gives its
-      // -wal and -shm files the database file's mode.
-      closeSync(openSync(file, 'a', 0o600));
-      chmodSync(file, 0o600);
+      // Token hashes and sealed secrets live here: created 0600 whatever the umask (SQLite would
+      // create it 0644, and gives its -wal and -shm files the database file's mode). An existing
+      // file is left as it is: the data-dir check refuses one open to others, never fixes it.
+      createPrivateFile(file);
     }
     const sqlite = new BetterSqlite3(file);
     // WAL lets readers run beside the writer; synchronous=FULL makes a commit survive power loss,
@@ -107,4 +107,19 @@ function withStatementCache(db: BetterSqlite3.Database): BetterSqlite3.Database 
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
+}
+
+function createPrivateFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o600);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === 'EEXIST') return;
+    throw e;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
 }

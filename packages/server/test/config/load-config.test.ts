@@ -49,7 +49,7 @@ describe('configuration', () => {
   test('fail: a config file others can read is refused, and the error names no secret', async () => {
     writeConfig({ databaseUrl: 'postgres://u:hunter2@127.0.0.1/db' }, 0o644);
     const err = (await Promise.resolve().then(load()).catch((e: unknown) => e)) as { code: string; message: string; detail: string };
-    expect(err).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect(err).toMatchObject({ code: 'SECRET_FILE_EXPOSED' });
     expect(err.detail).toContain('chmod 600');
     expect(`${err.message} ${err.detail}`).not.toContain('hunter2');
   });
@@ -58,7 +58,7 @@ describe('configuration', () => {
     writeFileSync(join(dir, 'master.key'), `${Buffer.alloc(32, 7).toString('base64')}\n`, { mode: 0o644 });
     chmodSync(join(dir, 'master.key'), 0o644);
     const config = loadConfig({ env: { FLEETKEY_LOG_LEVEL: 'silent' }, overrides: { dataDir: dir, port: 0 } });
-    expect(await codeOf(createServer(config))).toBe('KEY_FILE_PERMISSIONS');
+    expect(await codeOf(createServer(config))).toBe('SECRET_FILE_EXPOSED');
   });
 
   test('fail: a malformed FLEETKEY_MASTER_KEY is refused', async () => {

@@ -9,6 +9,7 @@ describe('the enrollment allow/deny webhook (fail closed)', () => {
   let t: TestServer;
   let receiver: Server;
   let secret = '';
+  let flips = 0;
   const answers = new Map<string, () => { status: number; body: string; delayMs?: number }>();
   const seen: { deviceId: string; verified: boolean; model: string | null }[] = [];
   beforeAll(async () => {
@@ -23,7 +24,17 @@ describe('the enrollment allow/deny webhook (fail closed)', () => {
       });
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    t = await startTestServer('sqlite');
+    // The receiver is on loopback, refused by default: allowlisted explicitly (issue 11 item 11).
+    t = await startTestServer('sqlite', {
+      config: { webhooks: { allowPrivateDestinations: ['127.0.0.1/32'] } },
+      resolveHost: async (host) => {
+        // DNS rebinding, in-process: public when the enrollment is created, loopback (not the
+        // allowlisted 127.0.0.1) when the device is being decided on.
+        if (host !== 'flip.fleet.test') throw new Error(`ENOTFOUND ${host}`);
+        flips += 1;
+        return [{ address: flips === 1 ? '93.184.215.14' : '127.0.0.2', family: 4 }];
+      },
+    });
     const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/decide`;
     const e = await t.call('POST', '/v1/enrollments', { body: { label: 'gated', kind: 'group', attestation: 'x509', decisionWebhookUrl: url } });
     expect(e.status).toBe(201);
@@ -64,5 +75,21 @@ describe('the enrollment allow/deny webhook (fail closed)', () => {
   test('fail: a decision URL that is not https (off loopback) is refused at creation', async () => {
     const r = await t.call('POST', '/v1/enrollments', { body: { label: 'x', kind: 'group', attestation: 'x509', decisionWebhookUrl: 'http://example.com/decide' } });
     expect(r.body.code).toBe('WEBHOOK_URL_REFUSED');
+  });
+
+  test('fail: without the allowlist entry, a loopback decision URL is refused at creation', async () => {
+    const r = await t.call('POST', '/v1/enrollments', { body: { label: 'x', kind: 'group', attestation: 'x509', decisionWebhookUrl: 'http://127.0.0.2:9/decide' } });
+    expect(r.body.code).toBe('WEBHOOK_DESTINATION_REFUSED');
+  });
+
+  test('fail: a decision URL whose name rebinds to an internal address is refused at decision time, and nothing is sent', async () => {
+    const d = await manufactured(t);
+    const e = await t.call('POST', '/v1/enrollments', { body: { label: 'flip', kind: 'individual', deviceId: d.id, attestation: 'x509', decisionWebhookUrl: 'https://flip.fleet.test/decide' } });
+    expect(e.status).toBe(201);
+    const before = seen.length;
+    const r = await provisionX509(t, d);
+    expect(r.body.code).toBe('PROVISIONING_REFUSED');
+    expect(await lastReason(d.id)).toMatch(/WEBHOOK_DESTINATION_REFUSED.*127\.0\.0\.2.*loopback/);
+    expect(seen.length).toBe(before);
   });
 });

@@ -24,7 +24,12 @@ export async function startTestServer(dialect: TestDialect, options: CreateOptio
   // Both listeners on ephemeral ports: test files run in parallel.
   config.deviceHttp.port = 0;
   config.gateway.port = 0;
-  Object.assign(config, options.config ?? {});
+  // One level deep: `{ webhooks: { allowPrivateDestinations } }` keeps the other webhook defaults.
+  for (const [k, v] of Object.entries(options.config ?? {})) {
+    const current = (config as Record<string, unknown>)[k];
+    const nested = typeof v === 'object' && v !== null && !Array.isArray(v) && typeof current === 'object' && current !== null;
+    (config as Record<string, unknown>)[k] = nested ? { ...current, ...v } : v;
+  }
   const server = await createServer(config, options);
   const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   const call: TestServer['call'] = async (method, path, o = {}) => {

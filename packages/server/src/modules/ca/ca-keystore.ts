@@ -80,7 +80,7 @@ export class Pkcs11CaKeystore implements CaKeystore {
 export function caKeystoreFor(config: FleetkeyConfig, masterKey: Buffer): CaKeystore {
   const ks = config.ca.keystore;
   if (ks.type === 'file') return new FileCaKeystore(join(config.dataDir, 'ca'), masterKey);
-  // The PIN file is checked like any secret file; the PIN itself is never logged.
+  // createServer has refused a PIN file open to others (assertPrivateFile); the PIN is never logged.
   const pin = readFileSync(ks.pinFile, 'utf8').trim();
   return new Pkcs11CaKeystore({ module: ks.module, tokenLabel: ks.tokenLabel, pin });
 }

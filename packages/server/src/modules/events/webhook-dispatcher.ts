@@ -3,6 +3,7 @@ import {
   DELIVERY_ID_HEADER,
   EVENT_ID_HEADER,
   EVENT_TYPE_HEADER,
+  FleetkeyError,
   SIGNATURE_HEADER,
   signWebhook,
 } from '@fleetkey/protocol';
@@ -10,6 +11,8 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../context/clock.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store } from '../../store/open-store.js';
+import type { WebhookDestinations } from './webhook-destinations.js';
+import { postToDestination } from './webhook-request.js';
 import { webhookSecretAad } from './webhook-service.js';
 
 export interface DispatcherOptions {
@@ -50,6 +53,7 @@ export class WebhookDispatcher {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly destinations: WebhookDestinations,
     private readonly options: DispatcherOptions = DEFAULT_DISPATCH,
   ) {}
 
@@ -139,11 +143,12 @@ export class WebhookDispatcher {
     let error: string | null = null;
     const secret = this.box.open(d.secret_sealed, webhookSecretAad(d.webhook_id)).toString('utf8');
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        redirect: 'manual', // a redirect could point the signed body at an internal address
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-        headers: {
+      // Checked again at every attempt, on the address then connected to: what the name resolved
+      // to when the webhook was added proves nothing now (DNS rebinding, issue 11 item 11).
+      const dest = await this.destinations.check(d.url);
+      const res = await postToDestination(
+        dest,
+        {
           'content-type': 'application/json',
           'user-agent': 'fleetkey-webhooks/1',
           [SIGNATURE_HEADER]: signWebhook(secret, Math.floor(this.clock.now() / 1000), body),
@@ -152,12 +157,13 @@ export class WebhookDispatcher {
           [DELIVERY_ID_HEADER]: d.id,
         },
         body,
-      });
+        { timeoutMs: this.options.timeoutMs, maxResponseBytes: 1024 },
+      );
       status = res.status;
-      await res.body?.cancel();
+      // A redirect is a failure, never followed: it could point the signed body anywhere.
       if (res.status < 200 || res.status > 299) error = `HTTP ${res.status}`;
     } catch (e) {
-      error = e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 300) : 'request failed';
+      error = describeFailure(e);
     }
     const now = this.clock.now();
     const attempts = d.attempts + 1;
@@ -183,4 +189,10 @@ export class WebhookDispatcher {
       .execute();
     this.log.warn({ deliveryId: d.id, webhookId: d.webhook_id, attempts, error }, 'webhook delivery failed');
   }
+}
+
+/** What the deliveries listing shows for a failed attempt: the refusal code and detail, or the network error. */
+function describeFailure(e: unknown): string {
+  if (e instanceof FleetkeyError) return `${e.code}: ${e.detail ?? e.message}`.slice(0, 300);
+  return e instanceof Error ? `${e.name}: ${e.message}`.slice(0, 300) : 'request failed';
 }

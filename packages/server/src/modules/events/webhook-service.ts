@@ -6,7 +6,7 @@ import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store } from '../../store/open-store.js';
 import type { WebhookRow } from '../../store/schema.js';
-import { checkWebhookUrl } from './webhook-url.js';
+import type { WebhookDestinations } from './webhook-destinations.js';
 
 export const webhookSecretAad = (id: string): string => `webhook-secret:${id}`;
 
@@ -15,11 +15,11 @@ export class WebhookService {
     private readonly store: Store,
     private readonly uow: UnitOfWork,
     private readonly box: SecretBox,
-    private readonly allowInsecureHttp: boolean,
+    private readonly destinations: WebhookDestinations,
   ) {}
 
   async add(ctx: OpContext, body: CreateWebhookBody): Promise<CreatedWebhook> {
-    const url = checkWebhookUrl(body.url, this.allowInsecureHttp);
+    const { url } = await this.destinations.check(body.url);
     return this.uow.run(ctx, { action: 'webhook.add' }, async (w) => {
       const id = randomUUID();
       const secret = `whsec_${randomBytes(32).toString('base64url')}`;

@@ -15,7 +15,7 @@ import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store, Tx } from '../../store/open-store.js';
 import type { EnrollmentRow } from '../../store/schema.js';
-import { checkWebhookUrl } from '../events/webhook-url.js';
+import type { WebhookDestinations } from '../events/webhook-destinations.js';
 
 const secretAad = (id: string) => `enrollment-key:${id}`;
 const decisionAad = (id: string) => `enrollment-decision:${id}`;
@@ -61,7 +61,7 @@ export class EnrollmentService {
     private readonly uow: UnitOfWork,
     private readonly box: SecretBox,
     private readonly defaultValidity: string,
-    private readonly allowInsecureHttp: boolean,
+    private readonly destinations: WebhookDestinations,
   ) {}
 
   /** The secret that signs this enrollment's decision webhook calls. */
@@ -94,7 +94,7 @@ export class EnrollmentService {
       if (anchors.some((a) => !a.ca)) invalid('a trust anchor is not a CA certificate');
     }
     const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
-    const decisionUrl = body.decisionWebhookUrl === undefined ? null : checkWebhookUrl(body.decisionWebhookUrl, this.allowInsecureHttp).toString();
+    const decisionUrl = body.decisionWebhookUrl === undefined ? null : (await this.destinations.check(body.decisionWebhookUrl)).url.toString();
     return this.uow.run(ctx, { action: 'enrollment.create' }, async (w) => {
       if (body.deviceId !== undefined) {
         const d = await w.tx.selectFrom('devices').select('id').where('id', '=', body.deviceId).executeTakeFirst();

@@ -9,6 +9,7 @@ import type { DeviceService } from '../registry/device-service.js';
 import type { NameService } from '../registry/name-service.js';
 import { allocateName } from './allocation.js';
 import { askDecision } from './decision-webhook.js';
+import type { WebhookDestinations } from '../events/webhook-destinations.js';
 import type { EnrollmentService } from './enrollment-service.js';
 import { refused, type AttestationMethod, type Attested } from './attestation/method.js';
 
@@ -22,6 +23,7 @@ export interface ProvisioningDeps {
   readonly endpoints: () => { deviceUrl: string; mqttUrl: string | null };
   readonly enrollments: EnrollmentService;
   readonly store: Store;
+  readonly destinations: WebhookDestinations;
 }
 
 /**
@@ -66,7 +68,7 @@ export class ProvisioningService {
       model: row?.model ?? null,
       serials: row?.serials === null || row?.serials === undefined ? {} : (JSON.parse(row.serials) as Record<string, string>),
       reprovisioning: record !== undefined,
-    });
+    }, this.deps.destinations);
     if (!verdict.allow) return uow.run(ctx, { action, subject: device }, async () => Promise.reject(refused(verdict.why)));
     return uow.run(ctx, { action, subject: device }, async (w) => {
       // Re-read the enrollment: it may have been disabled while the webhook was asked.
