@@ -41,7 +41,7 @@ export function handleConnect(conn: Connection, packet: IConnectPacket): void {
     refuseConnect(conn, 'bad_authentication_method', 'enhanced auth requested', 0, REASON_V5.badAuthenticationMethod);
     return;
   }
-  void authenticateAndAccept(conn, packet);
+  authenticateAndAccept(conn, packet).catch((err: unknown) => conn.fault(err, 'connect'));
 }
 
 async function authenticateAndAccept(conn: Connection, packet: IConnectPacket): Promise<void> {

@@ -41,6 +41,7 @@
 export { createGateway } from './gateway.js';
 export type { Gateway } from './gateway.js';
 export { DEFAULT_LIMITS } from './options.js';
+export { MemoryPublishRate, type PublishRateStore } from './publish-rate.js';
 export type {
   AcceptedMessage,
   AdminDisconnectReason,
