@@ -190,6 +190,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       limiter: new RefusalLimiter(),
       listen: { host: config.gateway.host, port: config.gateway.port },
       maxPayloadBytes: config.gateway.maxPayloadBytes,
+      maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
+      refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
     });
     const a = deviceGateway.gateway.address();
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
