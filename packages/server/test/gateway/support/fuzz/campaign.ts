@@ -112,6 +112,7 @@ class GoodDevice {
 
   constructor(private readonly client: MqttClient) {
     client.on('disconnect', () => this.disconnects++);
+    client.on('error', () => this.errors++);
     client.on('close', () => this.disconnects++);
   }
 
@@ -132,9 +133,12 @@ class GoodDevice {
     }
   }
 
+  /** Stops sending and waits for the acknowledgements still due (a PUBLISH cut off by a dead gateway never resolves). */
   async stop(): Promise<void> {
     this.running = false;
-    await Promise.all(this.loops);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.loops), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
   }
 }
 
@@ -270,7 +274,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       durationMs: Date.now() - t0,
     };
   } finally {
-    await client?.endAsync().catch(() => undefined);
+    // Forced: a graceful end waits for a gateway that may be gone, with nothing left to wake it.
+    client?.end(true);
     target.stop();
     await pki.dispose();
   }
@@ -284,5 +289,7 @@ export function summary(r: CampaignResult): string {
     `crashes ${r.crashes}, faults survived ${r.faults.length}, refusals ${r.refusals}`,
     `good device: ${r.good.acked}/${r.good.sent} QoS 1 acknowledged, ${r.good.errors} errors, ${r.good.disconnects} disconnects; serving after: ${r.servingAfter}`,
     `gateway RSS ${mb(r.rssBefore)} → ${mb(r.rssAfter)}, heap ${mb(r.heapBefore)} → ${mb(r.heapAfter)}`,
+    ...(r.crashDetail === undefined ? [] : [`crash: ${r.crashDetail.slice(-1500)}`]),
+    ...r.faults.slice(0, 5).map((f) => `fault: ${f.slice(0, 500)}`),
   ].join('\n');
 }
