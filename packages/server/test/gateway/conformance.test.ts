@@ -71,6 +71,24 @@ describe('defect 1: no packet raises past its connection', () => {
   });
 });
 
+describe('faults end one connection, not the process', () => {
+  it('fail-v5: a handler that throws while serving a PUBLISH → DISCONNECT 0x83 to that device only, audited; others served', async () => {
+    h.validate = (msg) => {
+      if (msg.payload.toString() === 'boom') throw new Error('validator fault');
+      return null;
+    };
+    try {
+      const raw = await connected(5);
+      raw.send(w.publish({ version: 5, topic: `devices/${A}/telemetry`, payload: 'boom', qos: 1, id: 5 }));
+      await expectCut(raw, 5, 0x83);
+      expect(h.refusals.at(-1)).toMatchObject({ deviceId: A, reason: 'internal_error' });
+      await bystanderServed();
+    } finally {
+      h.validate = undefined;
+    }
+  });
+});
+
 describe('defect 4: CONNECT conformance (checked on the raw bytes)', () => {
   it.each([
     ['Receive Maximum 0 [MQTT-3.1.2.11.3]', [['receiveMaximum', 0]]],

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryPublishRate } from '../../src/modules/gateway/index.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { makePki, type Pki } from './support/pki.js';
 import { RawClient } from './support/raw-client.js';
@@ -46,5 +47,23 @@ describe('defect 3: the publish rate is per device, across reconnects', () => {
     // One bucket per device: at most its burst (one second's worth) plus the rate over the time.
     expect(stored()).toBeLessThanOrEqual(Math.ceil(RATE + RATE * elapsed) + 5);
     expect(h.refusals.filter((r) => r.deviceId === A && r.reason === 'rate_limited').length).toBeGreaterThanOrEqual(rounds - 2);
+  });
+
+  it("one device's flood does not spend another device's allowance", () => {
+    const r = new MemoryPublishRate(10);
+    for (let i = 0; i < 10; i++) expect(r.take('a', 1000)).toBe(true);
+    expect(r.take('a', 1000)).toBe(false);
+    expect(r.take('b', 1000)).toBe(true);
+    expect(r.take('a', 1100)).toBe(true); // 100 ms at 10/s refills one
+    expect(r.take('a', 1100)).toBe(false);
+  });
+
+  it('buckets of devices that went quiet are forgotten: memory follows active devices only', () => {
+    const r = new MemoryPublishRate(100);
+    for (let i = 0; i < 5000; i++) r.take(`d${i}`, 0);
+    r.prune(5); // 5 ms: not yet refilled (one token takes 10 ms at 100/s)
+    expect(r.size).toBe(5000);
+    r.prune(1000);
+    expect(r.size).toBe(0);
   });
 });
