@@ -203,6 +203,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       limiter: new RefusalLimiter(),
       listen: { host: config.gateway.host, port: config.gateway.port },
       maxPayloadBytes: config.gateway.maxPayloadBytes,
+      maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
+      refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
     });
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);

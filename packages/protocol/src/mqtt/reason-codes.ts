@@ -42,6 +42,7 @@ export const REASON_V5 = {
   administrativeAction: 0x98,
   retainNotSupported: 0x9a,
   qosNotSupported: 0x9b,
+  sharedSubscriptionsNotSupported: 0x9e,
   serverShuttingDown: 0x8b,
 } as const;
 

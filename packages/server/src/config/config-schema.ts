@@ -68,6 +68,10 @@ export const ConfigSchema = Type.Object(
          * holds the event loop, so this bounds commits per second; it is also the added QoS 1 latency.
          */
         ingestLingerMs: Type.Integer({ minimum: 0, maximum: 100, default: 8 }),
+        /** Sustained PUBLISH rate per device across its reconnects (burst: one second's worth); beyond it DISCONNECT 0x96. */
+        maxPublishesPerSecond: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+        /** Refusals of one device (or source) with one code are audited as one row per this window, with a count. */
+        refusalAuditWindowMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
       },
       { additionalProperties: false, default: {} },
     ),

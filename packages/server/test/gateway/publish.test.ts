@@ -39,7 +39,6 @@ describe('PUBLISH refusals', () => {
     ['another device', () => `devices/${B}/state`],
     ['the command topic', () => `devices/${A}/commands/c1`],
     ['an unknown kind', () => `devices/${A}/secrets`],
-    ['a wildcard', () => `devices/${A}/+`],
     ['uppercase id', () => `devices/${A.toUpperCase()}/state`],
   ])('fail-v4: publish to %s → connection closed [MQTT-3.3.5-2]', async (_what, topic) => {
     const c = await connectDevice(h, pki, A, 4);
@@ -47,6 +46,15 @@ describe('PUBLISH refusals', () => {
     c.publish(topic(), 'x', { qos: 0 });
     await closed;
     expect(h.refusals.at(-1)).toMatchObject({ deviceId: A, reason: 'topic_not_allowed' });
+    await endClient(c);
+  });
+
+  it('fail-v4: publish to a topic with a wildcard → connection closed, Topic Name invalid [MQTT-3.3.2-2]', async () => {
+    const c = await connectDevice(h, pki, A, 4);
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    c.publish(`devices/${A}/+`, 'x', { qos: 0 });
+    await closed;
+    expect(h.refusals.at(-1)).toMatchObject({ deviceId: A, reason: 'topic_name_invalid' });
     await endClient(c);
   });
 

@@ -2,6 +2,7 @@ import { FleetkeyError, NameString, Uuid } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { StreamHub } from '../../modules/telemetry/stream-hub.js';
+import { storedPayload } from '../../modules/telemetry/stored-payload.js';
 
 const KINDS = ['diagnostics', 'telemetry', 'state', 'command_result'] as const;
 /** A subscriber that falls this far behind is cut rather than buffered without bound. */
@@ -36,12 +37,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ hub: StreamHub }> = async
           res.destroy();
           return;
         }
-        let payload: unknown;
-        try {
-          payload = JSON.parse(m.payload);
-        } catch {
-          payload = null;
-        }
+        const payload = storedPayload(m.payload);
         const data = JSON.stringify({ deviceId: m.deviceId, name: m.name, kind: m.kind, receivedAt: new Date(m.receivedAt).toISOString(), payload, ...(m.commandId === undefined ? {} : { commandId: m.commandId }) });
         res.write(`event: ${m.kind}\ndata: ${data}\n\n`);
       });

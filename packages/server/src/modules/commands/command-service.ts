@@ -6,6 +6,7 @@ import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
 import type { CommandRow } from '../../store/schema.js';
+import { storedPayload } from '../telemetry/stored-payload.js';
 
 export interface CommandView {
   id: string;
@@ -33,7 +34,8 @@ export const commandView = (r: CommandRow, now: number): CommandView => ({
   deliveredTo: r.delivered_to,
   deliveredAt: isoOrNull(r.delivered_at),
   ackedAt: isoOrNull(r.acked_at),
-  result: r.result === null ? null : (JSON.parse(r.result) as unknown),
+  // The result came from a device (a PUBLISH or a Will): read robustly, like every device payload.
+  result: storedPayload(r.result),
   completedAt: isoOrNull(r.completed_at),
 });
 

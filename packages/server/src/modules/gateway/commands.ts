@@ -123,7 +123,7 @@ export function deliverPending(conn: Connection, resumed: boolean): void {
   const hook = conn.core.hooks.pendingCommands;
   const deviceId = conn.deviceId;
   if (hook === undefined || deviceId === undefined) return;
-  void fetchAndSend(conn, deviceId, resumed);
+  fetchAndSend(conn, deviceId, resumed).catch((err: unknown) => conn.fault(err, 'pendingCommands'));
 }
 
 async function fetchAndSend(conn: Connection, deviceId: string, resumed: boolean): Promise<void> {

@@ -41,7 +41,7 @@ export function handleConnect(conn: Connection, packet: IConnectPacket): void {
     refuseConnect(conn, 'bad_authentication_method', 'enhanced auth requested', 0, REASON_V5.badAuthenticationMethod);
     return;
   }
-  void authenticateAndAccept(conn, packet);
+  authenticateAndAccept(conn, packet).catch((err: unknown) => conn.fault(err, 'connect'));
 }
 
 async function authenticateAndAccept(conn: Connection, packet: IConnectPacket): Promise<void> {
@@ -88,6 +88,26 @@ async function authenticateAndAccept(conn: Connection, packet: IConnectPacket): 
   if ('refusal' in will) {
     refuseConnect(conn, will.refusal, will.detail, will.v4, will.v5);
     return;
+  }
+  if (will.will !== undefined) {
+    // The Will's payload passes the same content check as a PUBLISH (JSON, size), now: a Will is
+    // stored when the device is gone, so a bad one would be stored unchecked.
+    const w = will.will;
+    const invalid = core.hooks.validate?.({
+      deviceId,
+      kind: w.kind,
+      ...(w.commandId !== undefined ? { commandId: w.commandId } : {}),
+      payload: w.payload,
+      qos: w.qos,
+      receivedAt: new Date(),
+    }) ?? null;
+    if (invalid !== null) {
+      // v5: CONNACK 0x99 Payload format invalid (§3.2.2.2); v3.1.1 has no code for it: close
+      // without CONNACK [MQTT-3.1.4-1].
+      if (version === 5) refuseConnect(conn, 'payload_invalid', `will: ${invalid}`, 0, REASON_V5.payloadFormatInvalid);
+      else refuseSilently(conn, 'payload_invalid', `will: ${invalid}`);
+      return;
+    }
   }
   if (core.closing) {
     refuseConnect(conn, 'server_unavailable', 'gateway closing', CONNACK_V4.serverUnavailable, REASON_V5.serverUnavailable);
@@ -169,6 +189,12 @@ function refuseConnect(conn: Connection, reason: RefusalReason, detail: string, 
   if (conn.version === 5) conn.sendPacket({ cmd: 'connack', sessionPresent: false, reasonCode: v5Code });
   else conn.sendPacket({ cmd: 'connack', sessionPresent: false, returnCode: v4Code });
   conn.close('refused');
+}
+
+/** v3.1.1 refusal with no CONNACK code that fits: audited, then closed without a word. */
+function refuseSilently(conn: Connection, reason: RefusalReason, detail: string): void {
+  conn.core.stats.connectsRefused++;
+  conn.refuseAndClose(reason, detail);
 }
 
 function peerCertificate(conn: Connection): PeerCertificate | undefined {

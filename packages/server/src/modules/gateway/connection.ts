@@ -10,6 +10,7 @@ import { REASON_V5 } from '@fleetkey/protocol';
 import type { GatewayCore } from './core.js';
 import { decodeFrame, encode, frameLength, HEADER_INCOMPLETE, HEADER_MALFORMED, packetType, TYPE_CONNECT } from './frame-codec.js';
 import { handlePacket, handleConnectFrame } from './dispatch.js';
+import { checkConnect, checkFrame, connectLevel } from './frame-check.js';
 import type { Session } from './sessions.js';
 import type { DisconnectReason, ProtocolVersion, RefusalReason } from './types.js';
 import type { OutboundCommands } from './commands.js';
@@ -47,9 +48,6 @@ export class Connection {
   paused = false;
   pendingStores = 0;
   readonly acks: AckTicket[] = [];
-  /** Publish rate limit: a token bucket refilled from the clock, no timer. */
-  tokens: number;
-  tokensAt: number;
   /**
    * PUBLISHes the device sent while WE were not reading (backpressure): they arrive together on
    * resume and must not count as a burst against the device's rate limit.
@@ -72,8 +70,6 @@ export class Connection {
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.createdAt = now;
     this.lastActivity = now;
-    this.tokens = core.limits.maxPublishesPerSecond;
-    this.tokensAt = now;
     (socket as TaggedSocket)[CONN] = this;
     socket.setNoDelay(true);
     socket.on('data', onData);
@@ -96,7 +92,30 @@ export class Connection {
     return this.state === State.Authenticating || this.pendingStores >= this.core.limits.maxPendingStores;
   }
 
+  /**
+   * Every byte a peer sends goes through here, so this is where no fault may pass: whatever a
+   * decoder, handler or encoder throws ends this connection only, audited, with 0x83 for v5.
+   */
   private process(buf: Buffer): void {
+    try {
+      this.processFrames(buf);
+    } catch (err) {
+      this.fault(err, 'packet');
+    }
+  }
+
+  /** An internal fault while serving this connection: report it, refuse, close; nothing else is touched. */
+  fault(err: unknown, where: string): void {
+    this.core.reportError(err, where);
+    if (this.state >= State.Closing) return;
+    try {
+      this.protocolFailure('internal_error', `${where}: ${err instanceof Error ? err.message : String(err)}`, REASON_V5.implementationSpecificError);
+    } catch {
+      this.destroy('refused');
+    }
+  }
+
+  private processFrames(buf: Buffer): void {
     const limits = this.core.limits;
     let off = 0;
     while (off < buf.length) {
@@ -133,6 +152,19 @@ export class Connection {
         this.refuseAndClose('protocol_error', 'first packet is not CONNECT');
         return;
       }
+      const violation = checkConnect(frame);
+      if (violation !== undefined) {
+        // v5: CONNACK with the reason, then close [MQTT-3.2.2-7]; v3.1.1: close without CONNACK
+        // [MQTT-3.1.4-1]. The level byte is read from the frame: the CONNACK must be in its form.
+        this.refuse(violation.reason, violation.detail);
+        this.core.stats.connectsRefused++;
+        if (connectLevel(frame) === 5) {
+          this.version = 5;
+          this.sendPacket({ cmd: 'connack', sessionPresent: false, reasonCode: violation.code });
+        }
+        this.close('refused');
+        return;
+      }
       const packet = decodeFrame(frame, 4);
       if (packet instanceof Error) {
         this.refuseAndClose('malformed_packet', packet.message);
@@ -141,6 +173,11 @@ export class Connection {
       this.state = State.Authenticating;
       this.core.stats.connecting++;
       handleConnectFrame(this, packet);
+      return;
+    }
+    const violation = checkFrame(frame, this.version);
+    if (violation !== undefined) {
+      this.protocolFailure(violation.reason, violation.detail, violation.code);
       return;
     }
     const packet = decodeFrame(frame, this.version);

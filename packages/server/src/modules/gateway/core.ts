@@ -1,4 +1,5 @@
 import type { Connection } from './connection.js';
+import type { PublishRateStore } from './publish-rate.js';
 import type { SessionStore } from './sessions.js';
 import type { GatewayHooks, GatewayLimits, GatewayStats, RefusalInfo } from './types.js';
 
@@ -11,6 +12,8 @@ export interface GatewayCore {
   readonly devices: Map<string, Connection>;
   readonly conns: Set<Connection>;
   readonly sessions: SessionStore;
+  /** PUBLISH allowance per device id, across its connections. */
+  readonly publishRate: PublishRateStore;
   closing: boolean;
   refuse(info: RefusalInfo): void;
   reportError(err: unknown, where: string): void;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../../context/clock.js';
+import { iso, type Clock } from '../../context/clock.js';
 import { systemContext } from '../../context/op-context.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { RefusalLimiter } from '../auth/refusal-limiter.js';
@@ -13,6 +13,7 @@ import type { IngestBatcher } from '../telemetry/ingest.js';
 import type { Store } from '../../store/open-store.js';
 import { createGateway } from './gateway.js';
 import { PresenceRecorder } from './presence-recorder.js';
+import { RefusalAggregator } from './refusal-audit.js';
 import type { AuthenticateContext, AuthenticateResult, Gateway } from './index.js';
 
 export interface DeviceGatewayDeps {
@@ -29,6 +30,8 @@ export interface DeviceGatewayDeps {
   readonly logger: Logger;
   readonly listen: { host: string; port: number };
   readonly maxPayloadBytes: number;
+  readonly maxPublishesPerSecond: number;
+  readonly refusalAuditWindowMs: number;
 }
 
 
@@ -41,6 +44,19 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   const presence = new PresenceRecorder(d.uow, d.logger);
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
+  // Refusals of an authenticated device: one audit row per device, code and window, with a count.
+  const refusals = new RefusalAggregator(
+    (r) =>
+      d.audit.record(systemContext('gateway'), {
+        action: 'gateway.refused',
+        subject: r.subject,
+        outcome: 'refused',
+        code: r.code,
+        detail: { count: r.count, windowStart: iso(r.windowStart), windowEnd: iso(r.windowEnd), lastAt: iso(r.lastAt), firstReason: r.firstDetail.slice(0, 300), source: r.source },
+      }),
+    (err) => d.logger.error({ err }, 'gateway refusal audit failed'),
+    d.refusalAuditWindowMs,
+  );
 
   const authenticate = async (ctx: AuthenticateContext): Promise<AuthenticateResult> => {
     let r: CredentialResult;
@@ -57,6 +73,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
 
   const gateway = await createGateway({
     listen: d.listen,
+    limits: { maxPublishesPerSecond: d.maxPublishesPerSecond },
     tls: {
       key: d.ca.tls.keyPem,
       cert: d.ca.tls.chainPem,
@@ -92,12 +109,17 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
         await presence.record({ deviceId, connected: false, remote: null, reason });
       },
       onRefusal: async (info) => {
-        // Refusals are audited, bounded per source so a flood cannot grow the log without limit.
+        if (info.deviceId !== undefined) {
+          refusals.add({ ...info, deviceId: info.deviceId }, d.clock.now());
+          return;
+        }
+        // Before authentication there is only a source address: entries bounded per source, so a
+        // flood cannot grow the log without limit.
         const suppressed = d.limiter.take(`mqtt:${info.remoteAddress}`, d.clock.now());
         if (suppressed === null) return;
         await d.audit.record(systemContext('gateway'), {
           action: 'gateway.refused',
-          subject: info.deviceId === undefined ? `source:${info.remoteAddress}` : `device:${info.deviceId}`,
+          subject: `source:${info.remoteAddress}`,
           outcome: 'refused',
           code: info.reason,
           detail: { reason: info.detail.slice(0, 300), source: info.remoteAddress, ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}) },
@@ -132,6 +154,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       unsubscribeView();
       unsubscribeBus();
       await gateway.close();
+      await refusals.close();
       // Records of the last disconnects and the last accepted messages land before the store closes.
       await presence.drain();
       await d.ingest.drain();

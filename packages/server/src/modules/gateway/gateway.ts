@@ -9,6 +9,7 @@ import { enqueueCommand } from './commands.js';
 import { Connection, State } from './connection.js';
 import { newStats, type GatewayCore } from './core.js';
 import { assertTransport, resolveLimits, tlsContextOptions, tlsServerOptions } from './options.js';
+import { MemoryPublishRate } from './publish-rate.js';
 import { SessionStore } from './sessions.js';
 import type { AdminDisconnectReason, GatewayOptions, GatewayStats, GatewayTlsOptions, RefusalInfo } from './types.js';
 
@@ -68,6 +69,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     devices: new Map(),
     conns: new Set(),
     sessions: new SessionStore(),
+    publishRate: options.publishRate ?? new MemoryPublishRate(limits.maxPublishesPerSecond),
     closing: false,
     refuse(info: RefusalInfo): void {
       const hook = hooks.onRefusal;
@@ -123,21 +125,29 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const sweep = (): void => {
     const now = Date.now();
     for (const c of core.conns) {
-      if (c.state === State.AwaitingConnect || c.state === State.Authenticating) {
-        if (now - c.createdAt > limits.connectTimeoutMs) {
-          c.refuse('connect_timeout', `no CONNACK after ${limits.connectTimeoutMs} ms`);
-          if (c.state === State.Authenticating) core.stats.connectsRefused++;
-          c.destroy('refused');
-        }
-      } else if (c.state === State.Connected) {
-        if (!c.paused && c.keepAliveMs > 0 && now - c.lastActivity > c.keepAliveMs * 1.5) {
-          c.close('keepalive_timeout', REASON_V5.keepAliveTimeout);
-        }
-      } else if (now - c.closingSince > CLOSE_GRACE_MS) {
-        c.socket.destroy();
+      try {
+        sweepOne(c, now);
+      } catch (err) {
+        c.fault(err, 'sweep');
       }
     }
-    if (++sweeps % 120 === 0) core.sessions.prune(now);
+    if (++sweeps % 4 === 0) core.publishRate.prune(now);
+    if (sweeps % 120 === 0) core.sessions.prune(now);
+  };
+  const sweepOne = (c: Connection, now: number): void => {
+    if (c.state === State.AwaitingConnect || c.state === State.Authenticating) {
+      if (now - c.createdAt > limits.connectTimeoutMs) {
+        c.refuse('connect_timeout', `no CONNACK after ${limits.connectTimeoutMs} ms`);
+        if (c.state === State.Authenticating) core.stats.connectsRefused++;
+        c.destroy('refused');
+      }
+    } else if (c.state === State.Connected) {
+      if (!c.paused && c.keepAliveMs > 0 && now - c.lastActivity > c.keepAliveMs * 1.5) {
+        c.close('keepalive_timeout', REASON_V5.keepAliveTimeout);
+      }
+    } else if (now - c.closingSince > CLOSE_GRACE_MS) {
+      c.socket.destroy();
+    }
   };
   const timer = setInterval(sweep, limits.sweepIntervalMs);
   timer.unref();
@@ -166,7 +176,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     sendCommand(deviceId: string, commandId: string, payload: Buffer): boolean {
       if (!isCommandId(commandId)) throw new FleetkeyError('GATEWAY_TOPIC_INVALID', { detail: 'malformed commandId' });
       const conn = core.devices.get(deviceId);
-      return conn !== undefined && enqueueCommand(conn, commandId, payload, false);
+      if (conn === undefined) return false;
+      try {
+        return enqueueCommand(conn, commandId, payload, false);
+      } catch (err) {
+        conn.fault(err, 'sendCommand');
+        return false;
+      }
     },
     disconnectDevice,
     isConnected: (deviceId: string) => core.devices.has(deviceId),

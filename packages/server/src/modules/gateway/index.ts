@@ -35,12 +35,15 @@
  * must equal the authenticated device id; one session per device (takeover); CONNACK Maximum QoS 1
  * and QoS 2 refused; publish/subscribe only on the device's own topics; PUBACK only after accept()
  * resolves, in order; reading paused while maxPendingStores accepts are pending; write buffer,
- * packet size, topic length, publish rate, receive maximum and keep-alive enforced; sessions hold
- * only the command subscription (sessions.ts).
+ * packet size, topic length, publish rate (per device, across reconnects: publish-rate.ts), receive
+ * maximum and keep-alive enforced; sessions hold only the command subscription (sessions.ts). Every
+ * frame is checked on its raw bytes before it is decoded (frame-check.ts), and a fault while
+ * serving a connection ends that connection (v5 0x83), never the process (connection.ts).
  */
 export { createGateway } from './gateway.js';
 export type { Gateway } from './gateway.js';
 export { DEFAULT_LIMITS } from './options.js';
+export { MemoryPublishRate, type PublishRateStore } from './publish-rate.js';
 export type {
   AcceptedMessage,
   AdminDisconnectReason,

@@ -24,7 +24,7 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     return;
   }
   if (!takeToken(conn)) {
-    conn.protocolFailure('rate_limited', `over ${limits.maxPublishesPerSecond} PUBLISH/s`, REASON_V5.messageRateTooHigh);
+    conn.protocolFailure('rate_limited', `over ${limits.maxPublishesPerSecond} PUBLISH/s for this device`, REASON_V5.messageRateTooHigh);
     return;
   }
   if (v5) {
@@ -78,7 +78,7 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   }
   conn.pendingStores++;
   core.stats.pendingStores++;
-  void store(conn, msg, ticket);
+  store(conn, msg, ticket).catch((err: unknown) => conn.fault(err, 'store'));
 }
 
 async function store(conn: Connection, msg: AcceptedMessage, ticket: AckTicket | undefined): Promise<void> {
@@ -148,14 +148,9 @@ export function pubackFor(ticket: AckTicket): Buffer {
 }
 
 function takeToken(conn: Connection): boolean {
-  const rate = conn.core.limits.maxPublishesPerSecond;
-  const now = Date.now();
-  conn.tokens = Math.min(rate, conn.tokens + ((now - conn.tokensAt) * rate) / 1000);
-  conn.tokensAt = now;
-  if (conn.tokens >= 1) {
-    conn.tokens -= 1;
-    return true;
-  }
+  if (conn.core.publishRate.take(conn.deviceId as string, Date.now())) return true;
+  // PUBLISHes the device sent while the gateway was not reading arrive together: they are paid
+  // from the credit of that pause, not counted as the device's burst (connection.ts maybeResume).
   if (conn.backlogCredit >= 1) {
     conn.backlogCredit -= 1;
     return true;

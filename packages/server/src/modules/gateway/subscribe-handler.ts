@@ -22,6 +22,13 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
   const granted: number[] = [];
   let subscribed = false;
   for (const sub of packet.subscriptions) {
+    if (sub.topic.startsWith('$share/')) {
+      // CONNACK announced Shared Subscription Available 0: such a filter gets 0x9E [MQTT-3.8.3-4 ff.,
+      // MQTT 5.0 §3.2.2.3.15]; v3.1.1 has only its one failure code.
+      conn.refuse('subscribe_not_allowed', `shared subscription ${sub.topic.slice(0, 160)}`);
+      granted.push(conn.version === 5 ? REASON_V5.sharedSubscriptionsNotSupported : SUBACK_FAILURE_V4);
+      continue;
+    }
     if (sub.topic.length > maxTopic || !isOwnCommandFilter(deviceId, sub.topic)) {
       conn.refuse('subscribe_not_allowed', `subscribe to ${sub.topic.slice(0, 160)}`);
       granted.push(failure);
@@ -33,6 +40,11 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
     granted.push(qos);
     subscribed = true;
   }
+  if (granted.length === 0) {
+    // frame-check.ts refuses this before decoding; kept so no path can encode an empty SUBACK.
+    conn.protocolFailure('protocol_error', 'SUBSCRIBE without a topic filter', REASON_V5.protocolError); // [MQTT-3.8.3-3]
+    return;
+  }
   // SUBACK with the same Packet Identifier, one code per filter in order [MQTT-3.8.4-1, 3.9.3-1].
   conn.sendPacket({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
   // Commands are delivered on (re)subscription: the store is the source of truth.
@@ -43,6 +55,10 @@ export function handleUnsubscribe(conn: Connection, packet: IUnsubscribePacket):
   const session = conn.session;
   const deviceId = conn.deviceId;
   if (session === undefined || deviceId === undefined) return;
+  if (packet.unsubscriptions.length === 0) {
+    conn.protocolFailure('protocol_error', 'UNSUBSCRIBE without a topic filter', REASON_V5.protocolError); // [MQTT-3.10.3-2]
+    return;
+  }
   const codes: number[] = [];
   for (const filter of packet.unsubscriptions) {
     const own = isOwnCommandFilter(deviceId, filter);

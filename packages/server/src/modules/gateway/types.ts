@@ -1,5 +1,6 @@
 import type { PeerCertificate } from 'node:tls';
 import type { DeviceMessageKind } from '@fleetkey/protocol';
+import type { PublishRateStore } from './publish-rate.js';
 
 export type ProtocolVersion = 4 | 5;
 
@@ -33,7 +34,7 @@ export interface GatewayLimits {
   maxInflightPerConn: number;
   /** Commands waiting behind the in-flight window per connection; beyond it sendCommand returns false. */
   maxQueuedCommands: number;
-  /** Sustained PUBLISH rate per connection (token bucket, burst = one second's worth). */
+  /** Sustained PUBLISH rate per device, across reconnects (token bucket, burst = one second's worth). */
   maxPublishesPerSecond: number;
   /** Bytes the gateway buffers towards one client before it gives up on that client. */
   maxWriteBufferBytes: number;
@@ -87,11 +88,13 @@ export type RefusalReason =
   | 'topic_alias_invalid'
   | 'packet_too_large'
   | 'topic_too_long'
+  | 'topic_name_invalid'
   | 'rate_limited'
   | 'receive_maximum_exceeded'
   | 'malformed_packet'
   | 'payload_invalid'
   | 'protocol_error'
+  | 'internal_error'
   | 'connect_timeout'
   | 'tls_handshake_failed';
 
@@ -154,6 +157,8 @@ export interface GatewayOptions {
   insecure?: boolean;
   limits?: Partial<GatewayLimits>;
   hooks: GatewayHooks;
+  /** Where per-device PUBLISH allowances live; default in memory at limits.maxPublishesPerSecond. */
+  publishRate?: PublishRateStore;
 }
 
 export interface GatewayStats {

@@ -1,6 +1,7 @@
 /**
  * Will messages. A device may leave a Will only on its own device → cloud topics, at QoS 0 or 1,
- * not retained; it is handed to accept() like any message when the connection ends without a
+ * not retained, with a payload the validate hook accepts — checked at CONNECT exactly like a
+ * PUBLISH, because once the link drops there is nobody left to refuse; it is handed to accept() like any message when the connection ends without a
  * normal DISCONNECT [MQTT-3.1.2-8], and discarded after one [MQTT-3.1.2-10]. The v5 Will Delay
  * Interval is not honoured: the Will is delivered at once (documented shortcut).
  */
@@ -27,6 +28,10 @@ export function checkWill(packet: IConnectPacket, deviceId: string, maxTopicLeng
   }
   if (w.retain === true) {
     return { refusal: 'retain_not_supported', v4: CONNACK_V4.notAuthorized, v5: REASON_V5.retainNotSupported, detail: 'retained will' };
+  }
+  if (w.topic.includes('+') || w.topic.includes('#')) {
+    // The Will Topic is a Topic Name: no wildcards [MQTT-3.1.3-11, MQTT-3.3.2-2].
+    return { refusal: 'topic_name_invalid', v4: CONNACK_V4.notAuthorized, v5: REASON_V5.topicNameInvalid, detail: 'wildcard in will topic' };
   }
   const parsed = w.topic.length <= maxTopicLength ? parseDeviceTopic(w.topic) : undefined;
   if (parsed === undefined || parsed.deviceId !== deviceId) {

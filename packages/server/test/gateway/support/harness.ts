@@ -27,6 +27,8 @@ export interface Harness {
   /** Optional per-message store latency (ms). */
   delayFor: ((msg: AcceptedMessage) => number) | undefined;
   maxInFlightAccepts: number;
+  /** Optional content check (the validate hook); may throw, to stand for a collaborator's fault. */
+  validate: ((msg: AcceptedMessage) => string | null) | undefined;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,9 @@ export async function startHarness(pki: Pki, limits: Partial<GatewayLimits> = {}
         const cn = [ctx.peerCertificate?.subject.CN].flat()[0];
         if (cn === undefined) return { ok: false, reason: 'not_authorized', detail: 'no client certificate' };
         return h.authOverride.get(cn) ?? { ok: true, deviceId: cn };
+      },
+      validate(msg) {
+        return h.validate?.(msg) ?? null;
       },
       async accept(msg) {
         h.inFlightAccepts++;
