@@ -44,6 +44,15 @@ export function caCommand(): Command {
       emit(g, r, () => `new issuing CA ${r.id}`);
     });
   cmd
+    .command('sign-root-crl')
+    .description("re-sign the root's CRL with the root key (pre-signed, served while the key is offline; do it before removing the key and before nextUpdate)")
+    .option('--validity <duration>', 'nextUpdate this far ahead (default: ca.rootCrlValidity, 365d)')
+    .action(async (o: { validity?: string }, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const r = await Client.from(g).request<{ crlNumber: number; nextUpdate: string }>('POST', '/v1/ca/root/crl', o.validity === undefined ? {} : { validity: o.validity });
+      emit(g, r, () => `root CRL ${r.crlNumber} signed, next update ${r.nextUpdate}`);
+    });
+  cmd
     .command('remove-root-key')
     .description('delete the root key from the server (export it first); rotation then needs it restored')
     .action(async (_o: unknown, c: Command) => {

@@ -2,6 +2,7 @@
 export { parseAndVerifyCsr, DEFAULT_CSR_MAX_BYTES, type CsrPolicy, type CsrKeyType, type VerifiedCsr } from './csr.js';
 export {
   MAX_CLOCK_SKEW_MS,
+  NO_WELL_DEFINED_EXPIRATION,
   randomSerial,
   type DeviceCertificateKind,
   type DeviceCertificateRequest,
@@ -37,5 +38,6 @@ export {
   type OcspSingleResponse,
   type BuildOcspResponseOptions,
 } from './ocsp-response.js';
-export { FLEETKEY_OID_ARC, OID_FLEETKEY_ISSUANCE_METHOD } from './oids.js';
+export { FLEETKEY_OID_ARC, OID_FLEETKEY_ISSUANCE_METHOD, OID_FLEETKEY_ISSUANCE_METHOD_LEGACY } from './oids.js';
+export { issuanceMethodOf, ISSUANCE_METHOD_OIDS } from './provenance.js';
 export { toPem } from './pem.js';

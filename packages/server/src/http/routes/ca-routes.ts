@@ -5,9 +5,12 @@ import {
   IssueCertificateBody,
   IssuedCertificate,
   RevokeCertificateBody,
+  RootCrlBody,
+  RootCrlSigned,
   RootExport,
   RootExportBody,
   Uuid,
+  parseDuration,
 } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -71,7 +74,7 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
       notBefore: iso(a.row.not_before),
       notAfter: iso(a.row.not_after),
       certificatePem: a.row.certificate_pem,
-      crlUrl: a.row.role === 'root' ? null : `${publicUrl()}/pki/crl/${a.row.id}.crl`,
+      crlUrl: `${publicUrl()}/pki/crl/${a.row.id}.crl`,
     })),
     ocspUrl: `${publicUrl()}/pki/ocsp`,
   }));
@@ -84,6 +87,15 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
     '/ca/root/export',
     { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], body: RootExportBody, response: { 200: RootExport } } },
     async (req) => ({ armored: await ca.authorities.exportRoot(requestContext(req), req.body.passphrase) }),
+  );
+  app.post(
+    '/ca/root/crl',
+    { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], body: RootCrlBody, response: { 200: RootCrlSigned } } },
+    async (req) => {
+      const validityMs = req.body.validity === undefined ? undefined : parseDuration(req.body.validity);
+      const r = await ca.authorities.resignRootCrl(requestContext(req), validityMs ?? undefined);
+      return { crlNumber: r.crlNumber, nextUpdate: iso(r.nextUpdate) };
+    },
   );
   app.post('/ca/root/remove', { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], response: { 204: Type.Null() } } }, async (req, reply) => {
     await ca.authorities.removeRootKey(requestContext(req));
