@@ -1,0 +1,89 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DIALECTS } from '../support/databases.js';
+import { deviceKey, openssl } from '../support/pki.js';
+import { provisionX509 } from '../support/provision.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+const DAY = 86_400_000;
+
+/**
+ * What has to outlast long offline periods: a robot's birth certificate while the robot sits in a
+ * warehouse (IEEE 802.1AR: an IDevID lives as long as the device), and the root CRL while the root
+ * key sits in a safe (pre-signed, served from the store, re-signed only by an explicit step).
+ */
+describe.each(DIALECTS)('offline lifetimes on %s', (dialect) => {
+  let t: TestServer;
+  let offset = 0; // how far the server's clock runs ahead of the real one
+  let rootId: string;
+  let rootPem: string;
+  const rootCrl = async () => {
+    const res = await fetch(`${t.url}/pki/crl/${rootId}.crl`);
+    expect(res.status).toBe(200);
+    const der = Buffer.from(await res.arrayBuffer());
+    const text = (await openssl((d) => ['crl', '-inform', 'DER', '-in', join(d, 'c.crl'), '-CAfile', join(d, 'root.pem'), '-noout', '-text'], { 'c.crl': der, 'root.pem': rootPem })).out;
+    expect(text).toContain('verify OK');
+    return {
+      number: Number(/X509v3 CRL Number:\s*\n\s*(\d+)/.exec(text)?.[1]),
+      nextUpdate: Date.parse(/Next Update: (.+)/.exec(text)?.[1] ?? ''),
+    };
+  };
+  beforeAll(async () => {
+    t = await startTestServer(dialect, { clock: { now: () => Date.now() + offset } });
+    const root = (await t.call('GET', '/v1/ca')).body.authorities.find((a: { role: string }) => a.role === 'root');
+    rootId = root.id;
+    rootPem = root.certificatePem;
+  });
+  afterAll(async () => t?.stop());
+
+  test('fail: a robot stored 400 days after manufacture still provisions with its default birth certificate (notAfter 99991231235959Z)', async () => {
+    const g = await t.call('POST', '/v1/enrollments', { body: { label: 'stored robots', kind: 'group', attestation: 'x509', allocation: { type: 'pending' } } });
+    expect(g.status).toBe(201);
+    const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id as string;
+    const idevid = deviceKey();
+    // As `fleetkey manufacture` asks by default: no validity given for a birth certificate.
+    const r = await t.call('POST', '/v1/certificates', { body: { deviceId: id, csr: idevid.csrPem, kind: 'idevid' } });
+    expect(r.status).toBe(201);
+    expect(r.body.certificate.notAfter).toBe('9999-12-31T23:59:59.000Z');
+    offset = 400 * DAY;
+    try {
+      const p = await provisionX509(t, { idevid, idevidChainPem: r.body.chainPem });
+      expect(p.status, JSON.stringify(p.body)).toBe(200);
+      expect(p.body.deviceId).toBe(id);
+    } finally {
+      offset = 0;
+    }
+  });
+
+  test('fail: an operational certificate cannot be given an unlimited lifetime', async () => {
+    const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id as string;
+    const r = await t.call('POST', '/v1/certificates', { body: { deviceId: id, csr: deviceKey().csrPem, validity: 'unlimited' } });
+    expect(r.status).toBe(400);
+    expect(r.body.code).toBe('CERT_VALIDITY_INVALID');
+  });
+
+  test('the root CRL is pre-signed for a year, re-signed by an explicit step, and still served after the root key is removed', async () => {
+    const first = await rootCrl();
+    expect(first.nextUpdate - Date.now()).toBeGreaterThan(364 * DAY);
+    const resigned = await t.call('POST', '/v1/ca/root/crl', { body: { validity: '730d' } });
+    expect(resigned.status, JSON.stringify(resigned.body)).toBe(200);
+    const second = await rootCrl();
+    expect(second.number).toBeGreaterThan(first.number);
+    expect(second.nextUpdate - Date.now()).toBeGreaterThan(729 * DAY);
+    // A rotated issuing CA names the root's CRL and certificate, like the first ones.
+    const rotated = await t.call('POST', '/v1/ca/rotate');
+    expect(rotated.status).toBe(200);
+    const issuing = (await t.call('GET', '/v1/ca')).body.authorities.find((a: { id: string }) => a.id === rotated.body.id);
+    const ext = (await openssl((d) => ['x509', '-in', join(d, 'c.pem'), '-noout', '-ext', 'crlDistributionPoints,authorityInfoAccess'], { 'c.pem': issuing.certificatePem })).out;
+    expect(ext).toContain(`/pki/crl/${rootId}.crl`);
+    expect(ext).toContain(`CA Issuers - URI:${t.url}/pki/ca/${rootId}.crt`);
+
+    expect((await t.call('POST', '/v1/ca/root/export', { body: { passphrase: 'correct horse battery' } })).status).toBe(200);
+    expect((await t.call('POST', '/v1/ca/root/remove')).status).toBe(204);
+    const refused = await t.call('POST', '/v1/ca/root/crl', { body: {} });
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('CA_ROOT_OFFLINE');
+    // Nothing changed: the pre-signed CRL is what is served.
+    expect(await rootCrl()).toEqual(second);
+  });
+});
