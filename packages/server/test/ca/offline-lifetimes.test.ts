@@ -65,6 +65,10 @@ describe.each(DIALECTS)('offline lifetimes on %s', (dialect) => {
   test('the root CRL is pre-signed for a year, re-signed by an explicit step, and still served after the root key is removed', async () => {
     const first = await rootCrl();
     expect(first.nextUpdate - Date.now()).toBeGreaterThan(364 * DAY);
+    // Only a CA administrator signs with the root key.
+    const operator = (await t.call('POST', '/v1/tokens', { body: { role: 'operator', name: 'ops' } })).body.secret as string;
+    expect((await t.call('POST', '/v1/ca/root/crl', { token: operator, body: {} })).status).toBe(403);
+    expect(await rootCrl()).toEqual(first);
     const resigned = await t.call('POST', '/v1/ca/root/crl', { body: { validity: '730d' } });
     expect(resigned.status, JSON.stringify(resigned.body)).toBe(200);
     const second = await rootCrl();
