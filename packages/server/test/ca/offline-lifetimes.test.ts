@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { systemContext } from '@fleetkey/server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.js';
 import { deviceKey, openssl } from '../support/pki.js';
@@ -60,6 +61,16 @@ describe.each(DIALECTS)('offline lifetimes on %s', (dialect) => {
     const r = await t.call('POST', '/v1/certificates', { body: { deviceId: id, csr: deviceKey().csrPem, validity: 'unlimited' } });
     expect(r.status).toBe(400);
     expect(r.body.code).toBe('CERT_VALIDITY_INVALID');
+  });
+
+  test('a CA created before the root CRL existed gets one at start while its root key is on the server', async () => {
+    // As a data dir from before this profile: no CRL row for the root, so nothing to serve.
+    await t.server.store.db.deleteFrom('crls').where('issuer_id', '=', rootId).execute();
+    expect((await fetch(`${t.url}/pki/crl/${rootId}.crl`)).status).toBe(404);
+    await t.server.ca.authorities.ensureRootCrl(systemContext('test'));
+    expect((await rootCrl()).nextUpdate - Date.now()).toBeGreaterThan(364 * DAY);
+    const audit = await t.call('GET', `/v1/audit?subject=ca:${rootId}&limit=10`);
+    expect(audit.body.entries.map((e: { action: string }) => e.action)).toContain('ca.root.crl');
   });
 
   test('the root CRL is pre-signed for a year, re-signed by an explicit step, and still served after the root key is removed', async () => {
