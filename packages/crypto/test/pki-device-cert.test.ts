@@ -16,6 +16,7 @@ import {
 } from '../src/pki/index.js';
 import { bitString, children, decodeOid, readExactly, seq, tlv, utf8String } from '../src/pki/der.js';
 import { extension } from '../src/pki/issuer-template.js';
+import { validateChain } from '../src/x509/validate/index.js';
 import { deviceRequest, ecKey, makeTestPki, spkiOf, type TestPki } from './support/pki-fixtures.js';
 import { opensslVerify, opensslVerifyAll } from './support/pki-openssl.js';
 import { codeOf } from './support/codes.js';
@@ -263,6 +264,11 @@ describe('interop of the device profile (issue 10 items 4, 5)', () => {
       expect(idevid.der.includes(Buffer.concat([Buffer.from([0x18, 0x0f]), Buffer.from('99991231235959Z', 'latin1')]))).toBe(true);
       expect(new X509Certificate(idevid.der).validTo).toBe('Dec 31 23:59:59 9999 GMT');
       expect((await opensslVerify(idevid.der, pki.rootDer, [pki.intermediateDer])).ok).toBe(true);
+      // Our own validator (the one X.509 provisioning uses) accepts it, and its chain still bounds it.
+      const check = (time: Date) => validateChain({ leaf: idevid.der, intermediates: [pki.intermediateDer], trustAnchors: [pki.rootDer], time, requiredKeyUsage: ['digitalSignature'] });
+      expect(check(new Date()).ok).toBe(true);
+      const late = check(new Date(Date.now() + 6 * 365 * 86_400_000)); // the test intermediate lives 5 years
+      expect(late.ok ? 'ok' : late.reason).toBe('expired');
       expect(await codeOf(issue(pki.template, { ...deviceRequest(), notAfter: NO_WELL_DEFINED_EXPIRATION }))).toBe('CERT_VALIDITY_INVALID');
       expect(await codeOf(issue(pki.template, deviceRequest({ kind: 'idevid', days: 20 * 365 })))).toBe('CERT_VALIDITY_INVALID');
     });
