@@ -21,6 +21,7 @@ export {
   type ServerCertificateOptions,
 } from './ca-certificates.js';
 export { buildCrl, CRL_REASONS, type CrlReason, type CrlEntry, type BuildCrlOptions } from './crl.js';
+export { readVerifiedCrl, type VerifiedCrl } from './crl-read.js';
 export {
   parseOcspRequest,
   ocspRequestFromGetPath,

@@ -183,8 +183,14 @@ export const CaList = Type.Object({ authorities: Type.Array(CaAuthority), ocspUr
 export type CaList = Static<typeof CaList>;
 export const RootExportBody = Type.Object({ passphrase: Type.String({ minLength: 12, maxLength: 1024 }) }, { additionalProperties: false });
 export const RootExport = Type.Object({ armored: Type.String() }, { additionalProperties: false });
-/** Re-signing the root CRL: nextUpdate this far ahead (default: config ca.rootCrlValidity). */
-export const RootCrlBody = Type.Object({ validity: Type.Optional(Type.String({ pattern: DURATION_PATTERN })) }, { additionalProperties: false });
+/**
+ * Re-signing the root CRL: with the root key on the server, nextUpdate `validity` ahead (default:
+ * config ca.rootCrlValidity); or `crlPem`, a root CRL the operator signed offline.
+ */
+export const RootCrlBody = Type.Object(
+  { validity: Type.Optional(Type.String({ pattern: DURATION_PATTERN })), crlPem: Type.Optional(Type.String({ minLength: 32, maxLength: 65_536 })) },
+  { additionalProperties: false },
+);
 export const RootCrlSigned = Type.Object({ crlNumber: Type.Integer(), nextUpdate: Type.String() }, { additionalProperties: false });
 
 export const RenewBody = Type.Object(

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { buildCrl, importRootKey, SoftwareSigner, toPem } from '@fleetkey/crypto';
 import { systemContext } from '@fleetkey/server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.js';
@@ -18,6 +19,9 @@ describe.each(DIALECTS)('offline lifetimes on %s', (dialect) => {
   let offset = 0; // how far the server's clock runs ahead of the real one
   let rootId: string;
   let rootPem: string;
+  let offline: SoftwareSigner | undefined; // the root key as exported, held by the operator
+  const sign = async (crlNumber: bigint, from: number, to: number) =>
+    toPem(await buildCrl({ issuerCertificate: rootPem, signer: offline!, thisUpdate: new Date(from), nextUpdate: new Date(to), crlNumber, entries: [] }), 'X509 CRL');
   const rootCrl = async () => {
     const res = await fetch(`${t.url}/pki/crl/${rootId}.crl`);
     expect(res.status).toBe(200);
@@ -35,7 +39,10 @@ describe.each(DIALECTS)('offline lifetimes on %s', (dialect) => {
     rootId = root.id;
     rootPem = root.certificatePem;
   });
-  afterAll(async () => t?.stop());
+  afterAll(async () => {
+    await offline?.close();
+    await t?.stop();
+  });
 
   test('fail: a robot stored 400 days after manufacture still provisions with its default birth certificate (notAfter 99991231235959Z)', async () => {
     const g = await t.call('POST', '/v1/enrollments', { body: { label: 'stored robots', kind: 'group', attestation: 'x509', allocation: { type: 'pending' } } });
@@ -93,12 +100,45 @@ describe.each(DIALECTS)('offline lifetimes on %s', (dialect) => {
     expect(ext).toContain(`/pki/crl/${rootId}.crl`);
     expect(ext).toContain(`CA Issuers - URI:${t.url}/pki/ca/${rootId}.crt`);
 
-    expect((await t.call('POST', '/v1/ca/root/export', { body: { passphrase: 'correct horse battery' } })).status).toBe(200);
+    const exported = await t.call('POST', '/v1/ca/root/export', { body: { passphrase: 'correct horse battery' } });
+    expect(exported.status).toBe(200);
     expect((await t.call('POST', '/v1/ca/root/remove')).status).toBe(204);
     const refused = await t.call('POST', '/v1/ca/root/crl', { body: {} });
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('CA_ROOT_OFFLINE');
     // Nothing changed: the pre-signed CRL is what is served.
     expect(await rootCrl()).toEqual(second);
+
+    // Offline: the operator signs the next root CRL with the exported key; the server installs it.
+    offline = new SoftwareSigner(await importRootKey(exported.body.armored, 'correct horse battery'));
+    const now = Date.now();
+    const next = await sign(BigInt(second.number + 1), now, now + 400 * DAY);
+    const installed = await t.call('POST', '/v1/ca/root/crl', { body: { crlPem: next } });
+    expect(installed.status, JSON.stringify(installed.body)).toBe(200);
+    const third = await rootCrl();
+    expect(third.number).toBe(second.number + 1);
+    expect(third.nextUpdate - Date.now()).toBeGreaterThan(399 * DAY);
+    expect(await (await fetch(`${t.url}/pki/crl/${rootId}.pem`)).text()).toBe(next);
+  });
+
+  test('fail: an offline root CRL that is replayed, stale, forged or not a CRL is refused and changes nothing', async () => {
+    const served = await (await fetch(`${t.url}/pki/crl/${rootId}.pem`)).text();
+    const current = await rootCrl();
+    const exported = await t.call('POST', '/v1/ca/root/export', { body: { passphrase: 'correct horse battery' } });
+    // The root key is gone from the server; the test still holds the key exported before (above).
+    expect(exported.body.code).toBe('CA_ROOT_NOT_EXPORTABLE');
+    const now = Date.now();
+    const cases = [
+      served, // replay of the CRL already served: its number does not grow
+      await sign(BigInt(current.number + 1), now - 2 * DAY, now - DAY), // stale: nextUpdate passed
+      'not a CRL, only text long enough to pass the schema',
+      served.replace(/[A-Za-z0-9](?=\n-----END)/, (c) => (c === 'A' ? 'B' : 'A')), // signature bytes altered
+    ];
+    for (const crlPem of cases) {
+      const r = await t.call('POST', '/v1/ca/root/crl', { body: { crlPem } });
+      expect(r.status, crlPem.slice(0, 40)).toBe(400);
+      expect(r.body.code).toBe('CRL_PARAMS_INVALID');
+    }
+    expect(await rootCrl()).toEqual(current);
   });
 });

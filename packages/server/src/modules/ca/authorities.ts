@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FleetkeyError } from '@fleetkey/protocol';
 import {
   buildCrl,
+  readVerifiedCrl,
   createIntermediateCa,
   createIssuerTemplate,
   createRootCa,
@@ -130,6 +131,34 @@ export class Authorities {
       else await w.tx.updateTable('crls').set(crl).where('issuer_id', '=', root.row.id).execute();
       w.note({ crlNumber: crl.crl_number, nextUpdate: new Date(crl.next_update).toISOString() });
       return { crlNumber: crl.crl_number, nextUpdate: crl.next_update };
+    });
+  }
+
+  /**
+   * Installs a root CRL the operator signed offline with the exported root key (`fleetkey ca
+   * sign-root-crl --root-key`): the way to keep the root CRL current while the key stays off the
+   * server. It must verify under the root, be current, and carry a higher cRLNumber (RFC 5280
+   * §5.2.3: numbers only grow), so an old CRL cannot be replayed over a newer one.
+   *
+   * @throws FleetkeyError CRL_PARAMS_INVALID
+   */
+  async installRootCrl(ctx: OpContext, der: Buffer): Promise<{ crlNumber: number; nextUpdate: number }> {
+    const root = this.root();
+    const crl = readVerifiedCrl(der, root.certificate);
+    return this.uow.run(ctx, { action: 'ca.root.crl', subject: `ca:${root.row.id}` }, async (w) => {
+      const prev = await w.tx.selectFrom('crls').select('crl_number').where('issuer_id', '=', root.row.id).executeTakeFirst();
+      if (crl.crlNumber <= BigInt(prev?.crl_number ?? 0) || crl.crlNumber > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new FleetkeyError('CRL_PARAMS_INVALID', { detail: `cRLNumber ${crl.crlNumber} does not follow ${prev?.crl_number ?? 0}` });
+      }
+      if (crl.nextUpdate.getTime() <= w.now || crl.thisUpdate.getTime() > w.now + 5 * 60_000) {
+        throw new FleetkeyError('CRL_PARAMS_INVALID', { detail: 'the CRL is not current' });
+      }
+      if (crl.entries !== 0) throw new FleetkeyError('CRL_PARAMS_INVALID', { detail: 'the root revokes no CA certificate Fleetkey knows of' });
+      const values = { crl_number: Number(crl.crlNumber), this_update: crl.thisUpdate.getTime(), next_update: crl.nextUpdate.getTime(), der: der.toString('base64') };
+      if (prev === undefined) await w.tx.insertInto('crls').values({ issuer_id: root.row.id, ...values }).execute();
+      else await w.tx.updateTable('crls').set(values).where('issuer_id', '=', root.row.id).execute();
+      w.note({ crlNumber: values.crl_number, nextUpdate: new Date(values.next_update).toISOString(), signedOffline: true });
+      return { crlNumber: values.crl_number, nextUpdate: values.next_update };
     });
   }
 
