@@ -73,4 +73,17 @@ export class Client {
     if (!res.ok) throw new ApiError(res.status, parsed as ErrorBody);
     return parsed as T;
   }
+
+  /** GET of a public, binary object (a CRL, a CA certificate); null when the server has none (404). */
+  async bytes(path: string): Promise<Buffer | null> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`);
+    } catch (e) {
+      throw new Error(`cannot reach the Fleetkey server at ${this.url} (${(e as Error).message})`);
+    }
+    if (res.status === 404) return null;
+    if (!res.ok) throw new ApiError(res.status, (await res.json()) as ErrorBody);
+    return Buffer.from(await res.arrayBuffer());
+  }
 }

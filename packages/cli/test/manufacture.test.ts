@@ -4,6 +4,7 @@
  * --bundle` on one of the bundles over the real device plane (mTLS with the IDevID).
  */
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,8 @@ describe('manufacture and provision through the fleetkey binary', () => {
       writeFileSync(join(cwd, 'leaf.pem'), chain[0]!);
       writeFileSync(join(cwd, 'mfg.pem'), chain.slice(1).join(''));
       execFileSync('openssl', ['verify', '-CAfile', join(dir, 'ca-bundle.pem'), '-untrusted', join(cwd, 'mfg.pem'), join(cwd, 'leaf.pem')], { stdio: 'pipe' });
+      // IEEE 802.1AR: by default a birth certificate lives as long as the robot (RFC 5280 §4.1.2.5).
+      expect(new X509Certificate(chain[0]!).validTo).toBe('Dec 31 23:59:59 9999 GMT');
       const reg = await api('GET', `/v1/devices/${d.deviceId}`);
       expect(reg.body).toMatchObject({ model: 'kuka-kr16', status: 'manufactured', serials: d.serials });
     }
@@ -149,4 +152,17 @@ describe('manufacture and provision through the fleetkey binary', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('KEY_FILE_PERMISSIONS');
   });
+
+  test('manufacture --idevid-validity 3650d gives the run ten-year birth certificates instead of unlimited ones; a bad value is a usage error', async () => {
+    const bad = await fleetkey(cwd, ['manufacture', '--count', '1', '--out', join(cwd, 'none'), '--idevid-validity', 'forever'], factory);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--idevid-validity');
+    expect(existsSync(join(cwd, 'none'))).toBe(false);
+    const dir = join(cwd, 'ten-years');
+    const s = await fleetkeyJson(cwd, ['manufacture', '--count', '1', '--out', dir, '--enrollment', x509Enrollment, '--idevid-validity', '3650d'], factory);
+    const leaf = readFileSync(join(dir, s.devices[0].deviceId, 'idevid-chain.pem'), 'utf8');
+    const life = Date.parse(new X509Certificate(leaf).validTo) - Date.now();
+    expect(life).toBeGreaterThan(3649 * 86_400_000);
+    expect(life).toBeLessThan(3651 * 86_400_000);
+  }, 60_000);
 });

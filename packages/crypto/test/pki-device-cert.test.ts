@@ -4,14 +4,19 @@ import * as x509 from '../src/pki/x509-lib.js';
 import { SoftwareSigner } from '../src/signer/software-signer.js';
 import {
   MAX_CLOCK_SKEW_MS,
+  NO_WELL_DEFINED_EXPIRATION,
   OID_FLEETKEY_ISSUANCE_METHOD,
+  OID_FLEETKEY_ISSUANCE_METHOD_LEGACY,
+  issuanceMethodOf,
   createIssuerTemplate,
   issueDeviceCertificate,
   issueDeviceCertificateWithLibrary,
   type DeviceCertificateRequest,
   type IssuedCertificate,
 } from '../src/pki/index.js';
-import { children, decodeOid, readExactly } from '../src/pki/der.js';
+import { bitString, children, decodeOid, readExactly, seq, tlv, utf8String } from '../src/pki/der.js';
+import { extension } from '../src/pki/issuer-template.js';
+import { validateChain } from '../src/x509/validate/index.js';
 import { deviceRequest, ecKey, makeTestPki, spkiOf, type TestPki } from './support/pki-fixtures.js';
 import { opensslVerify, opensslVerifyAll } from './support/pki-openssl.js';
 import { codeOf } from './support/codes.js';
@@ -35,7 +40,7 @@ function profileOf(der: Buffer) {
 
 /**
  * Extensions read with our DER reader: asn1js (under @peculiar/x509) renders OID arcs above
- * 2^53, like our 2.25.<UUID> arc, as "{hex}", so the private extension is looked up here.
+ * 2^53, like the legacy 2.25.<UUID> arc, as "{hex}", so the private extension is looked up here.
  */
 function extensionsOf(der: Buffer): Array<{ oid: string; critical: boolean; value: string }> {
   const tbs = children(readExactly(der, 0x30))[0]!;
@@ -215,4 +220,57 @@ describe('device certificate profile', () => {
     const r384 = await opensslVerifyAll(issued384.map((c) => c.der), pki384.rootDer, [pki384.intermediateDer], ['-purpose', 'sslclient']);
     expect(r384.okCount).toBe(issued384.length);
   });
+});
+
+describe('interop of the device profile (issue 10 items 4, 5)', () => {
+  const arcsOf = (dotted: string): bigint[] => dotted.split('.').map((a) => BigInt(a));
+
+  it('fail: a device certificate carries no OID with an arc of 2^28 or more (pyca/cryptography reads 4 base-128 octets per arc, Go 31 bits)', async () => {
+    for (const [name, issue] of Object.entries(PATHS)) {
+      const cert = await issue(pki.template, deviceRequest());
+      issued.push(cert);
+      const oids = extensionsOf(cert.der).map((e) => e.oid);
+      expect(oids, name).toContain(OID_FLEETKEY_ISSUANCE_METHOD);
+      for (const o of oids) for (const arc of arcsOf(o)) expect(arc < 2n ** 28n, `${name}: ${o}`).toBe(true);
+    }
+  });
+
+  it('provenance is read under the current OID and under the legacy 2.25 OID of certificates already issued', async () => {
+    const req = deviceRequest({ method: 'x509:enr-legacy' });
+    const cert = await issueDeviceCertificate(pki.template, req);
+    issued.push(cert);
+    expect(issuanceMethodOf(cert.der)).toBe('x509:enr-legacy');
+    // The same certificate as the previous profile wrote it: legacy extension OID, re-signed by the issuer.
+    const [tbs, alg] = children(readExactly(cert.der, 0x30));
+    const fields = children(tbs!).map((f) => f.raw);
+    const extsAt = fields.findIndex((f) => f[0] === 0xa3);
+    const exts = children(children(readExactly(fields[extsAt]!, 0xa3))[0]!).map((e) => e.raw);
+    exts[exts.length - 1] = extension(OID_FLEETKEY_ISSUANCE_METHOD_LEGACY, false, utf8String('x509:enr-legacy'));
+    fields[extsAt] = tlv(0xa3, seq(...exts));
+    const legacyTbs = seq(...fields);
+    const legacy = seq(legacyTbs, alg!.raw, bitString(await pki.intermediateSigner.sign(legacyTbs)));
+    expect(extensionsOf(legacy).map((e) => e.oid)).toContain(OID_FLEETKEY_ISSUANCE_METHOD_LEGACY);
+    expect((await opensslVerify(legacy, pki.rootDer, [pki.intermediateDer])).ok).toBe(true);
+    expect(issuanceMethodOf(legacy)).toBe('x509:enr-legacy');
+    // No provenance: a CA certificate, garbage.
+    expect(issuanceMethodOf(pki.intermediateDer)).toBeNull();
+    expect(issuanceMethodOf(Buffer.from('3003020101', 'hex'))).toBeNull();
+  });
+
+  for (const [name, issue] of Object.entries(PATHS)) {
+    it(`${name}: an IDevID may have no well-defined expiration (99991231235959Z, GeneralizedTime) past its issuer; nothing else may outlive the issuer`, async () => {
+      const idevid = await issue(pki.template, { ...deviceRequest({ kind: 'idevid' }), notAfter: NO_WELL_DEFINED_EXPIRATION });
+      issued.push(idevid);
+      expect(idevid.der.includes(Buffer.concat([Buffer.from([0x18, 0x0f]), Buffer.from('99991231235959Z', 'latin1')]))).toBe(true);
+      expect(new X509Certificate(idevid.der).validTo).toBe('Dec 31 23:59:59 9999 GMT');
+      expect((await opensslVerify(idevid.der, pki.rootDer, [pki.intermediateDer])).ok).toBe(true);
+      // Our own validator (the one X.509 provisioning uses) accepts it, and its chain still bounds it.
+      const check = (time: Date) => validateChain({ leaf: idevid.der, intermediates: [pki.intermediateDer], trustAnchors: [pki.rootDer], time, requiredKeyUsage: ['digitalSignature'] });
+      expect(check(new Date()).ok).toBe(true);
+      const late = check(new Date(Date.now() + 6 * 365 * 86_400_000)); // the test intermediate lives 5 years
+      expect(late.ok ? 'ok' : late.reason).toBe('expired');
+      expect(await codeOf(issue(pki.template, { ...deviceRequest(), notAfter: NO_WELL_DEFINED_EXPIRATION }))).toBe('CERT_VALIDITY_INVALID');
+      expect(await codeOf(issue(pki.template, deviceRequest({ kind: 'idevid', days: 20 * 365 })))).toBe('CERT_VALIDITY_INVALID');
+    });
+  }
 });

@@ -10,8 +10,9 @@ import {
   type IssuedCertificate,
   type OcspCertId,
 } from '../src/pki/index.js';
-import { DER_NULL, explicit, octetString, oid, seq, unsignedInteger } from '../src/pki/der.js';
-import { deviceRequest, makeTestPki, type TestPki } from './support/pki-fixtures.js';
+import { DER_NULL, children, explicit, octetString, oid, readExactly, seq, unsignedInteger } from '../src/pki/der.js';
+import { SoftwareSigner } from '../src/signer/software-signer.js';
+import { deviceRequest, ecKey, makeTestPki, spkiOf, type TestPki } from './support/pki-fixtures.js';
 import { certPem, openssl, opensslVerifyAll, tempDir } from './support/pki-openssl.js';
 import { startOcspResponder, type RevocationState } from './support/pki-ocsp-server.js';
 import { codeOf, codeOfSync } from './support/codes.js';
@@ -122,6 +123,24 @@ describe('buildOcspResponse refusals', () => {
     expect(codeOfSync(() => buildOcspError('successful' as never))).toBe('OCSP_RESPONSE_PARAMS_INVALID');
   });
 
+  it('fail (Go x/crypto/ocsp refuses an embedded non-OCSPSigning certificate): a response signed by the issuing CA embeds no certs; one by a delegated responder does', async () => {
+    const certsOf = (der: Buffer): number => {
+      // OCSPResponse → responseBytes [0] → ResponseBytes → response OCTET STRING → BasicOCSPResponse
+      const bytes = children(children(readExactly(der, 0x30))[1]!)[0]!;
+      const basic = children(readExactly(children(bytes)[1]!.value, 0x30));
+      const certs = basic.find((n) => n.tag === 0xa0);
+      return certs === undefined ? 0 : children(children(certs)[0]!).length;
+    };
+    const responses = [{ certId, status: 'good' as const, thisUpdate: new Date() }];
+    const byCa = await buildOcspResponse({ responderCertificate: pki.intermediateDer, signer: pki.intermediateSigner, producedAt: new Date(), responses });
+    expect(certsOf(byCa)).toBe(0);
+    // A non-CA responder certificate (here a device certificate stands in for a delegated one) is sent so clients can check it.
+    const leafKey = ecKey();
+    const leaf = await issueDeviceCertificate(pki.template, deviceRequest({ spkiDer: spkiOf(leafKey.publicKey) }));
+    const delegated = await buildOcspResponse({ responderCertificate: leaf.der, signer: new SoftwareSigner(leafKey.privateKey), producedAt: new Date(), responses });
+    expect(certsOf(delegated)).toBe(1);
+  });
+
   it('error responses are a bare OCSPResponseStatus (RFC 6960 §4.2.1)', () => {
     expect(buildOcspError('malformedRequest').toString('hex')).toBe('30030a0101');
     expect(buildOcspError('internalError').toString('hex')).toBe('30030a0102');
@@ -177,10 +196,12 @@ describe('OCSP responder against the openssl client', () => {
     expect((await openssl(['ocsp', '-issuer', files['issuer']!, '-cert', files['good']!, '-reqout', reqFile])).ok).toBe(true);
     const res = await fetch(responder.url, { method: 'POST', body: await readFile(reqFile), headers: { 'content-type': 'application/ocsp-request' } });
     const respFile = await t.file('other-resp.der', Buffer.from(await res.arrayBuffer()));
-    const refused = await openssl(['ocsp', '-respin', respFile, '-CAfile', otherRoot]);
+    // The CA-signed response carries no certificate: the issuer is offered as an untrusted
+    // candidate signer (-verify_other), which must still chain to a trusted root.
+    const refused = await openssl(['ocsp', '-respin', respFile, '-verify_other', files['issuer']!, '-CAfile', otherRoot]);
     expect(refused.stderr).toContain('Response Verify Failure');
     // The same response does verify against our own root: the refusal above is about trust.
-    const accepted = await openssl(['ocsp', '-respin', respFile, '-CAfile', files['root']!]);
+    const accepted = await openssl(['ocsp', '-respin', respFile, '-verify_other', files['issuer']!, '-CAfile', files['root']!]);
     expect(accepted.stderr).toContain('Response verify OK');
   });
 

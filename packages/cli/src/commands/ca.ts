@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { CaList } from '@fleetkey/protocol';
+import { buildCrl, importRootKey, readVerifiedCrl, SoftwareSigner, toPem } from '@fleetkey/crypto';
+import { parseDuration, type CaList } from '@fleetkey/protocol';
 import { Command } from 'commander';
-import { Client, type GlobalOptions } from '../client.js';
+import { Client, UsageError, type GlobalOptions } from '../client.js';
 import { emit, table } from '../output.js';
 
 export function caCommand(): Command {
@@ -44,6 +45,19 @@ export function caCommand(): Command {
       emit(g, r, () => `new issuing CA ${r.id}`);
     });
   cmd
+    .command('sign-root-crl')
+    .description("re-sign the root's CRL (served while the root key is offline) before its next update: on the server with its root key, or here with an exported one")
+    .option('--validity <duration>', 'nextUpdate this far ahead (default: ca.rootCrlValidity on the server, 365d here)')
+    .option('--root-key <file>', 'sign here with the root key exported by `ca export --root-key` (the server never sees it)')
+    .option('--passphrase-file <file>', 'passphrase of --root-key')
+    .action(async (o: { validity?: string; rootKey?: string; passphraseFile?: string }, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const client = Client.from(g);
+      const body = o.rootKey === undefined ? (o.validity === undefined ? {} : { validity: o.validity }) : { crlPem: await signRootCrlOffline(client, o.rootKey, o.passphraseFile, o.validity ?? '365d') };
+      const r = await client.request<{ crlNumber: number; nextUpdate: string }>('POST', '/v1/ca/root/crl', body);
+      emit(g, r, () => `root CRL ${r.crlNumber} signed, next update ${r.nextUpdate}`);
+    });
+  cmd
     .command('remove-root-key')
     .description('delete the root key from the server (export it first); rotation then needs it restored')
     .action(async (_o: unknown, c: Command) => {
@@ -52,4 +66,24 @@ export function caCommand(): Command {
       emit(g, { removed: true }, () => 'root key removed from the server');
     });
   return cmd;
+}
+
+/** Signs the next root CRL on this machine with an exported root key; returns it as PEM. */
+async function signRootCrlOffline(client: Client, keyFile: string, passphraseFile: string | undefined, validity: string): Promise<string> {
+  if (passphraseFile === undefined) throw new UsageError('--root-key needs --passphrase-file');
+  const validityMs = parseDuration(validity);
+  if (validityMs === null || validityMs < 86_400_000) throw new UsageError('--validity must be a duration of at least 1d');
+  const root = (await client.request<CaList>('GET', '/v1/ca')).authorities.find((a) => a.role === 'root');
+  if (root === undefined) throw new Error('the server has no root CA');
+  // RFC 5280 §5.2.3: the number continues the one the server serves (the server refuses anything lower).
+  const current = await client.bytes(`/pki/crl/${root.id}.crl`);
+  const crlNumber = current === null ? 1n : readVerifiedCrl(current, root.certificatePem).crlNumber + 1n;
+  const signer = new SoftwareSigner(await importRootKey(readFileSync(keyFile, 'utf8'), readFileSync(passphraseFile, 'utf8').trim()));
+  try {
+    const now = Date.now();
+    const der = await buildCrl({ issuerCertificate: root.certificatePem, signer, thisUpdate: new Date(now), nextUpdate: new Date(now + validityMs), crlNumber, entries: [] });
+    return toPem(der, 'X509 CRL');
+  } finally {
+    await signer.close();
+  }
 }

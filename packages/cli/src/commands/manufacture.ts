@@ -10,7 +10,7 @@ import {
   writeBundle,
   type Keystore,
 } from '@fleetkey/device';
-import type { CaAuthority, DerivedKey, Device, DeviceBundle, Enrollment, IssuedCertificate } from '@fleetkey/protocol';
+import { DURATION_PATTERN, type CaAuthority, type DerivedKey, type Device, type DeviceBundle, type Enrollment, type IssuedCertificate } from '@fleetkey/protocol';
 import { Command, Option } from 'commander';
 import { Client, UsageError, type GlobalOptions } from '../client.js';
 import { emit } from '../output.js';
@@ -30,6 +30,8 @@ export interface ManufactureOptions {
   provisioningUrl?: string;
   curve: 'P-256' | 'P-384';
   concurrency: string;
+  /** Birth-certificate lifetime: a duration, or `unlimited` (notAfter 99991231235959Z). */
+  idevidValidity?: string;
 }
 
 export interface ManifestEntry {
@@ -50,6 +52,7 @@ interface Station {
   provisioningUrl: string;
   caBundlePem: string;
   curve: 'P-256' | 'P-384';
+  idevidValidity: string;
   /** Shared token (PKCS#11) or undefined: one FileKeystore per bundle. */
   token: { keystore: Keystore; module: string; tokenLabel: string; pinFile: string } | undefined;
   serial: (i: number) => string;
@@ -96,7 +99,7 @@ async function manufactureOne(s: Station, index: number): Promise<ManifestEntry>
       idevidKeyLabel = s.token === undefined ? 'idevid' : `idevid-${deviceId}`;
       const key = await ks.generateKey(idevidKeyLabel, s.curve);
       const csr = toPem(await createCsr(key, { commonName: deviceId }), 'CERTIFICATE REQUEST');
-      const issued = await s.client.request<IssuedCertificate>('POST', '/v1/certificates', { deviceId, csr, kind: 'idevid' });
+      const issued = await s.client.request<IssuedCertificate>('POST', '/v1/certificates', { deviceId, csr, kind: 'idevid', validity: s.idevidValidity });
       idevidChainPem = issued.chainPem;
       idevidFingerprint = issued.certificate.fingerprintSha256;
     } else {
@@ -137,6 +140,8 @@ async function openStation(o: ManufactureOptions, g: GlobalOptions, client: Clie
     const e = await client.request<Enrollment>('GET', `/v1/enrollments/${encodeURIComponent(o.enrollment)}`);
     if (e.attestation !== o.attestation) throw new UsageError(`enrollment ${e.id} is for ${e.attestation} attestation, not ${o.attestation}`);
   }
+  const idevidValidity = o.idevidValidity ?? 'unlimited';
+  if (idevidValidity !== 'unlimited' && !new RegExp(DURATION_PATTERN).test(idevidValidity)) throw new UsageError('--idevid-validity is a duration (e.g. 3650d) or unlimited');
   let token: Station['token'];
   if (o.keystore === 'pkcs11') {
     if (o.module === undefined || o.tokenLabel === undefined || o.pinFile === undefined) throw new UsageError('--keystore pkcs11 needs --module, --token-label and --pin-file');
@@ -160,6 +165,7 @@ async function openStation(o: ManufactureOptions, g: GlobalOptions, client: Clie
     provisioningUrl: (o.provisioningUrl ?? defaultProvisioningUrl(g)).replace(/\/+$/, ''),
     caBundlePem: await fetchCaBundle(client),
     curve: o.curve,
+    idevidValidity,
     token,
     serial: (i) => `${prefix}${String(i + 1).padStart(width, '0')}`,
   };
@@ -252,6 +258,7 @@ export function manufactureCommand(): Command {
     .option('--pin-file <file>', 'file holding the token PIN, mode 0600 (with --keystore pkcs11)')
     .option('--provisioning-url <url>', 'device plane URL written into bundles (default: deviceUrl of <data-dir>/server.json, else https://127.0.0.1:8443)')
     .addOption(new Option('--curve <curve>', 'IDevID key curve').choices(['P-256', 'P-384']).default('P-256'))
+    .option('--idevid-validity <duration|unlimited>', 'birth-certificate lifetime; unlimited = notAfter 99991231235959Z, the IEEE 802.1AR default', 'unlimited')
     .option('--concurrency <n>', 'devices in flight', '4')
     .action(async (o: ManufactureOptions, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();

@@ -6,6 +6,7 @@ import type { Signer } from '../signer/signer.js';
 import { randomSerial, wholeSeconds, type IssuedCertificate } from './device-profile.js';
 import { keyIdentifier } from './hash.js';
 import { readIssuer } from './issuer.js';
+import { checkUrl } from './issuer-template.js';
 import { createWithLibrary } from './library-sign.js';
 import { OID } from './oids.js';
 
@@ -31,6 +32,15 @@ export interface IntermediateCaOptions {
   /** 0 for a CA that issues only end-entity certificates. */
   readonly pathLen: number;
   readonly validity: Validity;
+  /**
+   * Where relying parties find the issuer's CRL (RFC 5280 §4.2.1.13) and the issuer's certificate
+   * (AIA caIssuers, §4.2.2.1): `openssl verify -crl_check_all` and other full-chain revocation
+   * checkers need the CRL covering each CA certificate, not only the leaf. http(s) URLs.
+   */
+  readonly crlUrl?: string;
+  readonly caIssuersUrl?: string;
+  /** OCSP for this CA certificate, only where a responder answers for its issuer. */
+  readonly ocspUrl?: string;
 }
 
 export interface ServerCertificateOptions {
@@ -99,12 +109,25 @@ export async function createRootCa(options: RootCaOptions): Promise<IssuedCertif
   );
 }
 
+/** CRL DP and AIA of a CA certificate, for the URLs given (checked like the device profile's). */
+function distributionExtensions(o: Pick<IntermediateCaOptions, 'crlUrl' | 'caIssuersUrl' | 'ocspUrl'>): x509.Extension[] {
+  const out: x509.Extension[] = [];
+  if (o.crlUrl !== undefined) out.push(new x509.CRLDistributionPointsExtension([checkUrl(o.crlUrl, 'crlUrl')], false));
+  const aia: x509.AuthorityInfoAccessParams = {
+    ...(o.ocspUrl === undefined ? {} : { ocsp: [checkUrl(o.ocspUrl, 'ocspUrl')] }),
+    ...(o.caIssuersUrl === undefined ? {} : { caIssuers: [checkUrl(o.caIssuersUrl, 'caIssuersUrl')] }),
+  };
+  if (Object.keys(aia).length > 0) out.push(new x509.AuthorityInfoAccessExtension(aia, false));
+  return out;
+}
+
 /** An intermediate (issuing) CA certificate signed by `issuerSigner`. */
 export async function createIntermediateCa(options: IntermediateCaOptions): Promise<IssuedCertificate> {
   checkPathLen(options.pathLen);
   const issuer = readIssuer(options.issuerCertificate, options.issuerSigner);
   const { notBefore, notAfter } = checkValidity(options.validity, issuer.notAfter);
   const spki = spkiOf(options.publicKey);
+  const extensions = [...caExtensions(options.pathLen, keyIdentifier(spki), issuer.keyId), ...distributionExtensions(options)];
   return createWithLibrary(
     {
       serialNumber: randomSerial().toString('hex'),
@@ -113,7 +136,7 @@ export async function createIntermediateCa(options: IntermediateCaOptions): Prom
       notBefore,
       notAfter,
       publicKey: spki,
-      extensions: caExtensions(options.pathLen, keyIdentifier(spki), issuer.keyId),
+      extensions,
     },
     options.issuerSigner,
   );

@@ -17,9 +17,9 @@ const SIG_OID = { ES256: OID.ecdsaWithSha256, ES384: OID.ecdsaWithSha384 } as co
  * against, and for callers that prefer the library.
  *
  * Not X509CertificateGenerator itself: the generator re-parses every extension, and asn1js
- * turns an OID arc above 2^53 (our 2.25.<UUID> arc) into a "{hex}" string on parse that it
- * then cannot encode, so the method extension came out as OID 2.25. Building the
- * TBSCertificate from asn1-x509 classes encodes the OID from our dotted string, correctly.
+ * turns an OID arc above 2^53 (the legacy 2.25.<UUID> arc) into a "{hex}" string on parse that
+ * it then cannot encode. Building the TBSCertificate from asn1-x509 classes encodes the OID from
+ * our dotted string, whatever its arcs.
  *
  * @throws FleetkeyError CERT_PROFILE_INVALID | CERT_VALIDITY_INVALID | CERT_SIGNING_FAILED
  */

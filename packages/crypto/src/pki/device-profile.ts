@@ -38,6 +38,13 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 /** Method names are machine-readable tags, ASCII only so they read the same in every tool. */
 const METHOD = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
 
+/**
+ * notAfter 99991231235959Z: "no well-defined expiration date" (RFC 5280 §4.1.2.5), what IEEE
+ * 802.1AR recommends for an IDevID, which must outlive any storage time of its device. Written as
+ * GeneralizedTime (year ≥ 2050, §4.1.2.5.2).
+ */
+export const NO_WELL_DEFINED_EXPIRATION = new Date(Date.UTC(9999, 11, 31, 23, 59, 59));
+
 /** X.509 times carry whole seconds (RFC 5280 §4.1.2.5.1-2): cut the rest so both paths agree. */
 export const wholeSeconds = (d: Date): Date => new Date(Math.floor(d.getTime() / 1000) * 1000);
 
@@ -58,8 +65,11 @@ export function checkDeviceRequest(req: DeviceCertificateRequest, issuerNotAfter
   if (!Number.isFinite(nb) || !Number.isFinite(na) || na <= nb) {
     throw new FleetkeyError('CERT_VALIDITY_INVALID', { detail: 'notAfter must be after notBefore' });
   }
-  // A certificate outliving its issuer is unusable by strict relying parties and hides expiry planning bugs.
-  if (na > issuerNotAfter.getTime()) throw new FleetkeyError('CERT_VALIDITY_INVALID', { detail: 'notAfter beyond issuer notAfter' });
+  // A certificate outliving its issuer is unusable by strict relying parties and hides expiry
+  // planning bugs. The one exception is an IDevID without a well-defined expiration: it claims no
+  // end date of its own, so its chain's validity bounds it (RFC 5280 §6.1.3 (a)(2) checks each).
+  const unbounded = req.kind === 'idevid' && na === NO_WELL_DEFINED_EXPIRATION.getTime();
+  if (na > issuerNotAfter.getTime() && !unbounded) throw new FleetkeyError('CERT_VALIDITY_INVALID', { detail: 'notAfter beyond issuer notAfter' });
   let ski: Buffer;
   try {
     ski = keyIdentifier(req.spkiDer);

@@ -2,6 +2,7 @@
 export { parseAndVerifyCsr, DEFAULT_CSR_MAX_BYTES, type CsrPolicy, type CsrKeyType, type VerifiedCsr } from './csr.js';
 export {
   MAX_CLOCK_SKEW_MS,
+  NO_WELL_DEFINED_EXPIRATION,
   randomSerial,
   type DeviceCertificateKind,
   type DeviceCertificateRequest,
@@ -20,6 +21,7 @@ export {
   type ServerCertificateOptions,
 } from './ca-certificates.js';
 export { buildCrl, CRL_REASONS, type CrlReason, type CrlEntry, type BuildCrlOptions } from './crl.js';
+export { readVerifiedCrl, type VerifiedCrl } from './crl-read.js';
 export {
   parseOcspRequest,
   ocspRequestFromGetPath,
@@ -37,5 +39,6 @@ export {
   type OcspSingleResponse,
   type BuildOcspResponseOptions,
 } from './ocsp-response.js';
-export { FLEETKEY_OID_ARC, OID_FLEETKEY_ISSUANCE_METHOD } from './oids.js';
+export { FLEETKEY_OID_ARC, OID_FLEETKEY_ISSUANCE_METHOD, OID_FLEETKEY_ISSUANCE_METHOD_LEGACY } from './oids.js';
+export { issuanceMethodOf, ISSUANCE_METHOD_OIDS } from './provenance.js';
 export { toPem } from './pem.js';

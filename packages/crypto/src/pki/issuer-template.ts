@@ -39,7 +39,7 @@ export function extension(id: string, critical: boolean, value: Buffer): Buffer 
 }
 
 /** The URL must be plain http(s) ASCII: it goes in IA5String and relying parties fetch it unauthenticated. */
-function checkUrl(url: string, what: string): string {
+export function checkUrl(url: string, what: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);

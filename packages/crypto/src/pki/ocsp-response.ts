@@ -30,7 +30,12 @@ export interface BuildOcspResponseOptions {
   readonly responses: readonly OcspSingleResponse[];
   /** extnValue of the request's nonce extension, echoed verbatim (RFC 8954 §2.1). */
   readonly nonce?: Buffer;
-  /** Put the responder certificate in `certs` (default true) so clients can check a delegated responder. */
+  /**
+   * Put the responder certificate in `certs`. Default: only for a delegated responder (not a CA),
+   * which clients must check (RFC 6960 §4.2.2.2). A CA answering for its own certificates sends
+   * none: `certs` is OPTIONAL (§4.2.1), and Go's x/crypto/ocsp treats any embedded certificate as
+   * a delegated responder that must carry id-kp-OCSPSigning, refusing the response otherwise.
+   */
   readonly includeCertificate?: boolean;
 }
 
@@ -104,7 +109,7 @@ export async function buildOcspResponse(options: BuildOcspResponseOptions): Prom
     throw new FleetkeyError('CERT_SIGNING_FAILED', { detail: 'signer refused the ResponseData', cause: e });
   }
   const basic = [tbs, signatureAlgorithmId(options.signer.algorithm), bitString(signature)];
-  if (options.includeCertificate !== false) basic.push(explicit(0, seq(responder.der)));
+  if (options.includeCertificate ?? !responder.certificate.ca) basic.push(explicit(0, seq(responder.der)));
   // OCSPResponse { responseStatus successful(0), responseBytes [0] EXPLICIT { id-pkix-ocsp-basic, OCTET STRING } }
   return seq(enumerated(0), explicit(0, seq(oid(OID.ocspBasic), octetString(seq(...basic)))));
 }

@@ -1,10 +1,18 @@
 /** Object identifiers used by the Fleetkey certificate profile. */
 
 /**
- * Fleetkey's private arc: a UUID-derived OID ("2.25.<UUID as an integer>", ITU-T X.667 §6.3),
- * which needs no registration and cannot collide. Defined once; every private OID hangs below it.
+ * Fleetkey's private arc, in the IANA Private Enterprise Number form (1.3.6.1.4.1.<PEN>). The
+ * number is NOT registered with IANA: it is the ASCII bytes "fky" read as an integer
+ * (0x666b79 = 6712185), two orders of magnitude above the sequentially assigned PENs (~65,000
+ * in 2026), so a collision is not a practical concern; registering a PEN would add a new arc
+ * here, and readers keep every arc ever written (ISSUANCE_METHOD_OIDS).
+ *
+ * Every arc must stay below 2^28: pyca/cryptography (its rust-asn1, Debian's 38.x) reads at most
+ * four base-128 octets per arc, Go's encoding/asn1 (and so crypto/x509, which then refuses the
+ * whole certificate) at most 31 bits. The previous arc, 2.25.<UUID as an integer> (ITU-T X.667
+ * §6.3), has a 128-bit arc and was unreadable in both.
  */
-export const FLEETKEY_OID_ARC = '2.25.330633552982082953257848889899358956276';
+export const FLEETKEY_OID_ARC = '1.3.6.1.4.1.6712185';
 
 /**
  * Private, non-critical certificate extension naming the enrollment / attestation method that
@@ -12,6 +20,9 @@ export const FLEETKEY_OID_ARC = '2.25.330633552982082953257848889899358956276';
  * find their policy (the same idea as step-ca's provisioner extension). Value: UTF8String.
  */
 export const OID_FLEETKEY_ISSUANCE_METHOD = `${FLEETKEY_OID_ARC}.1`;
+
+/** The same extension as written by Fleetkey before the arc changed; still read, never written. */
+export const OID_FLEETKEY_ISSUANCE_METHOD_LEGACY = '2.25.330633552982082953257848889899358956276.1';
 
 export const OID = {
   // Signature algorithms (RFC 5758 §3.2, RFC 8410 §3, RFC 4055 §5, RFC 8017 App. C)

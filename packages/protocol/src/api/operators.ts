@@ -145,7 +145,11 @@ export const IssueCertificateBody = Type.Object(
   {
     deviceId: Uuid,
     csr: Type.String({ minLength: 64, maxLength: 16384, description: 'PKCS#10 CSR, PEM' }),
-    validity: Type.Optional(Type.String({ pattern: DURATION_PATTERN })),
+    validity: Type.Optional(
+      Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Literal('unlimited')], {
+        description: 'duration, or `unlimited` (IDevIDs only: notAfter 99991231235959Z); default 30d, for an IDevID unlimited',
+      }),
+    ),
     kind: Type.Optional(Type.Union([Type.Literal('operational'), Type.Literal('idevid')])),
   },
   { additionalProperties: false },
@@ -179,6 +183,15 @@ export const CaList = Type.Object({ authorities: Type.Array(CaAuthority), ocspUr
 export type CaList = Static<typeof CaList>;
 export const RootExportBody = Type.Object({ passphrase: Type.String({ minLength: 12, maxLength: 1024 }) }, { additionalProperties: false });
 export const RootExport = Type.Object({ armored: Type.String() }, { additionalProperties: false });
+/**
+ * Re-signing the root CRL: with the root key on the server, nextUpdate `validity` ahead (default:
+ * config ca.rootCrlValidity); or `crlPem`, a root CRL the operator signed offline.
+ */
+export const RootCrlBody = Type.Object(
+  { validity: Type.Optional(Type.String({ pattern: DURATION_PATTERN })), crlPem: Type.Optional(Type.String({ minLength: 32, maxLength: 65_536 })) },
+  { additionalProperties: false },
+);
+export const RootCrlSigned = Type.Object({ crlNumber: Type.Integer(), nextUpdate: Type.String() }, { additionalProperties: false });
 
 export const RenewBody = Type.Object(
   { csr: Type.String({ minLength: 64, maxLength: 16384 }) },

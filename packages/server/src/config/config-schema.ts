@@ -47,6 +47,11 @@ export const ConfigSchema = Type.Object(
         renewalGrace: Type.String({ pattern: DURATION_PATTERN, default: '1h' }),
         /** The CRL is re-signed on every revocation and at least this often. */
         crlInterval: Type.String({ pattern: DURATION_PATTERN, default: '1h' }),
+        /**
+         * nextUpdate of the root's CRL, pre-signed when the root key is here (first start,
+         * `fleetkey ca sign-root-crl`): it must outlast the time the root key is kept offline.
+         */
+        rootCrlValidity: Type.String({ pattern: DURATION_PATTERN, default: '365d' }),
         /** Base URL put in certificates for the CRL and OCSP (default: the operator listener's URL). */
         publicUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
         /** Extra names for the server's TLS certificate (localhost and loopback are always in). */

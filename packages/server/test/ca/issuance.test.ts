@@ -6,7 +6,8 @@ import { DIALECTS } from '../support/databases.js';
 import { csrFor, deviceKey, openssl, rsaCsr } from '../support/pki.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
-const METHOD_OID = '2.25.330633552982082953257848889899358956276.1';
+// The provenance extension (1.3.6.1.4.1.6712185.1, unregistered PEN-style arc; every arc < 2^28 for pyca and Go).
+const METHOD_OID = '1.3.6.1.4.1.6712185.1';
 
 describe.each(DIALECTS)('certificate issuance on %s', (dialect) => {
   let t: TestServer;

@@ -5,9 +5,13 @@ import {
   IssueCertificateBody,
   IssuedCertificate,
   RevokeCertificateBody,
+  RootCrlBody,
+  RootCrlSigned,
   RootExport,
   RootExportBody,
+  FleetkeyError,
   Uuid,
+  parseDuration,
 } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -17,6 +21,13 @@ import { toCertificate } from '../../modules/ca/certificate-service.js';
 import { requestContext } from '../request-context.js';
 
 const SerialParams = Type.Object({ serial: Type.String({ pattern: '^[0-9a-fA-F]{2,40}$' }) }, { additionalProperties: false });
+
+/** The DER inside one `X509 CRL` PEM block; anything else is refused as CRL_PARAMS_INVALID. */
+function pemCrl(pem: string): Buffer {
+  const m = /^-----BEGIN X509 CRL-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END X509 CRL-----\s*$/.exec(pem.trim() + '\n');
+  if (m === null) throw new FleetkeyError('CRL_PARAMS_INVALID', { detail: 'crlPem is not one PEM X509 CRL' });
+  return Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+}
 
 export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () => string }> = async (app, { ca, publicUrl }) => {
   app.post(
@@ -71,7 +82,7 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
       notBefore: iso(a.row.not_before),
       notAfter: iso(a.row.not_after),
       certificatePem: a.row.certificate_pem,
-      crlUrl: a.row.role === 'root' ? null : `${publicUrl()}/pki/crl/${a.row.id}.crl`,
+      crlUrl: `${publicUrl()}/pki/crl/${a.row.id}.crl`,
     })),
     ocspUrl: `${publicUrl()}/pki/ocsp`,
   }));
@@ -84,6 +95,22 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
     '/ca/root/export',
     { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], body: RootExportBody, response: { 200: RootExport } } },
     async (req) => ({ armored: await ca.authorities.exportRoot(requestContext(req), req.body.passphrase) }),
+  );
+  app.post(
+    '/ca/root/crl',
+    { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], body: RootCrlBody, response: { 200: RootCrlSigned } } },
+    async (req) => {
+      const ctx = requestContext(req);
+      let r: { crlNumber: number; nextUpdate: number };
+      if (req.body.crlPem !== undefined) {
+        if (req.body.validity !== undefined) throw new FleetkeyError('VALIDATION_FAILED', { detail: 'validity and crlPem exclude each other' });
+        r = await ca.authorities.installRootCrl(ctx, pemCrl(req.body.crlPem));
+      } else {
+        const validityMs = req.body.validity === undefined ? undefined : parseDuration(req.body.validity);
+        r = await ca.authorities.resignRootCrl(ctx, validityMs ?? undefined);
+      }
+      return { crlNumber: r.crlNumber, nextUpdate: iso(r.nextUpdate) };
+    },
   );
   app.post('/ca/root/remove', { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], response: { 204: Type.Null() } } }, async (req, reply) => {
     await ca.authorities.removeRootKey(requestContext(req));

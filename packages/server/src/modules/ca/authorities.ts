@@ -3,6 +3,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FleetkeyError } from '@fleetkey/protocol';
 import {
+  buildCrl,
+  readVerifiedCrl,
   createIntermediateCa,
   createIssuerTemplate,
   createRootCa,
@@ -15,7 +17,7 @@ import type { Clock } from '../../context/clock.js';
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
-import type { CaAuthorityRow } from '../../store/schema.js';
+import type { CaAuthorityRow, CrlRow } from '../../store/schema.js';
 import { FileCaKeystore, type CaKeystore, type Curve } from './ca-keystore.js';
 
 const YEAR = 365 * 86_400_000;
@@ -35,6 +37,16 @@ export interface PublicUrls {
   crl(issuerId: string): string;
   readonly ocsp: string;
   caIssuers(issuerId: string): string;
+}
+
+/** The public PKI URLs under one base (the routes in http/routes/pki-routes.ts). */
+export function publicUrlsUnder(base: string): PublicUrls {
+  return { crl: (id) => `${base}/pki/crl/${id}.crl`, ocsp: `${base}/pki/ocsp`, caIssuers: (id) => `${base}/pki/ca/${id}.crt` };
+}
+
+export interface RootCrlPolicy {
+  /** nextUpdate of the pre-signed root CRL: it must outlast the time the root key spends offline. */
+  readonly validityMs: number;
 }
 
 /**
@@ -59,6 +71,9 @@ export class Authorities {
     private readonly clock: Clock,
     private readonly curve: Curve,
     private readonly keyDir: string,
+    /** URLs put into CA certificates before the server listens (config ca.publicUrl, else the configured listener). */
+    private readonly bootstrapUrls: PublicUrls,
+    private readonly rootCrl: RootCrlPolicy,
   ) {}
 
   /** Creates root, issuing and manufacturing CAs on first start; returns whether it did. */
@@ -73,16 +88,89 @@ export class Authorities {
       signer: rootKey.signer,
       validity: { notBefore: new Date(now - 60_000), notAfter: new Date(now + LIFETIME.root) },
     });
-    const rows: CaAuthorityRow[] = [this.row('root', rootKey.keyRef, root.der, now)];
-    for (const role of ['issuing', 'manufacturing'] as const) {
-      rows.push(await this.intermediate(role, tag, rootKey.signer, root.der, now));
+    const rootRow = this.row('root', rootKey.keyRef, root.der, now);
+    const rows: CaAuthorityRow[] = [rootRow];
+    let crl: CrlRow;
+    try {
+      for (const role of ['issuing', 'manufacturing'] as const) {
+        rows.push(await this.intermediate(role, tag, rootKey.signer, rootRow, now));
+      }
+      crl = await this.signRootCrl(rootRow, rootKey.signer, 1, now);
+    } finally {
+      await rootKey.signer.close();
     }
-    await rootKey.signer.close();
     await this.uow.run(ctx, { action: 'ca.init', subject: 'ca' }, async (w) => {
       await w.tx.insertInto('ca_authorities').values(rows).execute();
-      w.note({ curve: this.curve, keystore: this.keystore.kind, authorities: rows.map((r) => ({ role: r.role, id: r.id, subject: r.subject })) });
+      await w.tx.insertInto('crls').values(crl).execute();
+      w.note({ curve: this.curve, keystore: this.keystore.kind, authorities: rows.map((r) => ({ role: r.role, id: r.id, subject: r.subject })), rootCrlNextUpdate: new Date(crl.next_update).toISOString() });
     });
     return true;
+  }
+
+  /**
+   * Re-signs the root's CRL with the root key, nextUpdate `validityMs` ahead (default: the
+   * configured root CRL validity): the operator's explicit step while the root key is on this
+   * server. The root signs only CA certificates and Fleetkey never revokes one, so the list is
+   * empty; what matters is a current, verifiable CRL for full-chain checkers.
+   *
+   * @throws FleetkeyError CA_ROOT_OFFLINE when the root key was removed
+   */
+  async resignRootCrl(ctx: OpContext, validityMs = this.rootCrl.validityMs): Promise<{ crlNumber: number; nextUpdate: number }> {
+    const root = this.root();
+    return this.uow.run(ctx, { action: 'ca.root.crl', subject: `ca:${root.row.id}` }, async (w) => {
+      if (root.row.key_ref === null || root.row.keystore === 'offline') throw new FleetkeyError('CA_ROOT_OFFLINE', { detail: 'the root key was removed from this server' });
+      const prev = await w.tx.selectFrom('crls').select('crl_number').where('issuer_id', '=', root.row.id).executeTakeFirst();
+      const signer = await this.keystore.open(root.row.key_ref);
+      let crl: CrlRow;
+      try {
+        crl = await this.signRootCrl(root.row, signer, (prev?.crl_number ?? 0) + 1, w.now, validityMs);
+      } finally {
+        await signer.close();
+      }
+      if (prev === undefined) await w.tx.insertInto('crls').values(crl).execute();
+      else await w.tx.updateTable('crls').set(crl).where('issuer_id', '=', root.row.id).execute();
+      w.note({ crlNumber: crl.crl_number, nextUpdate: new Date(crl.next_update).toISOString() });
+      return { crlNumber: crl.crl_number, nextUpdate: crl.next_update };
+    });
+  }
+
+  /**
+   * Installs a root CRL the operator signed offline with the exported root key (`fleetkey ca
+   * sign-root-crl --root-key`): the way to keep the root CRL current while the key stays off the
+   * server. It must verify under the root, be current, and carry a higher cRLNumber (RFC 5280
+   * §5.2.3: numbers only grow), so an old CRL cannot be replayed over a newer one.
+   *
+   * @throws FleetkeyError CRL_PARAMS_INVALID
+   */
+  async installRootCrl(ctx: OpContext, der: Buffer): Promise<{ crlNumber: number; nextUpdate: number }> {
+    const root = this.root();
+    const crl = readVerifiedCrl(der, root.certificate);
+    return this.uow.run(ctx, { action: 'ca.root.crl', subject: `ca:${root.row.id}` }, async (w) => {
+      const prev = await w.tx.selectFrom('crls').select('crl_number').where('issuer_id', '=', root.row.id).executeTakeFirst();
+      if (crl.crlNumber <= BigInt(prev?.crl_number ?? 0) || crl.crlNumber > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new FleetkeyError('CRL_PARAMS_INVALID', { detail: `cRLNumber ${crl.crlNumber} does not follow ${prev?.crl_number ?? 0}` });
+      }
+      if (crl.nextUpdate.getTime() <= w.now || crl.thisUpdate.getTime() > w.now + 5 * 60_000) {
+        throw new FleetkeyError('CRL_PARAMS_INVALID', { detail: 'the CRL is not current' });
+      }
+      if (crl.entries !== 0) throw new FleetkeyError('CRL_PARAMS_INVALID', { detail: 'the root revokes no CA certificate Fleetkey knows of' });
+      const values = { crl_number: Number(crl.crlNumber), this_update: crl.thisUpdate.getTime(), next_update: crl.nextUpdate.getTime(), der: der.toString('base64') };
+      if (prev === undefined) await w.tx.insertInto('crls').values({ issuer_id: root.row.id, ...values }).execute();
+      else await w.tx.updateTable('crls').set(values).where('issuer_id', '=', root.row.id).execute();
+      w.note({ crlNumber: values.crl_number, nextUpdate: new Date(values.next_update).toISOString(), signedOffline: true });
+      return { crlNumber: values.crl_number, nextUpdate: values.next_update };
+    });
+  }
+
+  /**
+   * A CA created before the root CRL existed gets one at start while its root key is here;
+   * with the root offline nothing can sign it (`ca rotate` or re-signing needs the key back).
+   */
+  async ensureRootCrl(ctx: OpContext): Promise<void> {
+    const root = this.all().find((a) => a.row.role === 'root');
+    if (root === undefined || root.row.key_ref === null || root.row.keystore === 'offline') return;
+    const existing = await this.store.db.selectFrom('crls').select('issuer_id').where('issuer_id', '=', root.row.id).executeTakeFirst();
+    if (existing === undefined) await this.resignRootCrl(ctx);
   }
 
   /** Loads authorities that may still sign (active, retiring) and opens their signers. */
@@ -153,7 +241,7 @@ export class Authorities {
     const tag = randomBytes(3).toString('hex');
     let row: CaAuthorityRow;
     try {
-      row = await this.intermediate('issuing', tag, rootSigner, root.der, now);
+      row = await this.intermediate('issuing', tag, rootSigner, root.row, now);
     } finally {
       await rootSigner.close();
     }
@@ -201,19 +289,30 @@ export class Authorities {
     for (const a of this.#byId.values()) await a.signer?.close();
   }
 
-  private async intermediate(role: 'issuing' | 'manufacturing', tag: string, rootSigner: Signer, rootDer: Buffer, now: number): Promise<CaAuthorityRow> {
+  private async intermediate(role: 'issuing' | 'manufacturing', tag: string, rootSigner: Signer, root: CaAuthorityRow, now: number): Promise<CaAuthorityRow> {
     const key = await this.keystore.create(role, this.curve);
     const label = role === 'issuing' ? 'Device Issuing CA' : 'Manufacturing CA';
+    const urls = this.#urls ?? this.bootstrapUrls;
     const cert = await createIntermediateCa({
       subject: `CN=Fleetkey ${label} ${tag},O=Fleetkey`,
       publicKey: key.signer.publicKey,
-      issuerCertificate: rootDer,
+      issuerCertificate: root.certificate_pem,
       issuerSigner: rootSigner,
       pathLen: 0,
       validity: { notBefore: new Date(now - 60_000), notAfter: new Date(now + LIFETIME[role]) },
+      // The root's pre-signed CRL and certificate; no OCSP: nothing answers for the offline root.
+      crlUrl: urls.crl(root.id),
+      caIssuersUrl: urls.caIssuers(root.id),
     });
     await key.signer.close();
     return this.row(role, key.keyRef, cert.der, now);
+  }
+
+  private async signRootCrl(root: CaAuthorityRow, signer: Signer, crlNumber: number, now: number, validityMs = this.rootCrl.validityMs): Promise<CrlRow> {
+    const thisUpdate = new Date(Math.floor(now / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + validityMs);
+    const der = await buildCrl({ issuerCertificate: root.certificate_pem, signer, thisUpdate, nextUpdate, crlNumber: BigInt(crlNumber), entries: [] });
+    return { issuer_id: root.id, crl_number: crlNumber, this_update: thisUpdate.getTime(), next_update: nextUpdate.getTime(), der: der.toString('base64') };
   }
 
   private row(role: CaAuthorityRow['role'], keyRef: string, der: Buffer, now: number): CaAuthorityRow {

@@ -8,7 +8,7 @@ import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { DeviceService } from '../registry/device-service.js';
-import { Authorities } from './authorities.js';
+import { Authorities, publicUrlsUnder } from './authorities.js';
 import { caKeystoreFor } from './ca-keystore.js';
 import { CertificateService } from './certificate-service.js';
 import { CrlService } from './crl-service.js';
@@ -44,9 +44,14 @@ export async function createCaModule(deps: {
   const { store, uow, bus, clock, config } = deps;
   const keyDir = join(config.dataDir, 'ca');
   const keystore = caKeystoreFor(config, deps.masterKey);
-  const authorities = new Authorities(store, uow, keystore, clock, config.ca.curve, keyDir);
+  // CA certificates are signed before the server listens: they name the root CRL under the
+  // configured public URL, else the configured operator listener.
+  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+  const bootstrapUrls = publicUrlsUnder(config.ca.publicUrl ?? `http://${host}:${config.http.port}`);
+  const authorities = new Authorities(store, uow, keystore, clock, config.ca.curve, keyDir, bootstrapUrls, { validityMs: ms(config.ca.rootCrlValidity) });
   await authorities.bootstrap(deps.bootstrapContext);
   await authorities.load();
+  await authorities.ensureRootCrl(deps.bootstrapContext);
 
   const policy = { defaultValidityMs: ms(config.ca.defaultValidity), renewalGraceMs: ms(config.ca.renewalGrace) };
   const certificates = new CertificateService(store, uow, authorities, clock, policy);
@@ -81,11 +86,7 @@ export async function createCaModule(deps: {
     ocsp,
     tls,
     start: (publicUrl) => {
-      authorities.setPublicUrls({
-        crl: (id) => `${publicUrl}/pki/crl/${id}.crl`,
-        ocsp: `${publicUrl}/pki/ocsp`,
-        caIssuers: (id) => `${publicUrl}/pki/ca/${id}.crt`,
-      });
+      authorities.setPublicUrls(publicUrlsUnder(publicUrl));
       crl.start();
     },
     close: async () => {

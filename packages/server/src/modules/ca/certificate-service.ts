@@ -51,7 +51,9 @@ export class CertificateService {
 
   /** The operator path (`fleetkey cert issue`): role manufacturing or admin. */
   async issueByOperator(ctx: OpContext, body: { deviceId: string; csr: string; validity?: string; kind?: 'operational' | 'idevid' }): Promise<IssuedRecord> {
-    const validityMs = body.validity === undefined ? this.policy.defaultValidityMs : (parseDuration(body.validity) ?? Number.NaN);
+    // A birth certificate lives as long as its device (IEEE 802.1AR) unless the run says otherwise.
+    const validity = body.validity ?? (body.kind === 'idevid' ? 'unlimited' : undefined);
+    const validityMs = validity === undefined ? this.policy.defaultValidityMs : validity === 'unlimited' ? 'unlimited' : (parseDuration(validity) ?? Number.NaN);
     return this.uow.run(ctx, { action: 'certificate.issue', subject: `device:${body.deviceId}` }, (w) =>
       this.sign(w, body.deviceId, body.csr, {
         method: 'operator',

@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { FleetkeyError, type DeviceStatus } from '@fleetkey/protocol';
-import { issueDeviceCertificate, parseAndVerifyCsr, toPem, type CsrKeyType } from '@fleetkey/crypto';
+import { issueDeviceCertificate, NO_WELL_DEFINED_EXPIRATION, parseAndVerifyCsr, toPem, type CsrKeyType } from '@fleetkey/crypto';
 import type { Work } from '../../context/unit-of-work.js';
 import type { CertificateRow } from '../../store/schema.js';
 import type { Authorities } from './authorities.js';
@@ -18,7 +18,8 @@ export interface IssuanceConstraints {
   /** Recorded in the certificate's private extension and the store, so renewal finds its policy. */
   readonly method: string;
   readonly kind: 'operational' | 'idevid';
-  readonly validityMs: number;
+  /** `unlimited`: notAfter 99991231235959Z (IDevIDs only, RFC 5280 §4.1.2.5, IEEE 802.1AR). */
+  readonly validityMs: number | 'unlimited';
   readonly deviceStatuses: readonly DeviceStatus[];
   readonly allowedKeyTypes?: readonly CsrKeyType[];
   /** SHA-256 of SPKIs that must not be certified (the device's IDevID key, the key being renewed). */
@@ -75,13 +76,14 @@ export async function signDeviceCertificate(
   const reused = await w.tx.selectFrom('certificates').select('serial').where('public_key_sha256', '=', keyHash).executeTakeFirst();
   if (reused !== undefined) throw new FleetkeyError('CERT_KEY_REUSED', { detail: `key already in certificate ${reused.serial}` });
 
-  // 4. Validity: at least an hour (shorter would outrun CRL/OCSP caching), never past the issuer.
-  if (!Number.isFinite(c.validityMs) || c.validityMs < HOUR) {
-    throw new FleetkeyError('CERT_VALIDITY_INVALID', { detail: `validity ${c.validityMs} ms is under 1h` });
+  // 4. Validity: at least an hour (shorter would outrun CRL/OCSP caching), never past the issuer;
+  //    a birth certificate may instead have no well-defined expiration, bounded by its chain.
+  if (c.validityMs === 'unlimited' ? c.kind !== 'idevid' : !Number.isFinite(c.validityMs) || c.validityMs < HOUR) {
+    throw new FleetkeyError('CERT_VALIDITY_INVALID', { detail: `validity ${c.validityMs} is under 1h, or unlimited for a certificate that is not an IDevID` });
   }
   const issuer = authorities.active(c.kind === 'idevid' ? 'manufacturing' : 'issuing');
   const notBefore = new Date(w.now - BACKDATE_MS);
-  const notAfter = new Date(Math.min(w.now + c.validityMs, issuer.row.not_after));
+  const notAfter = c.validityMs === 'unlimited' ? NO_WELL_DEFINED_EXPIRATION : new Date(Math.min(w.now + c.validityMs, issuer.row.not_after));
 
   // 5. Sign. The template fixes subject, SAN, EKU, KU, AKI/SKI, CRL DP, AIA and the method extension.
   const template = issuer.template;
