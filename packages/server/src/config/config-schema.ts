@@ -13,6 +13,20 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ minLength: 1, default: '127.0.0.1' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8400 }),
         bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
+        /** A request (headers and body) not received within this is answered 408 and closed. */
+        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+        /** Request budgets of the operator API (token buckets: a sustained rate and a burst). */
+        rateLimit: Type.Object(
+          {
+            perTokenPerMinute: Type.Integer({ minimum: 1, default: 1200 }),
+            perTokenBurst: Type.Integer({ minimum: 1, default: 600 }),
+            perSourcePerMinute: Type.Integer({ minimum: 1, default: 2400 }),
+            perSourceBurst: Type.Integer({ minimum: 1, default: 1200 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** Refusals at the API edge are audited as one entry per actor, code and window. */
+        refusalAuditWindowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -14,6 +14,8 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export async function startTestServer(dialect: TestDialect, options: CreateOptions & { config?: Record<string, unknown> } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fleetkey-test-'));
   const pgdb = dialect === 'postgres' ? await createPgDatabase() : undefined;
@@ -24,7 +26,11 @@ export async function startTestServer(dialect: TestDialect, options: CreateOptio
   // Both listeners on ephemeral ports: test files run in parallel.
   config.deviceHttp.port = 0;
   config.gateway.port = 0;
-  Object.assign(config, options.config ?? {});
+  // One level deep: `{ http: { requestTimeoutMs } }` keeps the rest of `http`.
+  for (const [k, v] of Object.entries(options.config ?? {})) {
+    const cur = (config as Record<string, unknown>)[k];
+    (config as Record<string, unknown>)[k] = isPlain(v) && isPlain(cur) ? { ...cur, ...v } : v;
+  }
   const server = await createServer(config, options);
   const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   const call: TestServer['call'] = async (method, path, o = {}) => {
