@@ -17,12 +17,13 @@ interface Operation {
 /** Values every path parameter refuses: upper case, spaces, NUL, a bad escape, past the length limit, traversal. */
 const HOSTILE_PARAM = [
   'Infinity', '1e309', 'NaN', '-1', '%00', 'a%00b', '%E0%A4%A', '..%2F..%2Fetc', 'A B', '__proto__', 'x'.repeat(129), 'x'.repeat(300),
-  '2016-12-31T23:59:60Z', '%F0%9F%92%A5', 'fkt_%00', '%20', 'DROP TABLE devices',
+  '2016-12-31T23:59:60Z', '%F0%9F%92%A5', 'fkt_%00', '%20', 'DROP TABLE devices', '%ED%A0%80', '%FF', '%C0%AF',
 ];
 /** Query values: each hostile for some parameter type (numbers, times, names, ids, strings). */
 const HOSTILE_QUERY = [
   'Infinity', '-Infinity', '1e309', 'NaN', '-1', '0', '1.5', '0x10', '', '%00', 'a%00', '2016-12-31T23:59:60Z', '2026-02-30T00:00:00Z',
-  '2026-01-01T00:00:00', 'true', '[]', '{}', 'x'.repeat(300), '%E0%A4%A', '__proto__',
+  '2026-01-01T00:00:00', 'true', '[]', '{}', 'x'.repeat(300), '%E0%A4%A', '__proto__', '99999999999999999999', '9007199254740993',
+  '%ED%A0%80', '%FF', '%C0%AF', 'a%0Ab', '%uD800',
 ];
 const HOSTILE_RAW_BODY = [
   '', ' ', 'null x', '{', '{"a":1,"a":2}', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '[]', '1', '"x"', 'true',

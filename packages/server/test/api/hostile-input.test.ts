@@ -33,6 +33,8 @@ describe.each(DIALECTS)('hostile input to the operator API is refused with catal
     ['infinite limit on data', 'GET', '/v1/data/diagnostics?name=cell-1&limit=Infinity', {}, 'VALIDATION_FAILED'],
     ['infinite audit cursor', 'GET', '/v1/audit?after=Infinity', {}, 'VALIDATION_FAILED'],
     ['overflowing audit cursor', 'GET', '/v1/audit?after=1e309', {}, 'VALIDATION_FAILED'],
+    ['audit cursor past the largest integer', 'GET', '/v1/audit?after=99999999999999999999', {}, 'VALIDATION_FAILED'],
+    ['audit cursor past 2^53', 'GET', '/v1/audit?after=9007199254740993', {}, 'VALIDATION_FAILED'],
     ['leap second in at', 'GET', '/v1/names/cell-1/device-at?at=2016-12-31T23:59:60Z', {}, 'VALIDATION_FAILED'],
     ['leap second in name-at', 'GET', `/v1/devices/{dev}/name-at?at=2016-12-31T23:59:60Z`, {}, 'VALIDATION_FAILED'],
     ['leap second in since', 'GET', `/v1/data/telemetry?deviceId={dev}&since=2016-12-31T23:59:60Z`, {}, 'VALIDATION_FAILED'],
@@ -43,6 +45,9 @@ describe.each(DIALECTS)('hostile input to the operator API is refused with catal
     ['NUL in a token name', 'POST', '/v1/tokens', { raw: '{"role":"viewer","name":"a\\u0000b"}' }, 'VALIDATION_FAILED'],
     ['NUL in a query filter', 'GET', '/v1/audit?subject=name%00x', {}, 'VALIDATION_FAILED'],
     ['NUL in an action filter', 'GET', '/v1/audit?action=%00', {}, 'VALIDATION_FAILED'],
+    ['an encoded surrogate in a query filter', 'GET', '/v1/audit?subject=%ED%A0%80', {}, 'BAD_REQUEST'],
+    ['an invalid UTF-8 byte in a query filter', 'GET', '/v1/audit?action=%FF', {}, 'BAD_REQUEST'],
+    ['a lone surrogate in a body', 'POST', '/v1/names/cell-1/unbind', { raw: '{"reason":"servo \\ud800"}' }, 'VALIDATION_FAILED'],
     ['NUL in a tag key of a body', 'POST', '/v1/names', { raw: '{"name":"n-nul","tags":{"a\\u0000":"x"}}' }, 'VALIDATION_FAILED'],
     // Defect 6: routes that ran with any body or query.
     ['junk body to remove the root key', 'POST', '/v1/ca/root/remove', { body: { confirm: 'yes', admin: true } }, 'VALIDATION_FAILED'],
