@@ -48,6 +48,8 @@ export function resolveToken(o: GlobalOptions): string | undefined {
   return undefined;
 }
 
+const RATE_LIMIT_ATTEMPTS = 5;
+
 export class Client {
   constructor(
     private readonly url: string,
@@ -63,10 +65,18 @@ export class Client {
     if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
-    try {
-      res = await fetch(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    } catch (e) {
-      throw new Error(`cannot reach the Fleetkey server at ${this.url} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      } catch (e) {
+        throw new Error(`cannot reach the Fleetkey server at ${this.url} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`);
+      }
+      // 429 RATE_LIMITED refuses before anything runs, so waiting out Retry-After and sending the
+      // same request again is safe (bulk commands such as manufacture meet the per-token budget).
+      const wait = Number(res.headers.get('retry-after'));
+      if (res.status !== 429 || attempt >= RATE_LIMIT_ATTEMPTS || !Number.isFinite(wait) || wait > 60) break;
+      await res.text();
+      await new Promise((r) => setTimeout(r, wait * 1000));
     }
     const text = await res.text();
     const parsed: unknown = text === '' ? null : JSON.parse(text);

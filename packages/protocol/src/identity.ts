@@ -6,8 +6,13 @@ export type Role = (typeof ROLES)[number];
 export const DEVICE_STATUSES = ['manufactured', 'provisioned', 'active', 'suspended', 'revoked', 'retired'] as const;
 export type DeviceStatus = (typeof DEVICE_STATUSES)[number];
 
-/** Logical names: lowercase, `[a-z0-9][a-z0-9._-]{0,127}` (DESIGN.md §1). */
-export const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,127}$';
+/**
+ * Logical names: lowercase, `[a-z0-9][a-z0-9._-]{0,127}` (DESIGN.md §1). The one length limit:
+ * creation, renames and every route that takes a name in its path use it (the operator
+ * listener's router accepts path parameters longer than this, so a legal name is always addressable).
+ */
+export const NAME_MAX_LENGTH = 128;
+export const NAME_PATTERN = `^[a-z0-9][a-z0-9._-]{0,${NAME_MAX_LENGTH - 1}}$`;
 
 /** Any RFC 9562 UUID in its canonical lowercase text form. Fleetkey mints v4 from a CSPRNG. */
 export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$';

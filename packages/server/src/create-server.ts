@@ -12,6 +12,7 @@ import { buildHttpApp } from './http/build-app.js';
 import type { OperatorServices } from './http/routes/services.js';
 import { AuditLog } from './modules/audit/audit-log.js';
 import { RefusalLimiter } from './modules/auth/refusal-limiter.js';
+import { RefusalAudit } from './modules/auth/refusal-audit.js';
 import { TokenService } from './modules/auth/token-service.js';
 import { EventBus } from './modules/events/event-bus.js';
 import { DEFAULT_DISPATCH, WebhookDispatcher } from './modules/events/webhook-dispatcher.js';
@@ -168,7 +169,21 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const hub = new StreamHub();
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
   let publicUrl = config.ca.publicUrl ?? '';
-  const http = await buildHttpApp(services, { bodyLimitBytes: config.http.bodyLimitBytes, logger, clock, limiter: new RefusalLimiter(), ca, publicUrl: () => publicUrl, enrollments, data, commands, hub });
+  const rl = config.http.rateLimit;
+  const http = await buildHttpApp(services, {
+    bodyLimitBytes: config.http.bodyLimitBytes,
+    requestTimeoutMs: config.http.requestTimeoutMs,
+    logger,
+    clock,
+    limits: { perSource: new RateLimiter(rl.perSourcePerMinute, rl.perSourceBurst), perToken: new RateLimiter(rl.perTokenPerMinute, rl.perTokenBurst) },
+    refusals: new RefusalAudit(audit, clock, config.http.refusalAuditWindowMs),
+    ca,
+    publicUrl: () => publicUrl,
+    enrollments,
+    data,
+    commands,
+    hub,
+  });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
   if (publicUrl === '') publicUrl = url;

@@ -1,8 +1,8 @@
-import { Type, type Static } from '@sinclair/typebox';
-import { NAME_PATTERN, TAG_KEY_PATTERN, TAG_VALUE_PATTERN, UUID_PATTERN } from '../identity.js';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { NAME_MAX_LENGTH, NAME_PATTERN, TAG_KEY_PATTERN, TAG_VALUE_PATTERN, UUID_PATTERN } from '../identity.js';
 
 export const Uuid = Type.String({ pattern: UUID_PATTERN, maxLength: 36 });
-export const NameString = Type.String({ pattern: NAME_PATTERN, maxLength: 128 });
+export const NameString = Type.String({ pattern: NAME_PATTERN, maxLength: NAME_MAX_LENGTH });
 export const Reason = Type.String({ minLength: 1, maxLength: 512 });
 export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 UTC' });
 export const Tags = Type.Record(Type.String({ pattern: TAG_KEY_PATTERN }), Type.String({ pattern: TAG_VALUE_PATTERN }), {
@@ -22,6 +22,13 @@ export const ErrorBody = Type.Object(
   { additionalProperties: false },
 );
 export type ErrorBody = Static<typeof ErrorBody>;
+
+/** The body of a route that takes none: absent (or a literal JSON null), never an object. */
+export const NoBody = Type.Null({ description: 'no request body' });
+/** The query of a route that takes none: any parameter is refused. */
+export const NoQuery = Type.Object({}, { additionalProperties: false });
+/** A body that may be left out entirely. */
+export const OptionalBody = <T extends TSchema>(schema: T) => Type.Union([Type.Null(), schema]);
 
 export const ListQuery = Type.Object(
   {

@@ -104,7 +104,7 @@ export const AuditListQuery = Type.Object(
   {
     subject: Type.Optional(Type.String({ maxLength: 256 })),
     action: Type.Optional(Type.String({ maxLength: 64 })),
-    after: Type.Optional(Type.Integer({ minimum: 0 })),
+    after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
   },
   { additionalProperties: false },

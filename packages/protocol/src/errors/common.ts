@@ -2,6 +2,10 @@ import type { Catalogue } from './error-spec.js';
 
 export const commonErrors = {
   VALIDATION_FAILED: { status: 400, message: 'The request does not match the schema.' },
+  BAD_REQUEST: { status: 400, message: 'The request is not well-formed HTTP.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request was not received in time.' },
+  URI_TOO_LONG: { status: 414, message: 'The request URI is too long.' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large.' },
   BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body must be application/json.' },
   MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },

@@ -13,6 +13,24 @@ export const ConfigSchema = Type.Object(
         host: Type.String({ minLength: 1, default: '127.0.0.1' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8400 }),
         bodyLimitBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024 }),
+        /** A request (headers and body) not received within this is answered 408 and closed. */
+        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+        /**
+         * Request budgets of the operator API (token buckets: a sustained rate and a burst). The
+         * defaults leave room for bulk work (`fleetkey manufacture` runs ~300 requests/s on one
+         * token; the CLI waits out a 429's Retry-After) and stop a runaway or hostile client.
+         */
+        rateLimit: Type.Object(
+          {
+            perTokenPerMinute: Type.Integer({ minimum: 1, default: 30_000 }),
+            perTokenBurst: Type.Integer({ minimum: 1, default: 3_000 }),
+            perSourcePerMinute: Type.Integer({ minimum: 1, default: 60_000 }),
+            perSourceBurst: Type.Integer({ minimum: 1, default: 6_000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** Refusals at the API edge are audited as one entry per actor, code and window. */
+        refusalAuditWindowMs: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,13 +1,26 @@
 import { FleetkeyError } from '@fleetkey/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Clock } from '../context/clock.js';
-import type { AuditLog } from '../modules/audit/audit-log.js';
+import type { RateLimitStore } from '../context/rate-limiter.js';
 import { allows } from '../modules/auth/policy.js';
-import type { RefusalLimiter } from '../modules/auth/refusal-limiter.js';
+import type { RefusalAudit } from '../modules/auth/refusal-audit.js';
 import type { TokenService } from '../modules/auth/token-service.js';
+import { auditedErrors } from '../context/unit-of-work.js';
 import { requestContext } from './request-context.js';
 
 const BEARER = /^Bearer ([!-~]{1,200})$/;
+
+export interface RequestLimits {
+  /** Budget per source address, spent before the credential is even looked at. */
+  readonly perSource: RateLimitStore;
+  /** Budget per API token (all its sources together). */
+  readonly perToken: RateLimitStore;
+}
+
+/** 429 RATE_LIMITED with Retry-After (RFC 9110 §10.2.3, in seconds, rounded up). */
+export function rateLimited(retryAfterMs: number, detail: string): FleetkeyError {
+  return new FleetkeyError('RATE_LIMITED', { detail, extra: { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) } });
+}
 
 /**
  * Operator-plane authentication as a scoped hook: every route registered in this scope needs a
@@ -15,7 +28,7 @@ const BEARER = /^Bearer ([!-~]{1,200})$/;
  */
 export function installOperatorAuth(
   scope: FastifyInstance,
-  deps: { tokens: TokenService; audit: AuditLog; limiter: RefusalLimiter; clock: Clock },
+  deps: { tokens: TokenService; refusals: RefusalAudit; limits: RequestLimits; clock: Clock },
 ): void {
   scope.addHook('onRoute', (route) => {
     if (route.config?.permission === undefined) {
@@ -23,36 +36,39 @@ export function installOperatorAuth(
     }
   });
 
-  const refuse = async (req: FastifyRequest, code: 'UNAUTHENTICATED' | 'FORBIDDEN', reason: string) => {
-    const suppressed = deps.limiter.take(req.ip, deps.clock.now());
-    if (suppressed !== null) {
-      await deps.audit.record(requestContext(req), {
-        action: code === 'UNAUTHENTICATED' ? 'auth.unauthenticated' : 'auth.forbidden',
-        subject: `route:${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
-        outcome: 'refused',
-        code,
-        detail: { reason, source: req.ip, ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}) },
-      });
-    }
-    // Already audited above (rate-limited); the error handler must not write it again.
-    const actor = req.actor;
-    req.actor = null;
-    const err = new FleetkeyError(code, { detail: reason });
-    if (actor !== null) req.log.info({ actor: actor.label }, 'forbidden');
+  const refuse = async (req: FastifyRequest, err: FleetkeyError, action: string, reason: string) => {
+    await deps.refusals.record(requestContext(req), {
+      action,
+      subject: `route:${req.method} ${req.routeOptions.url ?? 'unknown'}`,
+      outcome: 'refused',
+      code: err.code,
+      detail: { reason, source: req.ip },
+    });
+    // Already audited above (in aggregate); the error handler must not write it again.
+    auditedErrors.add(err);
     throw err;
   };
 
   scope.addHook('onRequest', async (req) => {
     req.actor = null;
+    const now = deps.clock.now();
+    const sourceWait = await deps.limits.perSource.take(`ip:${req.ip}`, now);
+    if (sourceWait > 0) return refuse(req, rateLimited(sourceWait, 'source address over its request rate'), 'http.rate_limited', 'per-source limit');
     const header = req.headers.authorization;
     const m = header === undefined ? null : BEARER.exec(header);
-    if (m === null || m[1] === undefined) return refuse(req, 'UNAUTHENTICATED', header === undefined ? 'no credential' : 'malformed credential');
+    if (m === null || m[1] === undefined) {
+      const reason = header === undefined ? 'no credential' : 'malformed credential';
+      return refuse(req, new FleetkeyError('UNAUTHENTICATED', { detail: reason }), 'auth.unauthenticated', reason);
+    }
     const actor = await deps.tokens.authenticate(m[1]);
-    if (actor === null) return refuse(req, 'UNAUTHENTICATED', 'unknown or revoked token');
+    if (actor === null) return refuse(req, new FleetkeyError('UNAUTHENTICATED', { detail: 'unknown or revoked token' }), 'auth.unauthenticated', 'unknown or revoked token');
     req.actor = actor;
+    const tokenWait = await deps.limits.perToken.take(`token:${actor.label}`, now);
+    if (tokenWait > 0) return refuse(req, rateLimited(tokenWait, 'token over its request rate'), 'http.rate_limited', 'per-token limit');
     const permission = req.routeOptions.config.permission;
     if (permission === undefined || actor.kind !== 'token' || !allows(actor.role, permission)) {
-      return refuse(req, 'FORBIDDEN', `role ${actor.kind === 'token' ? actor.role : actor.kind} lacks ${permission ?? 'a declared permission'}`);
+      const reason = `role ${actor.kind === 'token' ? actor.role : actor.kind} lacks ${permission ?? 'a declared permission'}`;
+      return refuse(req, new FleetkeyError('FORBIDDEN', { detail: reason }), 'auth.forbidden', reason);
     }
   });
 }

@@ -41,9 +41,10 @@ describe.each(DIALECTS)('bad input is refused and changes nothing, on %s', (dial
     expect(await counts()).toEqual(before);
   });
 
-  test('validation refusals by an authenticated operator are audited', async () => {
+  test('validation refusals by an authenticated operator are audited (in aggregate: the first of each window at once)', async () => {
     const r = await t.call('GET', '/v1/audit?limit=1000');
     const refused = r.body.entries.filter((e: { outcome: string; code: string }) => e.outcome === 'refused' && e.code === 'VALIDATION_FAILED');
-    expect(refused.length).toBeGreaterThan(5);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(refused[0].actor).toMatch(/^token:/);
   });
 });

@@ -25,8 +25,10 @@ describe.each(DIALECTS)('operator access over HTTP on %s', (dialect) => {
       expect(r.body).toMatchObject({ code: 'UNAUTHENTICATED' });
       expect(JSON.stringify(r.body)).not.toContain('fkt_');
     }
+    // One source, one code: audited in aggregate, the first at once (refusal-audit.test.ts counts the rest).
     const audit = await t.call('GET', '/v1/audit?action=auth.unauthenticated&limit=1000');
-    expect(audit.body.entries.length).toBeGreaterThanOrEqual(cases.length);
+    expect(audit.body.entries.length).toBeGreaterThanOrEqual(1);
+    expect(audit.body.entries[0].detail.reason).toBe('no credential');
     // Secrets never reach the log, not even the rejected ones.
     expect(JSON.stringify(audit.body)).not.toContain(created.body.secret);
   });
@@ -47,7 +49,8 @@ describe.each(DIALECTS)('operator access over HTTP on %s', (dialect) => {
       expect(r.body.code).toBe('FORBIDDEN');
     }
     const audit = await t.call('GET', '/v1/audit?action=auth.forbidden&limit=1000');
-    expect(audit.body.entries.length).toBeGreaterThanOrEqual(matrix.length);
+    // One entry per actor and code at once (three roles); the repeats are counted in aggregate.
+    expect(audit.body.entries.length).toBeGreaterThanOrEqual(new Set(matrix.map(([role]) => role)).size);
     expect(audit.body.entries[0].actor).toMatch(/^token:/);
   });
 

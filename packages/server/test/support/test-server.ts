@@ -14,6 +14,8 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export async function startTestServer(dialect: TestDialect, options: CreateOptions & { config?: Record<string, unknown> } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fleetkey-test-'));
   const pgdb = dialect === 'postgres' ? await createPgDatabase() : undefined;
@@ -26,9 +28,8 @@ export async function startTestServer(dialect: TestDialect, options: CreateOptio
   config.gateway.port = 0;
   // One level deep: `{ webhooks: { allowPrivateDestinations } }` keeps the other webhook defaults.
   for (const [k, v] of Object.entries(options.config ?? {})) {
-    const current = (config as Record<string, unknown>)[k];
-    const nested = typeof v === 'object' && v !== null && !Array.isArray(v) && typeof current === 'object' && current !== null;
-    (config as Record<string, unknown>)[k] = nested ? { ...current, ...v } : v;
+    const cur = (config as Record<string, unknown>)[k];
+    (config as Record<string, unknown>)[k] = isPlain(v) && isPlain(cur) ? { ...cur, ...v } : v;
   }
   const server = await createServer(config, options);
   const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();

@@ -12,6 +12,8 @@ import {
   FleetkeyError,
   Uuid,
   parseDuration,
+  NoBody,
+  NoQuery,
 } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -32,7 +34,7 @@ function pemCrl(pem: string): Buffer {
 export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () => string }> = async (app, { ca, publicUrl }) => {
   app.post(
     '/certificates',
-    { config: { permission: 'cert:issue' }, schema: { tags: ['certificates'], body: IssueCertificateBody, response: { 201: IssuedCertificate } } },
+    { config: { permission: 'cert:issue' }, schema: { tags: ['certificates'], querystring: NoQuery, body: IssueCertificateBody, response: { 201: IssuedCertificate } } },
     async (req, reply) => {
       const r = await ca.certificates.issueByOperator(requestContext(req), req.body);
       const row = await ca.certificates.findBySerial(r.serial);
@@ -58,12 +60,12 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
   );
   app.get(
     '/certificates/:serial',
-    { config: { permission: 'cert:read' }, schema: { tags: ['certificates'], params: SerialParams, response: { 200: Certificate } } },
+    { config: { permission: 'cert:read' }, schema: { tags: ['certificates'], params: SerialParams, querystring: NoQuery, response: { 200: Certificate } } },
     async (req) => ca.certificates.show(req.params.serial.toLowerCase()),
   );
   app.post(
     '/certificates/:serial/revoke',
-    { config: { permission: 'cert:revoke' }, schema: { tags: ['certificates'], params: SerialParams, body: RevokeCertificateBody, response: { 200: Certificate } } },
+    { config: { permission: 'cert:revoke' }, schema: { tags: ['certificates'], params: SerialParams, querystring: NoQuery, body: RevokeCertificateBody, response: { 200: Certificate } } },
     async (req) => {
       const cert = await ca.certificates.revoke(requestContext(req), req.params.serial.toLowerCase(), req.body.reason);
       // The CRL is re-signed before we answer, so a client fetching it next sees the revocation.
@@ -72,7 +74,7 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
     },
   );
 
-  app.get('/ca', { config: { permission: 'ca:read' }, schema: { tags: ['ca'], response: { 200: CaList } } }, async () => ({
+  app.get('/ca', { config: { permission: 'ca:read' }, schema: { tags: ['ca'], querystring: NoQuery, response: { 200: CaList } } }, async () => ({
     authorities: ca.authorities.all().map((a) => ({
       id: a.row.id,
       role: a.row.role,
@@ -86,19 +88,19 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
     })),
     ocspUrl: `${publicUrl()}/pki/ocsp`,
   }));
-  app.post('/ca/rotate', { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], response: { 200: Type.Object({ id: Uuid }, { additionalProperties: false }) } } }, async (req) => {
+  app.post('/ca/rotate', { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], querystring: NoQuery, body: NoBody, response: { 200: Type.Object({ id: Uuid }, { additionalProperties: false }) } } }, async (req) => {
     const a = await ca.authorities.rotate(requestContext(req));
     await ca.crl.schedule(a.row.id);
     return { id: a.row.id };
   });
   app.post(
     '/ca/root/export',
-    { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], body: RootExportBody, response: { 200: RootExport } } },
+    { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], querystring: NoQuery, body: RootExportBody, response: { 200: RootExport } } },
     async (req) => ({ armored: await ca.authorities.exportRoot(requestContext(req), req.body.passphrase) }),
   );
   app.post(
     '/ca/root/crl',
-    { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], body: RootCrlBody, response: { 200: RootCrlSigned } } },
+    { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], querystring: NoQuery, body: RootCrlBody, response: { 200: RootCrlSigned } } },
     async (req) => {
       const ctx = requestContext(req);
       let r: { crlNumber: number; nextUpdate: number };
@@ -112,7 +114,7 @@ export const caRoutes: FastifyPluginAsyncTypebox<{ ca: CaModule; publicUrl: () =
       return { crlNumber: r.crlNumber, nextUpdate: iso(r.nextUpdate) };
     },
   );
-  app.post('/ca/root/remove', { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], response: { 204: Type.Null() } } }, async (req, reply) => {
+  app.post('/ca/root/remove', { config: { permission: 'ca:admin' }, schema: { tags: ['ca'], querystring: NoQuery, body: NoBody, response: { 204: Type.Null() } } }, async (req, reply) => {
     await ca.authorities.removeRootKey(requestContext(req));
     return reply.status(204).send(null);
   });

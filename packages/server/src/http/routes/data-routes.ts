@@ -1,4 +1,4 @@
-import { DURATION_PATTERN, FleetkeyError, NameString, parseDuration, Uuid } from '@fleetkey/protocol';
+import { DURATION_PATTERN, FleetkeyError, NameString, NoQuery, parseDuration, Uuid } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { CommandService } from '../../modules/commands/command-service.js';
@@ -69,6 +69,7 @@ export const dataRoutes: FastifyPluginAsyncTypebox<{ data: DataService; commands
       config: { permission: 'command:send' },
       schema: {
         tags: ['commands'],
+        querystring: NoQuery,
         body: Type.Object(
           { name: NameString, type: Type.String({ pattern: '^[a-z][a-z0-9._-]{0,63}$' }), payload: Type.Optional(Type.Unknown()), ttl: Type.Optional(Type.String({ pattern: DURATION_PATTERN })) },
           { additionalProperties: false },
@@ -84,7 +85,7 @@ export const dataRoutes: FastifyPluginAsyncTypebox<{ data: DataService; commands
   );
   app.get(
     '/commands/:id',
-    { config: { permission: 'data:read' }, schema: { tags: ['commands'], params: Type.Object({ id: Uuid }, { additionalProperties: false }), response: { 200: CommandSchema } } },
+    { config: { permission: 'data:read' }, schema: { tags: ['commands'], params: Type.Object({ id: Uuid }, { additionalProperties: false }), querystring: NoQuery, response: { 200: CommandSchema } } },
     async (req) => commands.show(req.params.id),
   );
 };

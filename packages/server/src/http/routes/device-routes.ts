@@ -7,6 +7,8 @@ import {
   DeviceStatusBody,
   NameAt,
   AtQuery,
+  NoQuery,
+  OptionalBody,
   Uuid,
 } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -19,7 +21,7 @@ const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices }> = async (app, { services }) => {
   app.post(
     '/devices',
-    { config: { permission: 'device:create' }, schema: { tags: ['devices'], body: CreateDeviceBody, response: { 201: Device } } },
+    { config: { permission: 'device:create' }, schema: { tags: ['devices'], querystring: NoQuery, body: CreateDeviceBody, response: { 201: Device } } },
     async (req, reply) => reply.status(201).send(await services.devices.create(requestContext(req), req.body)),
   );
 
@@ -31,7 +33,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorService
 
   app.get(
     '/devices/:id',
-    { config: { permission: 'device:read' }, schema: { tags: ['devices'], params: IdParams, response: { 200: Device } } },
+    { config: { permission: 'device:read' }, schema: { tags: ['devices'], params: IdParams, querystring: NoQuery, response: { 200: Device } } },
     async (req) => services.devices.get(req.params.id),
   );
 
@@ -42,7 +44,8 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorService
       schema: {
         tags: ['devices'],
         params: Type.Object({ id: Uuid, action: DeviceStatusAction }, { additionalProperties: false }),
-        body: Type.Optional(DeviceStatusBody),
+        querystring: NoQuery,
+        body: OptionalBody(DeviceStatusBody),
         response: { 200: Device },
       },
     },

@@ -1,4 +1,4 @@
-import { CreatedEnrollment, CreateEnrollmentBody, DerivedKey, Enrollment, EnrollmentList, Uuid } from '@fleetkey/protocol';
+import { CreatedEnrollment, CreateEnrollmentBody, DerivedKey, Enrollment, EnrollmentList, NoBody, NoQuery, Uuid } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { EnrollmentService } from '../../modules/provisioning/enrollment-service.js';
@@ -10,17 +10,17 @@ export const enrollmentRoutes: FastifyPluginAsyncTypebox<{ enrollments: Enrollme
   app.post(
     '/enrollments',
     // Enrollment definitions (a device→name table) can be large; the global body limit still applies.
-    { config: { permission: 'enrollment:write' }, schema: { tags: ['enrollments'], body: CreateEnrollmentBody, response: { 201: CreatedEnrollment } } },
+    { config: { permission: 'enrollment:write' }, schema: { tags: ['enrollments'], querystring: NoQuery, body: CreateEnrollmentBody, response: { 201: CreatedEnrollment } } },
     async (req, reply) => reply.status(201).send(await enrollments.create(requestContext(req), req.body)),
   );
-  app.get('/enrollments', { config: { permission: 'enrollment:read' }, schema: { tags: ['enrollments'], response: { 200: EnrollmentList } } }, async () => ({
+  app.get('/enrollments', { config: { permission: 'enrollment:read' }, schema: { tags: ['enrollments'], querystring: NoQuery, response: { 200: EnrollmentList } } }, async () => ({
     enrollments: await enrollments.list(),
   }));
-  app.get('/enrollments/:id', { config: { permission: 'enrollment:read' }, schema: { tags: ['enrollments'], params: IdParams, response: { 200: Enrollment } } }, async (req) =>
+  app.get('/enrollments/:id', { config: { permission: 'enrollment:read' }, schema: { tags: ['enrollments'], params: IdParams, querystring: NoQuery, response: { 200: Enrollment } } }, async (req) =>
     enrollments.show(req.params.id),
   );
   for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
-    app.post(`/enrollments/:id/${action}`, { config: { permission: 'enrollment:write' }, schema: { tags: ['enrollments'], params: IdParams, response: { 200: Enrollment } } }, async (req) =>
+    app.post(`/enrollments/:id/${action}`, { config: { permission: 'enrollment:write' }, schema: { tags: ['enrollments'], params: IdParams, querystring: NoQuery, body: NoBody, response: { 200: Enrollment } } }, async (req) =>
       enrollments.setEnabled(requestContext(req), req.params.id, enabled),
     );
   }
@@ -28,7 +28,7 @@ export const enrollmentRoutes: FastifyPluginAsyncTypebox<{ enrollments: Enrollme
     '/enrollments/:id/derived-keys',
     {
       config: { permission: 'enrollment:derive' },
-      schema: { tags: ['enrollments'], params: IdParams, body: Type.Object({ deviceId: Uuid }, { additionalProperties: false }), response: { 200: DerivedKey } },
+      schema: { tags: ['enrollments'], params: IdParams, querystring: NoQuery, body: Type.Object({ deviceId: Uuid }, { additionalProperties: false }), response: { 200: DerivedKey } },
     },
     async (req) => enrollments.deriveKey(requestContext(req), req.params.id, req.body.deviceId),
   );

@@ -11,6 +11,8 @@ import {
   ReplaceBody,
   ReplaceResult,
   UnbindBody,
+  NoQuery,
+  OptionalBody,
 } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -23,7 +25,7 @@ const NameParams = Type.Object({ name: NameString }, { additionalProperties: fal
 export const nameRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices }> = async (app, { services }) => {
   app.post(
     '/names',
-    { config: { permission: 'name:write' }, schema: { tags: ['names'], body: CreateNameBody, response: { 201: Name } } },
+    { config: { permission: 'name:write' }, schema: { tags: ['names'], querystring: NoQuery, body: CreateNameBody, response: { 201: Name } } },
     async (req, reply) => reply.status(201).send(await services.names.create(requestContext(req), req.body)),
   );
 
@@ -45,13 +47,13 @@ export const nameRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices 
 
   app.get(
     '/names/:name',
-    { config: { permission: 'name:read' }, schema: { tags: ['names'], params: NameParams, response: { 200: Name } } },
+    { config: { permission: 'name:read' }, schema: { tags: ['names'], params: NameParams, querystring: NoQuery, response: { 200: Name } } },
     async (req) => services.names.show(req.params.name),
   );
 
   app.post(
     '/names/:name/bind',
-    { config: { permission: 'name:write' }, schema: { tags: ['names'], params: NameParams, body: BindBody, response: { 200: Name } } },
+    { config: { permission: 'name:write' }, schema: { tags: ['names'], params: NameParams, querystring: NoQuery, body: BindBody, response: { 200: Name } } },
     async (req) => services.bindings.bind(requestContext(req), req.params.name, req.body.deviceId, req.body.reason),
   );
 
@@ -59,26 +61,26 @@ export const nameRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices 
     '/names/:name/unbind',
     {
       config: { permission: 'name:write' },
-      schema: { tags: ['names'], params: NameParams, body: Type.Optional(UnbindBody), response: { 200: Name } },
+      schema: { tags: ['names'], params: NameParams, querystring: NoQuery, body: OptionalBody(UnbindBody), response: { 200: Name } },
     },
     async (req) => services.bindings.unbind(requestContext(req), req.params.name, req.body?.reason),
   );
 
   app.post(
     '/names/:name/replace',
-    { config: { permission: 'name:write' }, schema: { tags: ['names'], params: NameParams, body: ReplaceBody, response: { 200: ReplaceResult } } },
+    { config: { permission: 'name:write' }, schema: { tags: ['names'], params: NameParams, querystring: NoQuery, body: ReplaceBody, response: { 200: ReplaceResult } } },
     async (req) => services.bindings.replace(requestContext(req), req.params.name, req.body),
   );
 
   app.post(
     '/names/:name/rename',
-    { config: { permission: 'name:write' }, schema: { tags: ['names'], params: NameParams, body: RenameBody, response: { 200: Name } } },
+    { config: { permission: 'name:write' }, schema: { tags: ['names'], params: NameParams, querystring: NoQuery, body: RenameBody, response: { 200: Name } } },
     async (req) => services.names.rename(requestContext(req), req.params.name, req.body.newName),
   );
 
   app.get(
     '/names/:name/history',
-    { config: { permission: 'name:read' }, schema: { tags: ['names'], params: NameParams, response: { 200: NameHistory } } },
+    { config: { permission: 'name:read' }, schema: { tags: ['names'], params: NameParams, querystring: NoQuery, response: { 200: NameHistory } } },
     async (req) => services.bindings.history(req.params.name),
   );
 

@@ -11,6 +11,8 @@ import {
   TokenList,
   Uuid,
   WebhookList,
+  NoBody,
+  NoQuery,
 } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -23,33 +25,33 @@ const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 export const operatorRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices }> = async (app, { services }) => {
   app.post(
     '/tokens',
-    { config: { permission: 'token:admin' }, schema: { tags: ['tokens'], body: CreateTokenBody, response: { 201: CreatedToken } } },
+    { config: { permission: 'token:admin' }, schema: { tags: ['tokens'], querystring: NoQuery, body: CreateTokenBody, response: { 201: CreatedToken } } },
     async (req, reply) => reply.status(201).send(await services.tokens.create(requestContext(req), req.body.role, req.body.name)),
   );
   app.get(
     '/tokens',
-    { config: { permission: 'token:admin' }, schema: { tags: ['tokens'], response: { 200: TokenList } } },
+    { config: { permission: 'token:admin' }, schema: { tags: ['tokens'], querystring: NoQuery, response: { 200: TokenList } } },
     async () => ({ tokens: await services.tokens.list() }),
   );
   app.post(
     '/tokens/:id/revoke',
-    { config: { permission: 'token:admin' }, schema: { tags: ['tokens'], params: IdParams, response: { 200: ApiToken } } },
+    { config: { permission: 'token:admin' }, schema: { tags: ['tokens'], params: IdParams, querystring: NoQuery, body: NoBody, response: { 200: ApiToken } } },
     async (req) => services.tokens.revoke(requestContext(req), req.params.id),
   );
 
   app.post(
     '/webhooks',
-    { config: { permission: 'webhook:admin' }, schema: { tags: ['webhooks'], body: CreateWebhookBody, response: { 201: CreatedWebhook } } },
+    { config: { permission: 'webhook:admin' }, schema: { tags: ['webhooks'], querystring: NoQuery, body: CreateWebhookBody, response: { 201: CreatedWebhook } } },
     async (req, reply) => reply.status(201).send(await services.webhooks.add(requestContext(req), req.body)),
   );
   app.get(
     '/webhooks',
-    { config: { permission: 'webhook:admin' }, schema: { tags: ['webhooks'], response: { 200: WebhookList } } },
+    { config: { permission: 'webhook:admin' }, schema: { tags: ['webhooks'], querystring: NoQuery, response: { 200: WebhookList } } },
     async () => ({ webhooks: await services.webhooks.list() }),
   );
   app.delete(
     '/webhooks/:id',
-    { config: { permission: 'webhook:admin' }, schema: { tags: ['webhooks'], params: IdParams, response: { 204: Type.Null() } } },
+    { config: { permission: 'webhook:admin' }, schema: { tags: ['webhooks'], params: IdParams, querystring: NoQuery, body: NoBody, response: { 204: Type.Null() } } },
     async (req, reply) => {
       await services.webhooks.remove(requestContext(req), req.params.id);
       return reply.status(204).send(null);
@@ -76,7 +78,7 @@ export const operatorRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServi
   );
   app.post(
     '/audit/verify',
-    { config: { permission: 'audit:verify' }, schema: { tags: ['audit'], response: { 200: AuditVerifyResult } } },
+    { config: { permission: 'audit:verify' }, schema: { tags: ['audit'], querystring: NoQuery, body: NoBody, response: { 200: AuditVerifyResult } } },
     async () => services.audit.verify(),
   );
 };

@@ -1,0 +1,40 @@
+import { connect } from 'node:net';
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/**
+ * Sends bytes exactly as given over a plain TCP socket and reads the answer until the server
+ * closes: for requests fetch() refuses to send (oversized headers, bad request lines, stalls).
+ */
+export function rawHttp(url: string, request: string | Buffer, options: { idleMs?: number } = {}): Promise<RawResponse> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const chunks: Buffer[] = [];
+    socket.setTimeout(options.idleMs ?? 10_000, () => socket.destroy(new Error('no answer')));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', (e) => (chunks.length > 0 ? undefined : reject(e)));
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const sep = text.indexOf('\r\n\r\n');
+      if (sep < 0) return reject(new Error(`no HTTP answer: ${JSON.stringify(text.slice(0, 200))}`));
+      const [statusLine = '', ...lines] = text.slice(0, sep).split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const l of lines) {
+        const i = l.indexOf(':');
+        headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      let body = text.slice(sep + 4);
+      const length = headers['content-length'];
+      if (length !== undefined) body = body.slice(0, Number(length));
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+    });
+    socket.on('connect', () => {
+      socket.write(request);
+    });
+  });
+}
