@@ -27,6 +27,7 @@ export const API_TOKEN_PREFIX = 'fkt_';
 export const EVENT_TYPES = [
   'device.created',
   'device.status_changed',
+  'device.evidence_mismatch',
   'name.created',
   'name.bound',
   'name.unbound',

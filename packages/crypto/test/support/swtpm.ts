@@ -124,14 +124,18 @@ export interface Swtpm {
   stop(): Promise<void>;
 }
 
-/** Manufactures a TPM (EK certs via a CA confined to the temp dir) and starts swtpm on it. */
-export async function startSwtpm(): Promise<Swtpm> {
+/**
+ * Manufactures a TPM (EK certs via a CA confined to the temp dir) and starts swtpm on it.
+ * `sameManufacturerAs` signs this TPM's EK certificate with another TPM's local CA: two TPMs from
+ * one trusted manufacturer, as a fleet has (start them one after the other; stop that one last).
+ */
+export async function startSwtpm(options: { sameManufacturerAs?: Swtpm } = {}): Promise<Swtpm> {
   const dir = await mkdtemp(join(tmpdir(), 'fleetkey-swtpm-'));
   try {
     const state = join(dir, 'state');
-    const ca = join(dir, 'ca');
+    const ca = options.sameManufacturerAs === undefined ? join(dir, 'ca') : options.sameManufacturerAs.path('ca');
     await mkdir(state);
-    await mkdir(ca);
+    if (options.sameManufacturerAs === undefined) await mkdir(ca);
     // The default config points at /var/lib/swtpm-localca: shared between runs and needing
     // root. These three files keep the whole "manufacturer" inside the temp dir.
     await writeFile(

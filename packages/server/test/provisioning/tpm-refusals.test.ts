@@ -43,6 +43,32 @@ describe('TPM attestation refusals', () => {
     expect(await t.server.store.db.selectFrom('certificates').select('serial').where('device_id', '=', deviceId).execute()).toEqual([]);
   });
 
+  test('fail: a wrong activation proof uses up the challenge (single use whatever the outcome)', async () => {
+    const c = (await post('start', { deviceId, ekPublic: b64(EK_RSA), akPublic: b64(AK_ECC) })).body;
+    expect((await post('finish', { challengeId: c.challengeId, secret: b64(randomBytes(32)), csr: deviceKey().csrPem })).body.code).toBe('PROVISIONING_REFUSED');
+    const row = await t.server.store.db.selectFrom('provisioning_challenges').select('used_at').where('id', '=', c.challengeId).executeTakeFirstOrThrow();
+    expect(row.used_at).not.toBeNull();
+    expect((await post('finish', { challengeId: c.challengeId, secret: b64(randomBytes(32)), csr: deviceKey().csrPem })).body.code).toBe('PROVISIONING_REFUSED');
+    expect((await lastRefusal('provisioning')).detail.reason).toContain('challenge already used');
+  });
+
+  test('fail: an enrollment that would admit unauthenticated evidence cannot be created (TPM individual with neither EK pin nor TPM roots)', async () => {
+    const other = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
+    const r = await t.call('POST', '/v1/enrollments', { body: { label: 'any EK', kind: 'individual', attestation: 'tpm', deviceId: other } });
+    expect(r).toMatchObject({ status: 400, body: { code: 'ENROLLMENT_UNAUTHENTICATED' } });
+    expect((await t.call('GET', '/v1/enrollments')).body.enrollments.some((e: { deviceId: string }) => e.deviceId === other)).toBe(false);
+  });
+
+  test('fail: an individual TPM enrollment trusting TPM roots (no pin) refuses an EK without a certificate from them', async () => {
+    const other = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
+    const roots = (await t.call('GET', '/v1/ca')).body.authorities.find((a: { role: string }) => a.role === 'root').certificatePem;
+    const e = await t.call('POST', '/v1/enrollments', { body: { label: 'one robot, vendor roots', kind: 'individual', attestation: 'tpm', deviceId: other, trustAnchorsPem: roots } });
+    expect(e.status).toBe(201);
+    const r = await post('start', { deviceId: other, ekPublic: b64(EK_RSA), akPublic: b64(AK_ECC) });
+    expect(r.body.code).toBe('PROVISIONING_REFUSED');
+    expect((await lastRefusal(`device:${other}`)).detail.reason).toContain('no EK certificate');
+  });
+
   test('fail: an AK that is not a restricted signing key, malformed structures, an EK other than the pinned one', async () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ ekPublic: b64(EK_RSA), akPublic: b64(NOT_RESTRICTED) }, /TPM structures refused.*restricted/],

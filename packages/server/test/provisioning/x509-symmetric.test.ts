@@ -187,4 +187,85 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
       expect(r.body.code).toBe('PROVISIONING_REFUSED');
     });
   });
+
+  // Issue 10: evidence bound to the physical identity. The first admission records what proved the
+  // device (IDevID issuer + serial + key, or the symmetric key id); any later one must match.
+  describe('evidence is bound to the physical identity', () => {
+    let attacker: { id: string; key: Buffer };
+    let hook: string;
+    beforeAll(async () => {
+      const g = await t.call('POST', '/v1/enrollments', { body: { label: 'other vendor sensors', kind: 'group', attestation: 'symmetric' } });
+      attacker = { id: g.body.enrollment.id, key: Buffer.from(g.body.groupKey, 'base64') };
+      const h = await t.call('POST', '/v1/webhooks', { body: { url: 'http://127.0.0.1:9/evidence', events: ['device.evidence_mismatch'] } });
+      expect(h.status, JSON.stringify(h.body)).toBe(201);
+      hook = h.body.webhook.id;
+    });
+    const derive = async (enrollment: string, deviceId: string) =>
+      Buffer.from((await t.call('POST', `/v1/enrollments/${enrollment}/derived-keys`, { body: { deviceId } })).body.deviceKey, 'base64');
+    const mismatches = async (deviceId: string) =>
+      (await t.server.store.db.selectFrom('events').selectAll().where('type', '=', 'device.evidence_mismatch').where('subject', '=', `device:${deviceId}`).execute()).map(
+        (e) => JSON.parse(e.payload) as Record<string, unknown>,
+      );
+
+    test('fail: a symmetric group key cannot take over a device admitted by X.509: refused, audited as a takeover attempt, device.evidence_mismatch delivered to webhooks, victim untouched', async () => {
+      const victim = await manufactured(t, 'kuka-kr16', 'v1');
+      const first = await provisionX509(t, victim);
+      expect(first.status).toBe(200);
+      const r = await provisionSymmetric(t, victim.id, await derive(attacker.id, victim.id));
+      expect(r).toMatchObject({ status: 403, body: { code: 'PROVISIONING_REFUSED' } });
+      const audit = await auditReason(t, victim.id);
+      expect(audit).toMatchObject({ action: 'provisioning.symmetric', code: 'PROVISIONING_REFUSED' });
+      expect(audit.detail.attempt).toBe('takeover');
+      expect(audit.detail.reason).toMatch(/evidence.*x509.*symmetric|recorded.*x509/);
+      const events = await mismatches(victim.id);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ deviceId: victim.id, presented: { method: 'symmetric' }, recorded: { method: 'x509' } });
+      const deliveries = (await t.call('GET', `/v1/webhooks/${hook}/deliveries?limit=100`)).body.deliveries;
+      expect(deliveries.some((d: { eventType: string }) => d.eventType === 'device.evidence_mismatch')).toBe(true);
+      const certs = (await t.call('GET', `/v1/certificates?deviceId=${victim.id}`)).body.certificates.filter((c: { kind: string }) => c.kind === 'operational');
+      expect(certs.map((c: { status: string }) => c.status)).toEqual(['valid']); // not superseded by the attacker's
+      expect((await t.call('GET', `/v1/devices/${victim.id}`)).body.name).toBe('cell-v1');
+    });
+
+    test('fail: a device manufactured with our IDevID cannot be first admitted with other evidence', async () => {
+      const victim = await manufactured(t, 'kuka-kr16', 'v2');
+      const r = await provisionSymmetric(t, victim.id, await derive(attacker.id, victim.id));
+      expect(r.body.code).toBe('PROVISIONING_REFUSED');
+      expect((await auditReason(t, victim.id)).detail.attempt).toBe('takeover');
+      expect(await mismatches(victim.id)).toHaveLength(1);
+      expect((await provisionX509(t, victim)).status).toBe(200); // the real robot still provisions
+    });
+
+    test('fail: a symmetric device cannot be re-admitted with another group\'s key; the same key re-admits it', async () => {
+      const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
+      const open = (await t.call('POST', '/v1/enrollments', { body: { label: 'open sensors 2', kind: 'group', attestation: 'symmetric' } })).body;
+      expect((await provisionSymmetric(t, id, await derive(open.enrollment.id, id))).status).toBe(200);
+      expect((await provisionSymmetric(t, id, await derive(attacker.id, id))).body.code).toBe('PROVISIONING_REFUSED');
+      expect((await auditReason(t, id)).detail.attempt).toBe('takeover');
+      expect((await provisionSymmetric(t, id, await derive(open.enrollment.id, id))).status).toBe(200);
+    });
+
+    test('an admin resets a repaired device\'s evidence with a reason; the next admission records the new one; an operator cannot', async () => {
+      const victim = await manufactured(t, 'kuka-kr16', 'v3');
+      expect((await provisionX509(t, victim)).status).toBe(200);
+      const shown = await t.call('GET', `/v1/devices/${victim.id}/evidence`);
+      expect(shown.body.current).toMatchObject({ method: 'x509' });
+      const ops = (await t.call('POST', '/v1/tokens', { body: { role: 'operator', name: 'ops' } })).body.secret;
+      const forbidden = await t.call('POST', `/v1/devices/${victim.id}/evidence/reset`, { token: ops, body: { reason: 'new controller' } });
+      expect(forbidden).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
+      expect((await t.call('POST', `/v1/devices/${victim.id}/evidence/reset`, { body: {} })).body.code).toBe('VALIDATION_FAILED'); // a reason is required
+      const reset = await t.call('POST', `/v1/devices/${victim.id}/evidence/reset`, { body: { reason: 'controller replaced, now a symmetric key' } });
+      expect(reset.status, JSON.stringify(reset.body)).toBe(200);
+      expect(reset.body).toMatchObject({ current: null, history: [{ method: 'x509', resetReason: 'controller replaced, now a symmetric key' }] });
+      const again = await t.call('POST', `/v1/devices/${victim.id}/evidence/reset`, { body: { reason: 'twice' } });
+      expect(again.body.code).toBe('DEVICE_EVIDENCE_NOT_RECORDED');
+      const audit = (await t.call('GET', `/v1/audit?subject=device:${victim.id}&action=device.evidence_reset&limit=10`)).body.entries;
+      expect(audit.map((e: { outcome: string }) => e.outcome)).toEqual(['success', 'refused']);
+      expect(audit[0].detail).toMatchObject({ reason: 'controller replaced, now a symmetric key', previous: { method: 'x509' } });
+      // The device's IDevID is still valid: the reset lets other evidence in, and records it.
+      expect((await provisionSymmetric(t, victim.id, await derive(attacker.id, victim.id))).status).toBe(200);
+      expect((await t.call('GET', `/v1/devices/${victim.id}/evidence`)).body.current).toMatchObject({ method: 'symmetric' });
+      expect((await provisionX509(t, victim)).body.code).toBe('PROVISIONING_REFUSED');
+    });
+  });
 });

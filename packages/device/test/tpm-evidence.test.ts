@@ -1,0 +1,140 @@
+/**
+ * Issue 10: evidence bound to the physical identity, on two real TPMs (two swtpm instances whose
+ * EK certificates come from one trusted manufacturer) against the real server, on SQLite and
+ * PostgreSQL. The attacker holds a genuine TPM that the group enrollment trusts and names a
+ * victim's device id in its bundle: everything but the EK is right.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceBundle } from '@fleetkey/protocol';
+import { provision, writeBundle } from '../src/provisioning/index.js';
+import { startSwtpm, swtpmMissing, type Swtpm } from '../../crypto/test/support/swtpm.js';
+import { DIALECTS } from '../../server/test/support/databases.js';
+import { manufactured, provisionX509 } from '../../server/test/support/provision.js';
+import { startTestServer, type TestServer } from '../../server/test/support/test-server.js';
+import { codeOf } from './support/refusal.js';
+
+const missing = await swtpmMissing();
+const ONCE = { retry: { maxAttempts: 1 } };
+
+describe.skipIf(missing !== null)(`evidence binding on two swtpm TPMs${missing === null ? '' : ` (skipped: ${missing})`}`, () => {
+  let tpmA: Swtpm;
+  let tpmB: Swtpm;
+  let root: string;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'fk-tpm-evidence-'));
+    tpmA = await startSwtpm();
+    tpmB = await startSwtpm({ sameManufacturerAs: tpmA });
+  }, 60_000);
+
+  afterAll(async () => {
+    await tpmB?.stop();
+    await tpmA?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  describe.each(DIALECTS)('on %s', (dialect) => {
+    let t: TestServer;
+    let hook: string;
+
+    beforeAll(async () => {
+      t = await startTestServer(dialect);
+      const e = await t.call('POST', '/v1/enrollments', {
+        body: { label: 'tpm robots', kind: 'group', attestation: 'tpm', trustAnchorsPem: tpmA.rootCaPem + tpmA.issuerCaPem, allocation: { type: 'template', template: 'tpm-{id8}' } },
+      });
+      expect(e.status).toBe(201);
+      expect((await t.call('POST', '/v1/enrollments', { body: { label: 'x509 robots', kind: 'group', attestation: 'x509', allocation: { type: 'template', template: 'x-{id8}' } } })).status).toBe(201);
+      const h = await t.call('POST', '/v1/webhooks', { body: { url: 'http://127.0.0.1:9/evidence', events: ['device.evidence_mismatch'] } });
+      expect(h.status).toBe(201);
+      hook = h.body.webhook.id;
+    });
+    afterAll(async () => t?.stop());
+
+    /** A device bundle on `tpm` claiming `deviceId`; the operational key in an encrypted file. */
+    async function bundleOn(tpm: Swtpm, deviceId: string): Promise<string> {
+      const dir = join(mkdtempSync(join(root, 'b-')), 'bundle');
+      const device: DeviceBundle = {
+        version: 1,
+        deviceId,
+        model: 'kuka-kr16',
+        serials: {},
+        attestation: 'tpm',
+        enrollmentId: null,
+        provisioningUrl: t.server.deviceUrl,
+        keystore: { type: 'file', dir: 'keys', protector: 'machine-secret' },
+        idevidKeyLabel: null,
+        tpmTcti: `swtpm:host=127.0.0.1,port=${tpm.port}`,
+      };
+      await writeBundle(dir, { device, caBundlePem: readFileSync(join(t.dataDir, 'ca-bundle.pem'), 'utf8'), machineSecret: randomBytes(32) });
+      return dir;
+    }
+    const operational = async (deviceId: string) =>
+      (await t.call('GET', `/v1/certificates?deviceId=${deviceId}`)).body.certificates.filter((c: { kind: string }) => c.kind === 'operational').map((c: { status: string }) => c.status);
+    const lastRefusal = async (deviceId: string) =>
+      (await t.call('GET', `/v1/audit?subject=device:${deviceId}&limit=1000`)).body.entries.filter((e: { outcome: string }) => e.outcome === 'refused').at(-1);
+    const mismatches = async (deviceId: string) =>
+      (await t.server.store.db.selectFrom('events').select('payload').where('type', '=', 'device.evidence_mismatch').where('subject', '=', `device:${deviceId}`).execute()).map(
+        (e) => JSON.parse(e.payload) as Record<string, any>,
+      );
+    const delivered = async () => (await t.call('GET', `/v1/webhooks/${hook}/deliveries?limit=100`)).body.deliveries.filter((d: { eventType: string }) => d.eventType === 'device.evidence_mismatch').length;
+
+    let victim = '';
+
+    it('TPM A provisions a device under the group enrollment; the EK is recorded as its evidence', async () => {
+      victim = randomUUID();
+      const r = await provision(await bundleOn(tpmA, victim), ONCE);
+      expect(r).toMatchObject({ deviceId: victim, name: `tpm-${victim.slice(0, 8)}` });
+      const ev = (await t.call('GET', `/v1/devices/${victim}/evidence`)).body;
+      expect(ev.current).toMatchObject({ method: 'tpm', identity: { ekSha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+      expect(ev.current.seen.akName).toMatch(/^000b[0-9a-f]{64}$/);
+    }, 60_000);
+
+    it('fail: TPM B from the same trusted manufacturer cannot provision the device admitted with TPM A', async () => {
+      const before = await delivered();
+      expect((await codeOf(provision(await bundleOn(tpmB, victim), ONCE))).code).toBe('PROVISIONING_REFUSED');
+      const refusal = await lastRefusal(victim);
+      expect(refusal.detail).toMatchObject({ attempt: 'takeover' });
+      expect(refusal.detail.reason).toMatch(/EK .* differs from the one recorded/);
+      const events = await mismatches(victim);
+      expect(events.at(-1)).toMatchObject({ deviceId: victim, presented: { method: 'tpm' }, recorded: { method: 'tpm' } });
+      expect(events.at(-1)!.presented.identity.ekSha256).not.toBe(events.at(-1)!.recorded.identity.ekSha256);
+      expect(await delivered()).toBe(before + 1);
+      expect(await operational(victim)).toEqual(['valid']);
+      expect((await t.call('GET', `/v1/devices/${victim}`)).body.name).toBe(`tpm-${victim.slice(0, 8)}`);
+    }, 60_000);
+
+    it('fail: TPM B cannot provision a device admitted by X.509', async () => {
+      const robot = await manufactured(t, 'kuka-kr16');
+      expect((await provisionX509(t, robot)).status).toBe(200);
+      const name = (await t.call('GET', `/v1/devices/${robot.id}`)).body.name;
+      expect(name).toBe(`x-${robot.id.slice(0, 8)}`);
+      expect((await codeOf(provision(await bundleOn(tpmB, robot.id), ONCE))).code).toBe('PROVISIONING_REFUSED');
+      expect((await lastRefusal(robot.id)).detail).toMatchObject({ attempt: 'takeover' });
+      expect(await mismatches(robot.id)).toEqual([expect.objectContaining({ presented: expect.objectContaining({ method: 'tpm' }), recorded: expect.objectContaining({ method: 'x509' }) })]);
+      expect(await operational(robot.id)).toEqual(['valid']);
+      expect((await t.call('GET', `/v1/devices/${robot.id}`)).body.name).toBe(name);
+    }, 60_000);
+
+    it('fail: TPM A, bound to its device, cannot claim a second device id (one EK, one device)', async () => {
+      const fresh = randomUUID();
+      expect((await codeOf(provision(await bundleOn(tpmA, fresh), ONCE))).code).toBe('PROVISIONING_REFUSED');
+      expect((await lastRefusal(fresh)).detail).toMatchObject({ attempt: 'takeover', boundTo: victim });
+      expect((await t.call('GET', `/v1/devices/${fresh}`)).body.code).toBe('DEVICE_NOT_FOUND');
+      expect(await mismatches(fresh)).toHaveLength(1);
+    }, 60_000);
+
+    it('a repaired robot: after an admin resets its evidence, TPM B provisions it and becomes its evidence; TPM A no longer can', async () => {
+      const reset = await t.call('POST', `/v1/devices/${victim}/evidence/reset`, { body: { reason: 'mainboard replaced (new TPM)' } });
+      expect(reset.status, JSON.stringify(reset.body)).toBe(200);
+      const r = await provision(await bundleOn(tpmB, victim), ONCE);
+      expect(r).toMatchObject({ deviceId: victim, name: `tpm-${victim.slice(0, 8)}` });
+      expect(await operational(victim)).toEqual(expect.arrayContaining(['superseded', 'valid']));
+      expect((await codeOf(provision(await bundleOn(tpmA, victim), ONCE))).code).toBe('PROVISIONING_REFUSED');
+      expect((await lastRefusal(victim)).detail).toMatchObject({ attempt: 'takeover' });
+    }, 60_000);
+  });
+});
