@@ -26,6 +26,7 @@ import { InMemoryReplayGuard } from '@fleetkey/crypto';
 import { parseDuration } from '@fleetkey/protocol';
 import { RateLimiter } from './context/rate-limiter.js';
 import { EnrollmentService } from './modules/provisioning/enrollment-service.js';
+import { EvidenceService } from './modules/provisioning/evidence-service.js';
 import { ProvisioningService } from './modules/provisioning/provisioning-service.js';
 import { SymmetricMethod } from './modules/provisioning/attestation/symmetric-method.js';
 import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
@@ -180,6 +181,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     ca,
     publicUrl: () => publicUrl,
     enrollments,
+    evidence: new EvidenceService(store, uow, devices),
     data,
     commands,
     hub,

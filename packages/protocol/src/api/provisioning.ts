@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from '../duration.js';
-import { NameString, Tags, Timestamp, Uuid } from './common.js';
+import { NameString, Reason, Tags, Timestamp, Uuid } from './common.js';
 
 /**
  * Provisioning wire contract (device plane, HTTPS on the device listener, default :8443).
@@ -178,3 +178,34 @@ export const EnrollmentList = Type.Object({ enrollments: Type.Array(Enrollment) 
 /** For the manufacturing station: the per-device key of a symmetric group, never the group key. */
 export const DerivedKey = Type.Object({ deviceId: Uuid, deviceKey: Type.String({ description: 'base64' }) }, { additionalProperties: false });
 export type DerivedKey = Static<typeof DerivedKey>;
+
+// ---- Evidence bound to the physical identity (/v1/devices/:id/evidence) ----
+
+/** What proved a device at an admission: TPM EK hash, IDevID issuer + serial + key hash, or symmetric key id. */
+export const EvidenceRecord = Type.Object(
+  {
+    method: Type.Union(ATTESTATION_TYPES.map((a) => Type.Literal(a))),
+    /** Must match exactly on every later admission. */
+    identity: Type.Record(Type.String(), Type.String()),
+    /** Recorded at the latest admission, not compared (the TPM's AK name). */
+    seen: Type.Record(Type.String(), Type.String()),
+    enrollmentId: Uuid,
+    recordedAt: Timestamp,
+    lastSeenAt: Timestamp,
+    resetAt: Type.Union([Timestamp, Type.Null()]),
+    resetReason: Type.Union([Type.String(), Type.Null()]),
+    resetBy: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type EvidenceRecord = Static<typeof EvidenceRecord>;
+
+export const DeviceEvidence = Type.Object(
+  { deviceId: Uuid, current: Type.Union([EvidenceRecord, Type.Null()]), history: Type.Array(EvidenceRecord, { description: 'evidence reset by an operator, newest first' }) },
+  { additionalProperties: false },
+);
+export type DeviceEvidence = Static<typeof DeviceEvidence>;
+
+/** A repaired device (new TPM, new IDevID): the operator says why; the next admission records the new evidence. */
+export const EvidenceResetBody = Type.Object({ reason: Reason }, { additionalProperties: false });
+export type EvidenceResetBody = Static<typeof EvidenceResetBody>;

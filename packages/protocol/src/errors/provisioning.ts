@@ -14,4 +14,8 @@ export const provisioningErrors = {
   PROVISIONING_REFUSED: { status: 403, message: 'Provisioning was refused.' },
   ENROLLMENT_NOT_FOUND: { status: 404, message: 'No such enrollment.' },
   ENROLLMENT_INVALID: { status: 400, message: 'The enrollment definition is not consistent.' },
+  // Issue 10: an enrollment must authenticate the evidence it admits (a TPM individual enrollment
+  // pins the EK or names TPM roots); otherwise any key could claim the device.
+  ENROLLMENT_UNAUTHENTICATED: { status: 400, message: 'The enrollment would admit devices without authenticating their evidence.' },
+  DEVICE_EVIDENCE_NOT_RECORDED: { status: 409, message: 'No evidence is recorded for this device.' },
 } as const satisfies Catalogue;

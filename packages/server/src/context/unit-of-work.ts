@@ -22,6 +22,19 @@ export interface Work {
   note(detail: Record<string, unknown>): void;
   /** Sets the audit subject when it is only known inside the work (a minted id). */
   subject(subject: string): void;
+  /**
+   * What must outlast a refusal of this work: written with the refusal's audit entry, in the
+   * transaction that records it (a challenge used up by a wrong proof; a takeover attempt's
+   * event and detail). Only `run` honours it.
+   */
+  keepIfRefused(kept: Kept): void;
+}
+
+export interface Kept {
+  readonly apply?: (tx: Tx) => Promise<unknown>;
+  readonly events?: readonly NewEvent[];
+  /** Merged into the refusal's audit detail (never a secret). */
+  readonly detail?: Record<string, unknown>;
 }
 
 /** Refusals already written to the audit log by a unit of work (the HTTP layer skips them). */
@@ -48,8 +61,9 @@ export class UnitOfWork {
 
   async run<T>(ctx: OpContext, op: Operation, fn: (w: Work) => Promise<T>): Promise<T> {
     let emitted: FleetEvent[] = [];
-    // Kept outside the transaction: a refusal is audited under the subject the work had set.
-    const at = { subject: op.subject ?? null };
+    // Kept outside the transaction: a refusal is audited under the subject the work had set,
+    // with what the work asked to keep.
+    const at: Outcome = { subject: op.subject ?? null, kept: [] };
     try {
       const result = await this.store.transaction(async (tx) => {
         const b = new Batch(tx, ctx, this.clock);
@@ -62,17 +76,29 @@ export class UnitOfWork {
     } catch (caught) {
       const e = lockConflict(caught) ?? caught;
       if (e instanceof FleetkeyError) {
-        await this.audit.record(ctx, {
+        const entry: AuditInput = {
           action: op.action,
           subject: at.subject,
           outcome: 'refused',
           code: e.code,
-          detail: { ...(e.detail === undefined ? {} : { reason: e.detail }) },
-        });
+          detail: Object.assign({}, ...at.kept.map((k) => k.detail ?? {}), e.detail === undefined ? {} : { reason: e.detail }) as Record<string, unknown>,
+        };
+        if (at.kept.length === 0) await this.audit.record(ctx, entry);
+        else await this.recordKept(ctx, entry, at.kept);
         auditedErrors.add(e);
       }
       throw e;
     }
+  }
+
+  private async recordKept(ctx: OpContext, entry: AuditInput, kept: readonly Kept[]): Promise<void> {
+    const emitted = await this.store.transaction(async (tx) => {
+      for (const k of kept) await k.apply?.(tx);
+      const events = await writeEvents(tx, this.clock.now(), kept.flatMap((k) => k.events ?? []));
+      await this.audit.append(tx, ctx, entry);
+      return events;
+    });
+    for (const e of emitted) this.bus.publish(e);
   }
 
   /**
@@ -83,7 +109,7 @@ export class UnitOfWork {
   async runBatch(ctx: OpContext, ops: ReadonlyArray<{ readonly op: Operation; readonly fn: (w: Work) => Promise<void> }>): Promise<void> {
     const emitted = await this.store.transaction(async (tx) => {
       const b = new Batch(tx, ctx, this.clock);
-      for (const { op, fn } of ops) await b.step(op, fn, { subject: op.subject ?? null });
+      for (const { op, fn } of ops) await b.step(op, fn, { subject: op.subject ?? null, kept: [] });
       return b.finish(this.audit);
     });
     for (const e of emitted) this.bus.publish(e);
@@ -102,6 +128,12 @@ function lockConflict(e: unknown): FleetkeyError | undefined {
   return new FleetkeyError('CONFLICT', { detail: `transaction aborted by the database (${code})`, cause: e });
 }
 
+/** What a unit of work's refusal is audited with. */
+interface Outcome {
+  subject: string | null;
+  readonly kept: Kept[];
+}
+
 /** One transaction's work: events and audit entries are written together when it finishes. */
 class Batch {
   readonly #events: NewEvent[] = [];
@@ -116,7 +148,7 @@ class Batch {
     this.now = clock.now();
   }
 
-  async step<T>(op: Operation, fn: (w: Work) => Promise<T>, at: { subject: string | null }): Promise<T> {
+  async step<T>(op: Operation, fn: (w: Work) => Promise<T>, at: Outcome): Promise<T> {
     let detail: Record<string, unknown> = {};
     const work: Work = {
       tx: this.tx,
@@ -132,6 +164,9 @@ class Batch {
       },
       subject: (s) => {
         at.subject = s;
+      },
+      keepIfRefused: (k) => {
+        at.kept.push(k);
       },
     };
     const value = await fn(work);

@@ -19,7 +19,9 @@ import { caRoutes } from './routes/ca-routes.js';
 import { pkiRoutes } from './routes/pki-routes.js';
 import type { CaModule } from '../modules/ca/ca-module.js';
 import type { EnrollmentService } from '../modules/provisioning/enrollment-service.js';
+import type { EvidenceService } from '../modules/provisioning/evidence-service.js';
 import { enrollmentRoutes } from './routes/enrollment-routes.js';
+import { evidenceRoutes } from './routes/evidence-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
 import type { StreamHub } from '../modules/telemetry/stream-hub.js';
@@ -38,6 +40,7 @@ export interface HttpOptions {
   readonly ca: CaModule;
   readonly publicUrl: () => string;
   readonly enrollments: EnrollmentService;
+  readonly evidence: EvidenceService;
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
@@ -100,6 +103,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
       await v1.register(enrollmentRoutes, { enrollments: options.enrollments });
+      await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
     },

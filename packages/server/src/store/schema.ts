@@ -194,6 +194,23 @@ export interface ChallengeRow {
   expires_at: number;
   used_at: number | null;
   created_at: number;
+  /** JSON Evidence the TPM challenge was issued for (tpm only). */
+  evidence: string | null;
+}
+
+export interface DeviceEvidenceRow {
+  id: string;
+  device_id: string;
+  method: 'x509' | 'symmetric' | 'tpm';
+  evidence_key: string;
+  identity: string; // canonical JSON, compared exactly
+  seen: string | null; // JSON
+  enrollment_id: string;
+  recorded_at: number;
+  last_seen_at: number;
+  reset_at: number | null;
+  reset_reason: string | null;
+  reset_actor: string | null;
 }
 
 export interface DiagnosticRow {
@@ -249,6 +266,7 @@ export interface Database {
   enrollments: EnrollmentRow;
   provisioning_records: ProvisioningRecordRow;
   provisioning_challenges: ChallengeRow;
+  device_evidence: DeviceEvidenceRow;
   diagnostics: DiagnosticRow;
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };

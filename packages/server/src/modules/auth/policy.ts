@@ -8,6 +8,8 @@ export const PERMISSIONS = [
   'device:read',
   'device:create',
   'device:status',
+  // Changing the evidence bound to a device lets other hardware claim it: admin only (issue 10).
+  'device:evidence',
   'name:read',
   'name:write',
   'token:admin',

@@ -75,7 +75,13 @@ export class EnrollmentService {
     };
     if (body.kind === 'individual' && body.deviceId === undefined) invalid('an individual enrollment names its device');
     if (body.kind === 'group' && body.deviceId !== undefined) invalid('a group enrollment names no device');
-    if (body.attestation === 'tpm' && body.kind === 'group' && body.trustAnchorsPem === undefined) invalid('a TPM group needs the TPM manufacturer roots');
+    // Issue 10: an enrollment that would admit evidence nobody vouches for (any EK) is refused.
+    // x509 always validates against anchors (default: our manufacturing CA); symmetric always has a key.
+    if (body.attestation === 'tpm' && body.trustAnchorsPem === undefined && (body.kind === 'group' || body.ekPublicSha256 === undefined)) {
+      throw new FleetkeyError('ENROLLMENT_UNAUTHENTICATED', {
+        detail: body.kind === 'group' ? 'a TPM group needs the TPM manufacturer roots' : 'a TPM individual enrollment pins the EK (ekPublicSha256) or names TPM manufacturer roots',
+      });
+    }
     if (body.attestation !== 'x509' && body.idevidFingerprint !== undefined) invalid('idevidFingerprint is for x509 enrollments');
     if (body.attestation !== 'tpm' && body.ekPublicSha256 !== undefined) invalid('ekPublicSha256 is for tpm enrollments');
     if (body.attestation === 'symmetric' && body.trustAnchorsPem !== undefined) invalid('symmetric enrollments have no trust anchors');

@@ -11,6 +11,7 @@ import { allocateName } from './allocation.js';
 import { askDecision } from './decision-webhook.js';
 import type { WebhookDestinations } from '../events/webhook-destinations.js';
 import type { EnrollmentService } from './enrollment-service.js';
+import { checkEvidence, recordEvidence } from './evidence.js';
 import { refused, type AttestationMethod, type Attested } from './attestation/method.js';
 
 export interface ProvisioningDeps {
@@ -29,7 +30,7 @@ export interface ProvisioningDeps {
 /**
  * Provisioning, whatever the method: the method attests, then one transaction applies the
  * enrollment's policy (enabled, expiry, device limit, re-provisioning), admits or checks the
- * device, issues the operational certificate through the CA's pipeline, allocates the name, and
+ * device and the evidence bound to it, issues the operational certificate through the CA's pipeline, allocates the name, and
  * records it all with its audit entry. Every decision, allowed or refused, is audited.
  */
 export class ProvisioningService {
@@ -51,6 +52,8 @@ export class ProvisioningService {
       const a = await method.attest(w, evidence);
       w.subject(`device:${a.deviceId}`);
       if (a.enrollment.decision_url === null) return { result: await this.complete(w, a, csr) };
+      // A takeover attempt is refused here, before the webhook is asked; complete() checks again.
+      await checkEvidence(w, a.deviceId, a.evidence, a.enrollment.id);
       w.note({ ...a.detail, enrollmentId: a.enrollment.id, stage: 'attested; asking the decision webhook' });
       return { attested: a };
     });
@@ -90,6 +93,8 @@ export class ProvisioningService {
     }
     device = await devices.lockDevice(w.tx, device.id);
     if (!['manufactured', 'provisioned', 'active'].includes(device.status)) throw refused(`device ${device.id} is ${device.status}`);
+    // Issue 10: the device id comes from the request; the evidence must be the device's own.
+    const evidence = await checkEvidence(w, device.id, a.evidence, e.id);
 
     const record = await w.tx.selectFrom('provisioning_records').selectAll().where('device_id', '=', device.id).executeTakeFirst();
     if (record === undefined && e.max_devices !== null) {
@@ -147,6 +152,7 @@ export class ProvisioningService {
     }
 
     await devices.markProvisioned(w, device);
+    await recordEvidence(w, device.id, a.evidence, e.id, evidence);
     if (record === undefined) {
       await w.tx.insertInto('provisioning_records').values({ device_id: device.id, enrollment_id: e.id, method: a.method, first_at: w.now, last_at: w.now, count: 1, last_serial: issued.serial }).execute();
     } else {

@@ -1,12 +1,15 @@
 import { FleetkeyError, type AttestationType } from '@fleetkey/protocol';
 import type { Work } from '../../../context/unit-of-work.js';
 import type { EnrollmentRow } from '../../../store/schema.js';
+import type { Evidence } from '../evidence.js';
 
 /** What a method established about the device: the provisioning service does the rest. */
 export interface Attested {
   readonly deviceId: string;
   readonly enrollment: EnrollmentRow;
   readonly method: AttestationType;
+  /** The physical identity that proved it: recorded at the first admission, compared after. */
+  readonly evidence: Evidence;
   /** SHA-256 of SPKIs the operational certificate must not certify (the IDevID key). */
   readonly forbiddenKeys: readonly string[];
   /** For the audit entry; never a secret. */

@@ -2,6 +2,7 @@ import { deriveDeviceKey, verifySasToken, type ReplayGuard } from '@fleetkey/cry
 import type { Work } from '../../../context/unit-of-work.js';
 import type { EnrollmentService } from '../enrollment-service.js';
 import { matchEnrollment } from '../enrollment-match.js';
+import { symmetricEvidence, type Evidence } from '../evidence.js';
 import { AttestationMethod, refused, type Attested } from './method.js';
 
 export interface SymmetricEvidence {
@@ -29,16 +30,18 @@ export class SymmetricMethod extends AttestationMethod<never, SymmetricEvidence>
 
   override async attest(w: Work, e: SymmetricEvidence): Promise<Attested> {
     let reason = 'no enrollment key verifies the token';
-    const check = async (key: Buffer): Promise<boolean> => {
+    let evidence: Evidence | undefined;
+    const check = async (key: Buffer, derivation: 'group' | 'individual'): Promise<boolean> => {
       const r = await verifySasToken(e.token, { expectedResource: `provision/${e.deviceId}`, key, now: new Date(w.now), maxLifetimeSeconds: MAX_TOKEN_LIFETIME_S, replay: this.replay });
       if (!r.ok) reason = `token ${r.reason}`;
+      else evidence = symmetricEvidence(key, derivation);
       return r.ok;
     };
     const enrollment = await matchEnrollment(w, 'symmetric', e.deviceId, async (g) => {
       const group = this.enrollments.secret(g);
       const key = deriveDeviceKey(group, e.deviceId);
       try {
-        return await check(key);
+        return await check(key, 'group');
       } finally {
         group.fill(0);
         key.fill(0);
@@ -49,11 +52,12 @@ export class SymmetricMethod extends AttestationMethod<never, SymmetricEvidence>
     if (enrollment.kind === 'individual') {
       const key = this.enrollments.secret(enrollment);
       try {
-        if (!(await check(key))) throw refused(reason);
+        if (!(await check(key, 'individual'))) throw refused(reason);
       } finally {
         key.fill(0);
       }
     }
-    return { deviceId: e.deviceId, enrollment, method: 'symmetric', forbiddenKeys: [], detail: {} };
+    if (evidence === undefined) throw refused(reason);
+    return { deviceId: e.deviceId, enrollment, method: 'symmetric', evidence, forbiddenKeys: [], detail: {} };
   }
 }

@@ -2,8 +2,10 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { checkAkAttributes, computeName, makeCredential, parseTpm2bPublic, verifyEkCertificate, type TpmPublic } from '@fleetkey/crypto';
 import type { TpmChallenge } from '@fleetkey/protocol';
 import type { Work } from '../../../context/unit-of-work.js';
+import type { EnrollmentRow } from '../../../store/schema.js';
 import { EnrollmentService, parsePemCertificates } from '../enrollment-service.js';
 import { matchEnrollment } from '../enrollment-match.js';
+import { checkEvidence, tpmEvidence, type Evidence } from '../evidence.js';
 import { AttestationMethod, refused, type Attested } from './method.js';
 
 export interface TpmStart {
@@ -41,7 +43,7 @@ export class TpmMethod extends AttestationMethod<TpmStart, TpmFinish> {
     }
     const ekHash = EnrollmentService.ekHash(s.ekPublic);
     let why = 'no EK certificate';
-    const enrollment = await matchEnrollment(w, 'tpm', s.deviceId, (g) => {
+    const certified = (g: EnrollmentRow): boolean => {
       if (s.ekCertificate === undefined || g.trust_pem === null) return false;
       const certs = parsePemCertificates(g.trust_pem);
       try {
@@ -57,21 +59,38 @@ export class TpmMethod extends AttestationMethod<TpmStart, TpmFinish> {
         why = `EK certificate refused: ${(e as { detail?: string }).detail ?? (e as Error).message}`;
         return false;
       }
-    }).catch(() => {
+    };
+    const enrollment = await matchEnrollment(w, 'tpm', s.deviceId, certified).catch(() => {
       throw refused(why);
     });
-    if (enrollment.kind === 'individual' && enrollment.ek_sha256 !== null && enrollment.ek_sha256 !== ekHash) {
-      throw refused('EK differs from the one pinned in the enrollment');
+    if (enrollment.kind === 'individual') {
+      // An individual enrollment authenticates the EK by its pin, its TPM roots, or both; never by neither.
+      if (enrollment.ek_sha256 === null && enrollment.trust_pem === null) throw refused(`enrollment ${enrollment.id} authenticates no EK`);
+      if (enrollment.ek_sha256 !== null && enrollment.ek_sha256 !== ekHash) throw refused('EK differs from the one pinned in the enrollment');
+      if (enrollment.trust_pem !== null && !certified(enrollment)) throw refused(why);
     }
+    // Refused before the TPM works for nothing; the finish step checks again under the device's lock.
+    const evidence = tpmEvidence(ekHash, computeName(ak).toString('hex'));
+    await checkEvidence(w, s.deviceId, evidence, enrollment.id);
     const secret = randomBytes(32);
     try {
       const out = makeCredential({ ekPublic: ek, akName: computeName(ak), credential: secret });
       const id = randomUUID();
       await w.tx
         .insertInto('provisioning_challenges')
-        .values({ id, kind: 'tpm', device_id: s.deviceId, enrollment_id: enrollment.id, secret_sha256: sha256(secret).toString('hex'), expires_at: w.now + CHALLENGE_TTL_MS, used_at: null, created_at: w.now })
+        .values({
+          id,
+          kind: 'tpm',
+          device_id: s.deviceId,
+          enrollment_id: enrollment.id,
+          secret_sha256: sha256(secret).toString('hex'),
+          expires_at: w.now + CHALLENGE_TTL_MS,
+          used_at: null,
+          created_at: w.now,
+          evidence: JSON.stringify(evidence),
+        })
         .execute();
-      w.note({ challengeId: id, enrollmentId: enrollment.id, ekSha256: ekHash });
+      w.note({ challengeId: id, enrollmentId: enrollment.id, ekSha256: ekHash, akName: evidence.seen['akName'] });
       return {
         challengeId: id,
         credentialBlob: out.credentialBlob.toString('base64'),
@@ -91,8 +110,12 @@ export class TpmMethod extends AttestationMethod<TpmStart, TpmFinish> {
     // Single use even under concurrency: only one finish can flip used_at.
     const res = await w.tx.updateTable('provisioning_challenges').set({ used_at: w.now }).where('id', '=', c.id).where('used_at', 'is', null).executeTakeFirst();
     if (res.numUpdatedRows !== 1n) throw refused('challenge already used');
+    // Used up whatever follows: a wrong proof, or any later refusal, must not leave it open for another guess.
+    w.keepIfRefused({ apply: (tx) => tx.updateTable('provisioning_challenges').set({ used_at: w.now }).where('id', '=', c.id).where('used_at', 'is', null).execute() });
     if (!timingSafeEqual(sha256(f.secret), Buffer.from(c.secret_sha256, 'hex'))) throw refused('credential proof does not match');
+    if (c.evidence === null) throw refused('challenge carries no evidence');
+    const evidence = JSON.parse(c.evidence) as Evidence;
     const enrollment = await w.tx.selectFrom('enrollments').selectAll().where('id', '=', c.enrollment_id).executeTakeFirstOrThrow();
-    return { deviceId: c.device_id, enrollment, method: 'tpm', forbiddenKeys: [], detail: { challengeId: c.id } };
+    return { deviceId: c.device_id, enrollment, method: 'tpm', evidence, forbiddenKeys: [], detail: { challengeId: c.id, ekSha256: evidence.identity['ekSha256'] } };
   }
 }

@@ -5,6 +5,7 @@ import type { Work } from '../../../context/unit-of-work.js';
 import type { EnrollmentRow } from '../../../store/schema.js';
 import type { Authorities } from '../../ca/authorities.js';
 import { parsePemCertificates } from '../enrollment-service.js';
+import { x509Evidence } from '../evidence.js';
 import { matchEnrollment } from '../enrollment-match.js';
 import { AttestationMethod, refused, type Attested } from './method.js';
 
@@ -85,6 +86,7 @@ export class X509Method extends AttestationMethod<never, X509Evidence> {
       deviceId,
       enrollment,
       method: 'x509',
+      evidence: x509Evidence(leaf),
       forbiddenKeys: [createHash('sha256').update(spki).digest('hex')],
       detail: { idevid: fingerprint, possession: e.possession.kind },
     };
