@@ -56,6 +56,23 @@ describe('enrollments and provisioning, all through the fleetkey binary', () => 
     expect(JSON.stringify(list)).not.toContain(e.groupKey);
   });
 
+  test('device evidence show / reset: what admitted a robot, and an admin releasing it with a reason', async () => {
+    const e = await fleetkeyJson(cwd, ['enrollment', 'create', '--label', 'evidence robots', '--attestation', 'x509']);
+    const out = join(cwd, 'evidence-robots');
+    await fleetkeyJson(cwd, ['manufacture', '--count', '1', '--out', out, '--enrollment', e.enrollment.id]);
+    const d = (JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { devices: { deviceId: string; dir: string }[] }).devices[0]!;
+    await fleetkeyJson(cwd, ['agent', 'provision', '--bundle', join(out, d.dir)]);
+    const shown = await fleetkeyJson(cwd, ['device', 'evidence', 'show', d.deviceId]);
+    expect(shown).toMatchObject({ deviceId: d.deviceId, current: { method: 'x509', identity: { spkiSha256: expect.stringMatching(/^[0-9a-f]{64}$/) } }, history: [] });
+    expect((await fleetkey(cwd, ['device', 'evidence', 'show', d.deviceId])).stdout).toContain('x509 issuer=');
+    expect((await fleetkey(cwd, ['device', 'evidence', 'reset', d.deviceId])).code).toBe(2); // --reason is required
+    const reset = await fleetkeyJson(cwd, ['device', 'evidence', 'reset', d.deviceId, '--reason', 'controller board replaced']);
+    expect(reset).toMatchObject({ current: null, history: [{ method: 'x509', resetReason: 'controller board replaced' }] });
+    const again = await fleetkey(cwd, ['device', 'evidence', 'reset', d.deviceId, '--reason', 'twice']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('DEVICE_EVIDENCE_NOT_RECORDED');
+  });
+
   test('individual x509 with a CSV table allocation; bad enrollment definitions are refused', async () => {
     const d = await fleetkeyJson(cwd, ['device', 'create']);
     writeFileSync(join(cwd, 'names.csv'), `deviceId,name\n${d.id},press-7\n`);

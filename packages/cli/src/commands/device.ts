@@ -1,4 +1,4 @@
-import type { Device, DeviceList } from '@fleetkey/protocol';
+import type { Device, DeviceEvidence, DeviceList, EvidenceRecord } from '@fleetkey/protocol';
 import { Command } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';
@@ -15,6 +15,40 @@ export function showDevice(d: Device): string {
     ['created', d.createdAt],
     ['updated', d.updatedAt],
   ]);
+}
+
+function showEvidence(e: DeviceEvidence): string {
+  const line = (r: EvidenceRecord) => `${r.method} ${Object.entries(r.identity).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  return fields([
+    ['device', e.deviceId],
+    ['evidence', e.current === null ? null : line(e.current)],
+    ['recorded', e.current?.recordedAt ?? null],
+    ['last seen', e.current?.lastSeenAt ?? null],
+    ...e.history.map((r): [string, string] => ['reset', `${r.resetAt ?? ''} by ${r.resetBy ?? ''} (${r.resetReason ?? ''}): ${line(r)}`]),
+  ]);
+}
+
+/** The evidence bound to a device's physical identity (issue 10); changing it is an admin's decision. */
+function evidenceCommand(): Command {
+  const cmd = new Command('evidence').description('what proved a device at admission (TPM EK, IDevID, symmetric key id)');
+  cmd
+    .command('show <id>')
+    .description('the evidence recorded for a device, and the evidence reset before')
+    .action(async (id: string, _o: unknown, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const e = await Client.from(g).request<DeviceEvidence>('GET', `/v1/devices/${encodeURIComponent(id.toLowerCase())}/evidence`);
+      emit(g, e, () => showEvidence(e));
+    });
+  cmd
+    .command('reset <id>')
+    .description('release the evidence of a repaired device (new TPM, new IDevID): its next admission records the new one (admin)')
+    .requiredOption('--reason <text>', 'why (kept in the audit log)')
+    .action(async (id: string, o: { reason: string }, c: Command) => {
+      const g = c.optsWithGlobals<GlobalOptions>();
+      const e = await Client.from(g).request<DeviceEvidence>('POST', `/v1/devices/${encodeURIComponent(id.toLowerCase())}/evidence/reset`, { reason: o.reason });
+      emit(g, e, () => `evidence of device ${e.deviceId} reset; its next admission records new evidence`);
+    });
+  return cmd;
 }
 
 export function deviceCommand(): Command {
@@ -73,5 +107,6 @@ export function deviceCommand(): Command {
         emit(g, d, () => `device ${d.id} is now ${d.status}`);
       });
   }
+  cmd.addCommand(evidenceCommand());
   return cmd;
 }

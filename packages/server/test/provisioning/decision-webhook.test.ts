@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SIGNATURE_HEADER, verifyWebhook } from '@fleetkey/protocol';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { deviceKey } from '../support/pki.js';
 import { manufactured, provisionX509 } from '../support/provision.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -70,6 +71,19 @@ describe('the enrollment allow/deny webhook (fail closed)', () => {
     expect(await lastReason(d.id)).toMatch(reason);
     const certs = (await t.call('GET', `/v1/certificates?deviceId=${d.id}`)).body.certificates;
     expect(certs.filter((c: { kind: string }) => c.kind === 'operational')).toEqual([]);
+  });
+
+  test('fail: a takeover attempt (a second IDevID for an admitted device) is refused before the webhook is asked', async () => {
+    const d = await manufactured(t, 'kuka-kr16');
+    answers.set(d.id, () => ({ status: 200, body: '{"allow":true}' }));
+    expect((await provisionX509(t, d)).status).toBe(200);
+    const asked = seen.filter((s) => s.deviceId === d.id).length;
+    const idevid = deviceKey();
+    const second = await t.call('POST', '/v1/certificates', { body: { deviceId: d.id, csr: idevid.csrPem, kind: 'idevid', validity: '3650d' } });
+    expect(second.status).toBe(201);
+    expect((await provisionX509(t, { idevid, idevidChainPem: second.body.chainPem })).body.code).toBe('PROVISIONING_REFUSED');
+    expect(await lastReason(d.id)).toMatch(/takeover attempt: x509 IDevID .* differs from the one recorded/);
+    expect(seen.filter((s) => s.deviceId === d.id)).toHaveLength(asked);
   });
 
   test('fail: a decision URL that is not https (off loopback) is refused at creation', async () => {
