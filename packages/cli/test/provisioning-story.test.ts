@@ -64,7 +64,7 @@ describe('enrollments and provisioning, all through the fleetkey binary', () => 
     await fleetkeyJson(cwd, ['agent', 'provision', '--bundle', join(out, d.dir)]);
     const shown = await fleetkeyJson(cwd, ['device', 'evidence', 'show', d.deviceId]);
     expect(shown).toMatchObject({ deviceId: d.deviceId, current: { method: 'x509', identity: { spkiSha256: expect.stringMatching(/^[0-9a-f]{64}$/) } }, history: [] });
-    expect((await fleetkey(cwd, ['device', 'evidence', 'show', d.deviceId])).stdout).toContain('x509 issuer=');
+    expect((await fleetkey(cwd, ['device', 'evidence', 'show', d.deviceId])).stdout).toContain('x509 idevidSha256=');
     expect((await fleetkey(cwd, ['device', 'evidence', 'reset', d.deviceId])).code).toBe(2); // --reason is required
     const reset = await fleetkeyJson(cwd, ['device', 'evidence', 'reset', d.deviceId, '--reason', 'controller board replaced']);
     expect(reset).toMatchObject({ current: null, history: [{ method: 'x509', resetReason: 'controller board replaced' }] });

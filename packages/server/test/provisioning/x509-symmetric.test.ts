@@ -245,6 +245,20 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
       expect((await provisionSymmetric(t, id, await derive(open.enrollment.id, id))).status).toBe(200);
     });
 
+    test('fail: two first admissions of one device with different evidence race: exactly one is recorded, the other is a takeover attempt', async () => {
+      const own = (await t.call('POST', '/v1/enrollments', { body: { label: 'race sensors', kind: 'group', attestation: 'symmetric' } })).body.enrollment.id;
+      for (let round = 0; round < 3; round++) {
+        const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
+        const [a, b] = await Promise.all([provisionSymmetric(t, id, await derive(own, id)), provisionSymmetric(t, id, await derive(attacker.id, id))]);
+        expect([a.status, b.status].sort()).toEqual([200, 403]);
+        const winner = a.status === 200 ? 'race sensors' : 'other vendor sensors';
+        const ev = (await t.call('GET', `/v1/devices/${id}/evidence`)).body.current;
+        const enrollments = (await t.call('GET', '/v1/enrollments')).body.enrollments as { id: string; label: string }[];
+        expect(enrollments.find((e) => e.id === ev.enrollmentId)?.label).toBe(winner);
+        expect((await auditReason(t, id)).detail.attempt).toBe('takeover');
+      }
+    });
+
     test('an admin resets a repaired device\'s evidence with a reason; the next admission records the new one; an operator cannot', async () => {
       const victim = await manufactured(t, 'kuka-kr16', 'v3');
       expect((await provisionX509(t, victim)).status).toBe(200);

@@ -32,10 +32,19 @@ export function tpmEvidence(ekSha256: string, akName: string): Evidence {
   return { method: 'tpm', key: `tpm:${ekSha256}`, identity: { ekSha256 }, seen: { akName } };
 }
 
-/** X.509: the IDevID's issuer and serial (IEEE 802.1AR §8.4) and the key it certifies. */
+/**
+ * X.509: the IDevID (IEEE 802.1AR §8.4) by issuer + serial and the key it certifies. The issuer is
+ * bound through the certificate's SHA-256 (its DER holds the issuer Name bytes): Node's text form
+ * of a DN is kept for reading only, since its formatting may change with OpenSSL.
+ */
 export function x509Evidence(idevid: X509Certificate): Evidence {
   const spkiSha256 = sha256(idevid.publicKey.export({ type: 'spki', format: 'der' }));
-  return { method: 'x509', key: `x509:${spkiSha256}`, identity: { issuer: idevid.issuer.replaceAll('\n', ','), serial: idevid.serialNumber.toLowerCase(), spkiSha256 }, seen: {} };
+  return {
+    method: 'x509',
+    key: `x509:${spkiSha256}`,
+    identity: { idevidSha256: sha256(idevid.raw), serial: idevid.serialNumber.toLowerCase(), spkiSha256 },
+    seen: { issuer: idevid.issuer.replaceAll('\n', ',') },
+  };
 }
 
 /**
@@ -49,7 +58,7 @@ export function symmetricEvidence(deviceKey: Buffer, derivation: 'group' | 'indi
 
 function describe(method: string, identity: Readonly<Record<string, string>>): string {
   if (method === 'tpm') return `tpm EK ${identity['ekSha256']?.slice(0, 16)}…`;
-  if (method === 'x509') return `x509 IDevID serial ${identity['serial']} of ${identity['issuer']}`;
+  if (method === 'x509') return `x509 IDevID serial ${identity['serial']}`;
   return `symmetric key id ${identity['keyId']?.slice(0, 16)}…`;
 }
 
