@@ -56,7 +56,7 @@ export function symmetricEvidence(deviceKey: Buffer, derivation: 'group' | 'indi
   return { method: 'symmetric', key: `symmetric:${keyId}`, identity: { keyId, derivation }, seen: {} };
 }
 
-function describe(method: string, identity: Readonly<Record<string, string>>): string {
+function describeEvidence(method: string, identity: Readonly<Record<string, string>>): string {
   if (method === 'tpm') return `tpm EK ${identity['ekSha256']?.slice(0, 16)}…`;
   if (method === 'x509') return `x509 IDevID serial ${identity['serial']}`;
   return `symmetric key id ${identity['keyId']?.slice(0, 16)}…`;
@@ -74,11 +74,11 @@ const recordedView = (r: DeviceEvidenceRow) => ({ method: r.method, identity: JS
  */
 export async function checkEvidence(w: Work, deviceId: string, presented: Evidence, enrollmentId: string): Promise<DeviceEvidenceRow | undefined> {
   const current = await w.tx.selectFrom('device_evidence').selectAll().where('device_id', '=', deviceId).where('reset_at', 'is', null).executeTakeFirst();
-  const mine = describe(presented.method, presented.identity);
+  const mine = describeEvidence(presented.method, presented.identity);
   if (current !== undefined) {
     if (current.method === presented.method && current.identity === canonicalJson(presented.identity)) return current;
     const recorded = recordedView(current);
-    mismatch(w, deviceId, presented, enrollmentId, `${mine} differs from the one recorded for device ${deviceId} (${describe(recorded.method, recorded.identity)})`, { recorded });
+    mismatch(w, deviceId, presented, enrollmentId, `${mine} differs from the one recorded for device ${deviceId} (${describeEvidence(recorded.method, recorded.identity)})`, { recorded });
   }
   const holder = await w.tx.selectFrom('device_evidence').select('device_id').where('evidence_key', '=', presented.key).where('reset_at', 'is', null).executeTakeFirst();
   if (holder !== undefined) mismatch(w, deviceId, presented, enrollmentId, `${mine} is bound to device ${holder.device_id}`, { boundTo: holder.device_id });
@@ -130,7 +130,7 @@ export async function recordEvidence(w: Work, deviceId: string, presented: Evide
       .execute();
   } catch (e) {
     // A racing first admission of this device, or of this evidence for another device, committed first.
-    if (isUniqueViolation(e)) mismatch(w, deviceId, presented, enrollmentId, `${describe(presented.method, presented.identity)} lost a race: device ${deviceId} or this evidence was bound concurrently`, {});
+    if (isUniqueViolation(e)) mismatch(w, deviceId, presented, enrollmentId, `${describeEvidence(presented.method, presented.identity)} lost a race: device ${deviceId} or this evidence was bound concurrently`, {});
     throw e;
   }
   w.note({ evidence: { ...view(presented), recorded: 'first admission' } });
