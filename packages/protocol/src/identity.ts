@@ -28,6 +28,7 @@ export const EVENT_TYPES = [
   'device.created',
   'device.status_changed',
   'device.evidence_mismatch',
+  'device.evidence_reset',
   'name.created',
   'name.bound',
   'name.unbound',

@@ -276,6 +276,8 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
       const audit = (await t.call('GET', `/v1/audit?subject=device:${victim.id}&action=device.evidence_reset&limit=10`)).body.entries;
       expect(audit.map((e: { outcome: string }) => e.outcome)).toEqual(['success', 'refused']);
       expect(audit[0].detail).toMatchObject({ reason: 'controller replaced, now a symmetric key', previous: { method: 'x509' } });
+      const events = await t.server.store.db.selectFrom('events').select('payload').where('type', '=', 'device.evidence_reset').where('subject', '=', `device:${victim.id}`).execute();
+      expect(events.map((e) => JSON.parse(e.payload))).toEqual([expect.objectContaining({ deviceId: victim.id, reason: 'controller replaced, now a symmetric key', previous: expect.objectContaining({ method: 'x509' }) })]);
       // The device's IDevID is still valid: the reset lets other evidence in, and records it.
       expect((await provisionSymmetric(t, victim.id, await derive(attacker.id, victim.id))).status).toBe(200);
       expect((await t.call('GET', `/v1/devices/${victim.id}/evidence`)).body.current).toMatchObject({ method: 'symmetric' });

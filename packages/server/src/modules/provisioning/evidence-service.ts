@@ -46,7 +46,9 @@ export class EvidenceService {
       if (current === undefined) throw new FleetkeyError('DEVICE_EVIDENCE_NOT_RECORDED', { detail: `device ${deviceId} has no current evidence` });
       await w.tx.updateTable('device_evidence').set({ reset_at: w.now, reset_reason: reason, reset_actor: ctx.actor.label }).where('id', '=', current.id).execute();
       const previous = toRecord(current);
-      w.note({ reason, previous: { method: previous.method, identity: previous.identity, enrollmentId: previous.enrollmentId } });
+      const released = { method: previous.method, identity: previous.identity, enrollmentId: previous.enrollmentId };
+      w.note({ reason, previous: released });
+      await w.emit('device.evidence_reset', `device:${deviceId}`, { deviceId, reason, previous: released });
       return this.read(w.tx, deviceId);
     });
   }
