@@ -30,8 +30,9 @@ export interface ProvisioningDeps {
 /**
  * Provisioning, whatever the method: the method attests, then one transaction applies the
  * enrollment's policy (enabled, expiry, device limit, re-provisioning), admits or checks the
- * device and the evidence bound to it, issues the operational certificate through the CA's pipeline, allocates the name, and
- * records it all with its audit entry. Every decision, allowed or refused, is audited.
+ * device and the evidence bound to it, issues the operational certificate through the CA's
+ * pipeline, allocates the name, and records it all with its audit entry. Every decision, allowed
+ * or refused, is audited.
  */
 export class ProvisioningService {
   constructor(private readonly deps: ProvisioningDeps) {}

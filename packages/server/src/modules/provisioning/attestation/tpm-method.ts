@@ -70,11 +70,12 @@ export class TpmMethod extends AttestationMethod<TpmStart, TpmFinish> {
       if (enrollment.trust_pem !== null && !certified(enrollment)) throw refused(why);
     }
     // Refused before the TPM works for nothing; the finish step checks again under the device's lock.
-    const evidence = tpmEvidence(ekHash, computeName(ak).toString('hex'));
+    const akName = computeName(ak);
+    const evidence = tpmEvidence(ekHash, akName.toString('hex'));
     await checkEvidence(w, s.deviceId, evidence, enrollment.id);
     const secret = randomBytes(32);
     try {
-      const out = makeCredential({ ekPublic: ek, akName: computeName(ak), credential: secret });
+      const out = makeCredential({ ekPublic: ek, akName, credential: secret });
       const id = randomUUID();
       await w.tx
         .insertInto('provisioning_challenges')
