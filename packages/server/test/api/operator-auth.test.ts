@@ -42,6 +42,9 @@ describe.each(DIALECTS)('operator access over HTTP on %s', (dialect) => {
       ['manufacturing', 'POST', '/v1/names', { name: 'x' }],
       ['manufacturing', 'GET', '/v1/audit'],
       ['viewer', 'POST', '/v1/audit/verify'],
+      // Releasing a device's evidence lets other hardware claim it: admin only (issue 10).
+      ['operator', 'POST', '/v1/devices/0d1f2e3c-4b5a-4697-8a1b-2c3d4e5f6a7b/evidence/reset', { reason: 'new TPM' }],
+      ['manufacturing', 'POST', '/v1/devices/0d1f2e3c-4b5a-4697-8a1b-2c3d4e5f6a7b/evidence/reset', { reason: 'new TPM' }],
     ];
     for (const [role, method, path, body] of matrix) {
       const r = await t.call(method, path, { token: tokens[role]!, body });
