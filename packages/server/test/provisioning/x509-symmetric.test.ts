@@ -242,7 +242,8 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
       expect((await provisionSymmetric(t, id, await derive(open.enrollment.id, id))).status).toBe(200);
       expect((await provisionSymmetric(t, id, await derive(attacker.id, id))).body.code).toBe('PROVISIONING_REFUSED');
       expect((await auditReason(t, id)).detail.attempt).toBe('takeover');
-      expect((await provisionSymmetric(t, id, await derive(open.enrollment.id, id))).status).toBe(200);
+      // A fresh token (another expiry): the same token twice would be refused as a replay.
+      expect((await provisionSymmetric(t, id, await derive(open.enrollment.id, id), deviceKey().csrPem, `provision/${id}`, 600_000)).status).toBe(200);
     });
 
     test('fail: two first admissions of one device with different evidence race: exactly one is recorded, the other is a takeover attempt', async () => {
@@ -257,6 +258,22 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
         expect(enrollments.find((e) => e.id === ev.enrollmentId)?.label).toBe(winner);
         expect((await auditReason(t, id)).detail.attempt).toBe('takeover');
       }
+    });
+
+    test('fail: a device provisioned before evidence was recorded (migration 007) is re-admitted only by its method, which then records the evidence', async () => {
+      const open = (await t.call('POST', '/v1/enrollments', { body: { label: 'legacy sensors', kind: 'group', attestation: 'symmetric' } })).body.enrollment.id;
+      const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
+      expect((await provisionSymmetric(t, id, await derive(open, id))).status).toBe(200);
+      await t.server.store.db.deleteFrom('device_evidence').where('device_id', '=', id).execute(); // as provisioned before 007
+      // A birth certificate issued for it later (a manufacturing token misused) is other evidence.
+      const idevid = deviceKey();
+      const issued = await t.call('POST', '/v1/certificates', { body: { deviceId: id, csr: idevid.csrPem, kind: 'idevid', validity: '3650d' } });
+      expect(issued.status).toBe(201);
+      expect((await provisionX509(t, { idevid, idevidChainPem: issued.body.chainPem })).body.code).toBe('PROVISIONING_REFUSED');
+      expect((await auditReason(t, id)).detail).toMatchObject({ attempt: 'takeover', reason: expect.stringMatching(/provisioned by symmetric before its evidence was recorded/) });
+      const again = await provisionSymmetric(t, id, await derive(open, id), deviceKey().csrPem, `provision/${id}`, 600_000);
+      expect(again.status, JSON.stringify(await auditReason(t, id))).toBe(200);
+      expect((await t.call('GET', `/v1/devices/${id}/evidence`)).body.current).toMatchObject({ method: 'symmetric', enrollmentId: open });
     });
 
     test('an admin resets a repaired device\'s evidence with a reason; the next admission records the new one; an operator cannot', async () => {

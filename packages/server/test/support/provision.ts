@@ -20,7 +20,8 @@ export function provisionX509(t: TestServer, d: { idevid: DeviceKey; idevidChain
   return mtlsPost(`${t.server.deviceUrl}/device/v1/provision/x509`, { csr }, { ca: bundleOf(t), cert: d.idevidChainPem, key: d.idevid.keyPem });
 }
 
-export function provisionSymmetric(t: TestServer, deviceId: string, key: Buffer, csr = deviceKey().csrPem, resource = `provision/${deviceId}`) {
-  const token = createSasToken({ resource, expiresAt: new Date(Date.now() + 300_000), key });
+/** `ttlMs` sets the token's expiry: two tokens of one key expiring in the same second are the same token (a replay). */
+export function provisionSymmetric(t: TestServer, deviceId: string, key: Buffer, csr = deviceKey().csrPem, resource = `provision/${deviceId}`, ttlMs = 300_000) {
+  const token = createSasToken({ resource, expiresAt: new Date(Date.now() + ttlMs), key });
   return mtlsPost(`${t.server.deviceUrl}/device/v1/provision/symmetric`, { deviceId, token, csr }, { ca: bundleOf(t) });
 }

@@ -52,14 +52,14 @@ export function x509Evidence(idevid: X509Certificate): Evidence {
  * device admitted with one group's derived key is not re-admitted with another group's.
  */
 export function symmetricEvidence(deviceKey: Buffer, derivation: 'group' | 'individual'): Evidence {
-  const keyId = createHmac('sha256', deviceKey).update('fleetkey evidence key id v1').digest('hex');
-  return { method: 'symmetric', key: `symmetric:${keyId}`, identity: { keyId, derivation }, seen: {} };
+  const deviceKeyId = createHmac('sha256', deviceKey).update('fleetkey evidence key id v1').digest('hex');
+  return { method: 'symmetric', key: `symmetric:${deviceKeyId}`, identity: { deviceKeyId, derivation }, seen: {} };
 }
 
 function describeEvidence(method: string, identity: Readonly<Record<string, string>>): string {
   if (method === 'tpm') return `tpm EK ${identity['ekSha256']?.slice(0, 16)}…`;
   if (method === 'x509') return `x509 IDevID serial ${identity['serial']}`;
-  return `symmetric key id ${identity['keyId']?.slice(0, 16)}…`;
+  return `symmetric key id ${identity['deviceKeyId']?.slice(0, 16)}…`;
 }
 
 const view = (e: { method: string; identity: Readonly<Record<string, string>> }) => ({ method: e.method, identity: e.identity });
@@ -68,8 +68,9 @@ const recordedView = (r: DeviceEvidenceRow) => ({ method: r.method, identity: JS
 /**
  * Admission control by evidence, for a device about to be admitted (under its lock when it
  * exists): its current evidence must be the one presented. A device with none may take it,
- * unless that evidence is bound to another device, or the device was manufactured with one of our
- * IDevIDs (still valid), has never been admitted, and this is not it. A refusal is kept past the rollback: audited as a
+ * unless that evidence is bound to another device, the device was provisioned by another method
+ * before evidence was recorded, or it was manufactured with one of our IDevIDs (still valid), has
+ * never been admitted, and this is not it. A refusal is kept past the rollback: audited as a
  * takeover attempt with the precise reason and published as `device.evidence_mismatch`.
  */
 export async function checkEvidence(w: Work, deviceId: string, presented: Evidence, enrollmentId: string): Promise<DeviceEvidenceRow | undefined> {
@@ -82,10 +83,19 @@ export async function checkEvidence(w: Work, deviceId: string, presented: Eviden
   }
   const holder = await w.tx.selectFrom('device_evidence').select('device_id').where('evidence_key', '=', presented.key).where('reset_at', 'is', null).executeTakeFirst();
   if (holder !== undefined) mismatch(w, deviceId, presented, enrollmentId, `${mine} is bound to device ${holder.device_id}`, { boundTo: holder.device_id });
-  // A device manufactured with our birth certificate is first admitted by it, not by whoever asks
-  // first. After an operator's reset (a history exists) the operator has decided what comes next.
+  // After an operator's reset (a history exists) the operator has decided what comes next.
   const history = await w.tx.selectFrom('device_evidence').select('id').where('device_id', '=', deviceId).executeTakeFirst();
   if (history !== undefined) return undefined;
+  // A device provisioned before evidence was recorded (migration 007): only its own method may
+  // re-admit it, and that admission records the evidence.
+  const earlier = await w.tx.selectFrom('provisioning_records').select('method').where('device_id', '=', deviceId).executeTakeFirst();
+  if (earlier !== undefined) {
+    if (earlier.method === presented.method) return undefined;
+    mismatch(w, deviceId, presented, enrollmentId, `device ${deviceId} was provisioned by ${earlier.method} before its evidence was recorded; ${mine} presented`, {
+      recorded: { method: earlier.method, identity: {} },
+    });
+  }
+  // A device manufactured with our birth certificate is first admitted by it, not by whoever asks first.
   const idevids = await w.tx.selectFrom('certificates').select(['serial', 'public_key_sha256']).where('device_id', '=', deviceId).where('kind', '=', 'idevid').where('status', '=', 'valid').execute();
   if (idevids.length > 0 && !(presented.method === 'x509' && idevids.some((c) => c.public_key_sha256 === presented.identity['spkiSha256']))) {
     const serials = idevids.map((c) => c.serial).join(', ');
