@@ -1,35 +1,15 @@
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
 import { describe, expect, test } from 'vitest';
-import type { Dialect } from '../../src/store/dialect.js';
 import { migrateToLatest } from '../../src/store/migrate.js';
 import { isUniqueViolation } from '../../src/store/open-store.js';
-import { createPgDatabase, DIALECTS } from '../support/databases.js';
-
-async function open(dialect: Dialect): Promise<{ db: Kysely<any>; close(): Promise<void> }> {
-  if (dialect === 'sqlite') {
-    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(':memory:') }) });
-    return { db, close: () => db.destroy() };
-  }
-  const fresh = await createPgDatabase();
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: fresh.url }) }) });
-  return {
-    db,
-    close: async () => {
-      await db.destroy();
-      await fresh.drop();
-    },
-  };
-}
+import { DIALECTS, openBareDatabase } from '../support/databases.js';
 
 const violates = async (p: Promise<unknown>): Promise<boolean> => p.then(() => false, (e: unknown) => (isUniqueViolation(e) ? true : Promise.reject(e)));
 
 // Issue 10: "one current evidence per device, one device per evidence" is held by the database
 // itself (partial unique indexes), so two racing first admissions cannot both commit.
-describe.each(DIALECTS)('migration 007 (device evidence) on %s', (dialect) => {
+describe.each(DIALECTS)('migration 008 (device evidence) on %s', (dialect) => {
   test('fail: a second current evidence for a device, or one evidence current for two devices; a reset releases both', async () => {
-    const { db, close } = await open(dialect);
+    const { db, close } = await openBareDatabase(dialect);
     try {
       await migrateToLatest(db, dialect);
       for (const id of ['d-a', 'd-b']) await db.insertInto('devices').values({ id, status: 'provisioned', created_at: 1, updated_at: 1 }).execute();
