@@ -42,7 +42,8 @@ describe.skipIf(missing !== null)(`evidence binding on two swtpm TPMs${missing =
     let hook: string;
 
     beforeAll(async () => {
-      t = await startTestServer(dialect);
+      // The webhook receiving device.evidence_mismatch listens on loopback.
+      t = await startTestServer(dialect, { config: { webhooks: { allowPrivateDestinations: ['127.0.0.1/32'] } } });
       const e = await t.call('POST', '/v1/enrollments', {
         body: { label: 'tpm robots', kind: 'group', attestation: 'tpm', trustAnchorsPem: tpmA.rootCaPem + tpmA.issuerCaPem, allocation: { type: 'template', template: 'tpm-{id8}' } },
       });

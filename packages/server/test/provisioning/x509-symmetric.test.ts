@@ -15,7 +15,8 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
   let t: TestServer;
   let x509Group: string;
   beforeAll(async () => {
-    t = await startTestServer(dialect);
+    // The webhook receiving device.evidence_mismatch listens on loopback.
+    t = await startTestServer(dialect, { config: { webhooks: { allowPrivateDestinations: ['127.0.0.1/32'] } } });
     const g = await t.call('POST', '/v1/enrollments', {
       body: { label: 'robots', kind: 'group', attestation: 'x509', allocation: { type: 'template', template: 'cell-{serial}' }, tags: { site: 'plant-1' }, certificateValidity: '7d' },
     });
