@@ -10,4 +10,4 @@ export type {
   ValidationResult,
 } from './types.js';
 export { parseCrl, MAX_CRL_BYTES, CRL_REASON_NAMES, type ParsedCrl } from './crl-parse.js';
-export { readCrlInput, type CrlInput, type RevocationInput, type RevocationSummary } from './revocation.js';
+export { checkCrlIssuer, crlDistributionPointUrls, readCrlInput, type CrlInput, type RevocationInput, type RevocationSummary } from './revocation.js';

@@ -3,7 +3,7 @@ import { DerError } from './der.js';
 import type { GeneralName } from './general-names.js';
 import { namesEqual } from './names.js';
 import { OID } from './oids.js';
-import { isFailure, type ParsedCert } from './parse-cert.js';
+import { isFailure, parseCert, type ParsedCert } from './parse-cert.js';
 import { verifySignature } from './signature.js';
 import { fail, KEY_USAGE_BITS, type Failure } from './types.js';
 
@@ -56,13 +56,16 @@ function sameName(a: GeneralName, b: GeneralName): boolean {
 }
 
 /**
- * Whether `crl` may decide the status of `cert` (issued by `issuer`), and for which reasons
- * (RFC 5280 §6.3.3 (b)–(f)); a string says why not.
+ * Why `crl` cannot be used as a CRL of `issuer` at `time`, whatever certificate it is asked
+ * about (RFC 5280 §6.3.3 (a), (f), (g)); null when it can.
  */
-export function crlScope(crl: ParsedCrl, cert: ParsedCert, issuer: ParsedCert, dps: readonly DistributionPoint[], time: Date): number | string {
+export function crlUnusable(crl: ParsedCrl, issuer: ParsedCert, time: Date): string | null {
+  if (!namesEqual(crl.issuer, issuer.subject)) return 'CRL issuer is not the certificate issuer';
   if (crl.unusable !== null) return crl.unusable;
   // §5.2.4: a delta CRL is meaningless without its base; we use complete CRLs only.
   if (crl.delta) return 'delta CRL (not supported)';
+  // §5.2.5: an indirect CRL speaks for other issuers too; we use direct CRLs only.
+  if (crl.idp?.indirectCRL === true) return 'indirect CRL (not supported)';
   // §6.3.3 (f): the CRL is signed by the certificate's issuer, whose key may sign CRLs.
   if (issuer.ext.keyUsage !== undefined && (issuer.ext.keyUsage & CRL_SIGN) === 0) return 'issuer keyUsage lacks cRLSign';
   const ski = issuer.ext.subjectKeyId;
@@ -77,10 +80,19 @@ export function crlScope(crl: ParsedCrl, cert: ParsedCert, issuer: ParsedCert, d
   if (crl.thisUpdate.getTime() > time.getTime()) return `CRL thisUpdate ${crl.thisUpdate.toISOString()} is in the future`;
   if (crl.nextUpdate === undefined) return 'CRL without nextUpdate';
   if (crl.nextUpdate.getTime() < time.getTime()) return `CRL stale since ${crl.nextUpdate.toISOString()}`;
+  return null;
+}
+
+/**
+ * Whether `crl` may decide the status of `cert` (issued by `issuer`), and for which reasons
+ * (RFC 5280 §6.3.3 (b)–(d)); a string says why not.
+ */
+function crlScope(crl: ParsedCrl, cert: ParsedCert, issuer: ParsedCert, dps: readonly DistributionPoint[], time: Date): number | string {
+  const unusable = crlUnusable(crl, issuer, time);
+  if (unusable !== null) return unusable;
   const idp = crl.idp;
   if (idp === undefined) return ALL_REASONS;
   // §5.2.5 / §6.3.3 (b)(2): the CRL's scope must include this certificate.
-  if (idp.indirectCRL) return 'indirect CRL (not supported)';
   if (idp.onlyContainsAttributeCerts) return 'CRL covers attribute certificates only';
   const isCa = cert.ext.basicConstraints?.cA === true;
   if (idp.onlyContainsUserCerts && isCa) return 'CRL covers end-entity certificates only';
@@ -93,6 +105,17 @@ export function crlScope(crl: ParsedCrl, cert: ParsedCert, issuer: ParsedCert, d
   const dp = dps.find((d) => !d.crlIssuer && d.fullName?.some((n) => names.some((m) => sameName(n, m))));
   if (dp === undefined) return "CRL distribution point is not one of the certificate's";
   return idp.onlySomeReasons & dp.reasons;
+}
+
+/**
+ * Checks that `crl` is a usable CRL of the CA certificate `issuer` at `time` (name, cRLSign,
+ * signature, freshness; delta and indirect CRLs refused): null when it is, else why not. For
+ * accepting a CRL before storing it; {@link checkRevocation} makes the same checks per path.
+ */
+export function checkCrlIssuer(crl: ParsedCrl, issuer: Buffer, time: Date): string | null {
+  const cert = parseCert(issuer);
+  if (isFailure(cert)) return `issuer certificate: ${cert.detail}`;
+  return crlUnusable(crl, cert, time);
 }
 
 function distributionPoints(cert: ParsedCert): DistributionPoint[] | Failure {
@@ -167,4 +190,17 @@ export function checkRevocation(path: readonly ParsedCert[], input: RevocationIn
     summary = 'unknown';
   }
   return summary;
+}
+
+/**
+ * The http and https URIs in a certificate's cRLDistributionPoints (RFC 5280 §4.2.1.13), for
+ * fetching its issuer's CRL; none when the certificate or the extension cannot be read.
+ */
+export function crlDistributionPointUrls(der: Buffer): string[] {
+  const cert = parseCert(der);
+  if (isFailure(cert)) return [];
+  const dps = distributionPoints(cert);
+  if (isFailure(dps)) return [];
+  const urls = dps.flatMap((d) => (d.crlIssuer ? [] : (d.fullName ?? []))).flatMap((n) => (n.type === 'uri' && /^https?:\/\//i.test(n.value) ? [n.value] : []));
+  return [...new Set(urls)];
 }
