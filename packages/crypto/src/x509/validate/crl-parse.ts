@@ -8,6 +8,7 @@ import {
   expectTag,
   integerBytes,
   readSingle,
+  readTlv,
   smallUint,
   TAG,
   type Tlv,
@@ -203,44 +204,65 @@ function parseIdp(value: Buffer): IssuingDistributionPoint {
   return { fullName, relativeName, onlyContainsUserCerts: user, onlyContainsCACerts: ca, onlySomeReasons: reasons, indirectCRL: indirect, onlyContainsAttributeCerts: attr, raw: value };
 }
 
-function parseEntries(tlv: Tlv, v2: boolean, note: (why: string) => void): Map<string, CrlEntry> {
+/** `Extensions` holding only a non-critical reasonCode: how nearly every entry is written (RFC 5280 §5.3.1). */
+const REASON_ONLY = Buffer.from('300c300a0603551d1504030a01', 'hex');
+
+function entryExtensions(ext: Tlv, note: (why: string) => void): { reason: number; certificateIssuer: boolean } {
+  // Fast path, byte for byte, for the common shape: a 100,000-entry CRL is read in a fraction of
+  // the time the general reader below takes.
+  if (ext.raw.length === REASON_ONLY.length + 1 && ext.raw.subarray(0, REASON_ONLY.length).equals(REASON_ONLY)) {
+    return { reason: checkedReason(ext.raw[REASON_ONLY.length] as number, note), certificateIssuer: false };
+  }
+  let reason = 0;
+  let certificateIssuer = false;
+  for (const x of readExtensions({ ...ext, value: ext.raw })) {
+    if (x.critical && !KNOWN_ENTRY_EXTENSIONS.has(x.oid)) note(`critical CRL entry extension ${x.oid} not understood`);
+    if (x.oid === CRL_OID.reasonCode) {
+      const r = readSingle(x.value, 0x0a);
+      if (r.value.length !== 1) throw new DerError('bad reasonCode');
+      reason = checkedReason(r.value[0] as number, note);
+    } else if (x.oid === CRL_OID.invalidityDate) {
+      decodeTime(readSingle(x.value, TAG.GENERALIZED_TIME));
+    } else if (x.oid === CRL_OID.certificateIssuer) {
+      parseGeneralNames(x.value);
+      certificateIssuer = true;
+    }
+  }
+  return { reason, certificateIssuer };
+}
+
+function checkedReason(reason: number, note: (why: string) => void): number {
+  if (CRL_REASON_NAMES[reason] === undefined) throw new DerError(`unknown CRLReason ${reason}`);
+  // §5.3.1: removeFromCRL "is for use with delta CRLs only".
+  if (reason === 8) note('removeFromCRL in a complete CRL');
+  return reason;
+}
+
+function parseEntries(tlv: Tlv, v2: boolean, note: (why: string) => void): { revoked: Map<string, CrlEntry>; certificateIssuer: boolean } {
   const out = new Map<string, CrlEntry>();
-  const list = children(tlv);
+  let anyIssuer = false;
   // §5.1.2.6: "When there are no revoked certificates, the revoked certificates list MUST be absent."
-  if (list.length === 0) throw new DerError('empty revokedCertificates');
-  for (const e of list) {
+  if (tlv.value.length === 0) throw new DerError('empty revokedCertificates');
+  for (let off = 0; off < tlv.value.length; ) {
+    const e = readTlv(tlv.value, off);
+    off += e.raw.length;
     if (e.tag !== TAG.SEQUENCE) throw new DerError('revoked entry is not a SEQUENCE');
     const [serialTlv, dateTlv, extTlv, extra] = children(e);
     if (!serialTlv || !dateTlv || extra) throw new DerError('bad revoked entry');
     const serial = integerBytes(serialTlv).toString('hex');
     const revokedAt = decodeTime(dateTlv);
-    let reason = 0;
-    let certificateIssuer = false;
+    let ext = { reason: 0, certificateIssuer: false };
     if (extTlv) {
       if (!v2) throw new DerError('entry extensions in a v1 CRL');
       if (extTlv.tag !== TAG.SEQUENCE) throw new DerError('bad crlEntryExtensions');
-      for (const x of readExtensions({ ...extTlv, value: extTlv.raw })) {
-        if (x.critical && !KNOWN_ENTRY_EXTENSIONS.has(x.oid)) note(`critical CRL entry extension ${x.oid} not understood`);
-        if (x.oid === CRL_OID.reasonCode) {
-          const r = readSingle(x.value, 0x0a);
-          if (r.value.length !== 1) throw new DerError('bad reasonCode');
-          reason = r.value[0] as number;
-          if (CRL_REASON_NAMES[reason] === undefined) throw new DerError(`unknown CRLReason ${reason}`);
-          // §5.3.1: removeFromCRL "is for use with delta CRLs only".
-          if (reason === 8) note('removeFromCRL in a complete CRL');
-        } else if (x.oid === CRL_OID.invalidityDate) {
-          decodeTime(readSingle(x.value, TAG.GENERALIZED_TIME));
-        } else if (x.oid === CRL_OID.certificateIssuer) {
-          parseGeneralNames(x.value);
-          certificateIssuer = true;
-        }
-      }
+      ext = entryExtensions(extTlv, note);
+      anyIssuer ||= ext.certificateIssuer;
     }
     // A serial listed twice would make the answer depend on which entry we kept.
     if (out.has(serial)) throw new DerError('serial listed twice');
-    out.set(serial, { reason, revokedAt, certificateIssuer });
+    out.set(serial, { reason: ext.reason, revokedAt, certificateIssuer: ext.certificateIssuer });
   }
-  return out;
+  return { revoked: out, certificateIssuer: anyIssuer };
 }
 
 function parseTbsCertList(der: Buffer, tbs: Tlv, outerAlg: Tlv, signature: Buffer): ParsedCrl {
@@ -266,7 +288,8 @@ function parseTbsCertList(der: Buffer, tbs: Tlv, outerAlg: Tlv, signature: Buffe
   const reasons: string[] = [];
   const note = (why: string): void => void reasons.push(why);
   let revoked = new Map<string, CrlEntry>();
-  if (f[i]?.tag === TAG.SEQUENCE) revoked = parseEntries(f[i++] as Tlv, v2, note);
+  let anyIssuer = false;
+  if (f[i]?.tag === TAG.SEQUENCE) ({ revoked, certificateIssuer: anyIssuer } = parseEntries(f[i++] as Tlv, v2, note));
   let crlNumber: bigint | undefined;
   let authorityKeyId: Buffer | undefined;
   let idp: IssuingDistributionPoint | undefined;
@@ -308,7 +331,7 @@ function parseTbsCertList(der: Buffer, tbs: Tlv, outerAlg: Tlv, signature: Buffe
     }
   }
   if (i !== f.length) throw new DerError('unexpected element in tbsCertList');
-  if (idp?.indirectCRL !== true && [...revoked.values()].some((e) => e.certificateIssuer)) {
+  if (idp?.indirectCRL !== true && anyIssuer) {
     // §5.3.3: certificateIssuer belongs to indirect CRLs only.
     note('certificateIssuer entry extension in a CRL that is not indirect');
   }

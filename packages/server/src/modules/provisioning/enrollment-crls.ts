@@ -126,13 +126,16 @@ export class EnrollmentCrls {
 
   /** The stored CRLs of an enrollment, parsed (cached per stored version), read in `tx`. */
   async parsedFor(tx: Tx, e: EnrollmentRow): Promise<ParsedCrl[]> {
-    const rows = await tx.selectFrom('enrollment_crls').select(['id', 'der', 'updated_at', 'this_update']).where('enrollment_id', '=', e.id).execute();
+    // The DER (megabytes for a big CRL) is read only when the cached parse is not of this version.
+    const rows = await tx.selectFrom('enrollment_crls').select(['id', 'updated_at', 'this_update']).where('enrollment_id', '=', e.id).execute();
     const out: ParsedCrl[] = [];
     for (const r of rows) {
       const key = `${r.updated_at}:${r.this_update}`;
       let hit = this.#parsed.get(r.id);
       if (hit?.key !== key) {
-        const crl = readCrlInput(Buffer.from(r.der, 'base64'));
+        const row = await tx.selectFrom('enrollment_crls').select('der').where('id', '=', r.id).executeTakeFirst();
+        if (row === undefined) continue;
+        const crl = readCrlInput(Buffer.from(row.der, 'base64'));
         if ('code' in crl) continue; // stored only after parsing: cannot happen, and would only be "unknown"
         hit = { key, crl };
         this.#parsed.set(r.id, hit);
