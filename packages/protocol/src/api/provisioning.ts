@@ -196,17 +196,24 @@ export type DerivedKey = Static<typeof DerivedKey>;
 
 // ---- CRLs of an enrollment's outside anchors (operator plane, /v1/enrollments/:id/crls) ----
 
-/** A CRL to add: PEM (`-----BEGIN X509 CRL-----`) or base64 DER; verified against the enrollment's anchors. */
-export const AddEnrollmentCrlBody = Type.Object({ crl: Type.String({ minLength: 64, maxLength: 22 * 1024 * 1024 }) }, { additionalProperties: false });
+/** A CRL to add: PEM (`-----BEGIN X509 CRL-----`) or base64 DER; verified against the enrollment's anchors (or `issuerPem`, validated up to one). */
+export const AddEnrollmentCrlBody = Type.Object(
+  {
+    crl: Type.String({ minLength: 64, maxLength: 22 * 1024 * 1024 }),
+    /** PEM: the CA certificate that signed the CRL when it is not an anchor (a manufacturer's issuing CA), then any certificates up to an anchor. */
+    issuerPem: Type.Optional(Type.String({ minLength: 64, maxLength: 65536 })),
+  },
+  { additionalProperties: false },
+);
 export type AddEnrollmentCrlBody = Static<typeof AddEnrollmentCrlBody>;
 
 export const EnrollmentCrl = Type.Object(
   {
     id: Uuid,
     enrollmentId: Uuid,
-    /** Subject of the anchor that signed it, and that anchor's SHA-256 fingerprint. */
+    /** Subject of the CA certificate that signed it (an anchor, or a CA chaining to one) and its SHA-256 fingerprint. */
     issuer: Type.String(),
-    anchorFingerprintSha256: Type.String(),
+    issuerFingerprintSha256: Type.String(),
     /** SHA-256 of its issuingDistributionPoint, or null for a CRL of full scope. */
     scope: Type.Union([Type.String(), Type.Null()]),
     thisUpdate: Timestamp,

@@ -181,8 +181,8 @@ export interface EnrollmentRow {
 export interface EnrollmentCrlRow {
   id: string;
   enrollment_id: string;
-  /** SHA-256 fingerprint of the enrollment anchor that signed it. */
-  anchor_sha256: string;
+  /** SHA-256 fingerprint of the CA certificate that signed it: an enrollment anchor, or a CA chaining to one. */
+  issuer_sha256: string;
   /** SHA-256 of the issuingDistributionPoint value, '' for a CRL of full scope. */
   scope: string;
   issuer: string;

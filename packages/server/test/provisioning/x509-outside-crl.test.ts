@@ -7,14 +7,15 @@
 // tsyringe (inside @peculiar/x509) needs the Reflect metadata API before it loads.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createPublicKey, randomUUID, webcrypto } from 'node:crypto';
+import { createPublicKey, createSign, randomUUID, webcrypto } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fetchCrl } from '../../src/modules/provisioning/crl-refresher.js';
 import { DIALECTS } from '../support/databases.js';
+import { mtlsPost } from '../support/mtls.js';
 import { deviceKey, type DeviceKey } from '../support/pki.js';
-import { provisionX509 } from '../support/provision.js';
+import { bundleOf, provisionX509 } from '../support/provision.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as ReturnType<typeof x509.cryptoProvider.get>);
@@ -49,6 +50,29 @@ async function maker(label: string): Promise<Maker> {
   return { name, keys, pem: root.toString('pem'), crlNumber: 0 };
 }
 
+/** An issuing CA of `root`: IDevIDs and CRLs signed by it chain to the root. */
+async function issuingCa(root: Maker, label: string): Promise<Maker> {
+  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as Keys;
+  const name = `CN=${label} IDevID Issuing CA,O=Outside Robotics`;
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: '02',
+    subject: name,
+    issuer: root.name,
+    notBefore: new Date(Date.now() - DAY),
+    notAfter: new Date(Date.now() + 3650 * DAY),
+    publicKey: keys.publicKey,
+    signingKey: root.keys.privateKey,
+    signingAlgorithm: EC,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(root.keys.publicKey),
+    ],
+  });
+  return { name, keys, pem: cert.toString('pem'), crlNumber: 0 };
+}
+
 interface Idevid {
   readonly id: string;
   readonly serial: string;
@@ -57,7 +81,7 @@ interface Idevid {
 }
 
 let serials = 0x100;
-async function idevid(m: Maker, dpUrl?: string): Promise<Idevid> {
+async function idevid(m: Maker, dpUrl?: string, chain = ''): Promise<Idevid> {
   const id = randomUUID();
   const key = deviceKey();
   const spki = createPublicKey(key.key).export({ type: 'spki', format: 'der' });
@@ -80,7 +104,7 @@ async function idevid(m: Maker, dpUrl?: string): Promise<Idevid> {
       ...(dpUrl === undefined ? [] : [new x509.CRLDistributionPointsExtension([dpUrl])]),
     ],
   });
-  return { id, serial, idevid: key, idevidChainPem: cert.toString('pem') };
+  return { id, serial, idevid: key, idevidChainPem: `${cert.toString('pem')}\n${chain}` };
 }
 
 async function crl(m: Maker, o: { revoked?: Idevid[]; thisUpdate?: Date; nextUpdate?: Date; signer?: Keys; number?: number; extensions?: x509.Extension[] } = {}): Promise<Buffer> {
@@ -130,6 +154,14 @@ async function distributionPoint(): Promise<{ url: string; serve: (b: Buffer) =>
     hits: () => hits,
     close: () => new Promise((r) => server.close(() => r())),
   };
+}
+
+/** Provisioning with the IDevID chain in the body and a signed single-use nonce (behind a TLS terminator). */
+async function provisionByNonce(t: TestServer, d: Idevid) {
+  const url = `${t.server.deviceUrl}/device/v1/provision`;
+  const { nonce } = (await mtlsPost(`${url}/nonce`, {}, { ca: bundleOf(t) })).body;
+  const nonceSignature = createSign('sha256').update(nonce).sign(d.idevid.key).toString('base64');
+  return mtlsPost(`${url}/x509`, { csr: deviceKey().csrPem, idevidChainPem: d.idevidChainPem, nonce, nonceSignature }, { ca: bundleOf(t) });
 }
 
 describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (dialect) => {
@@ -216,6 +248,35 @@ describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (diale
     const own = await t.call('POST', '/v1/enrollments', { body: { label: 'own', kind: 'group', attestation: 'x509' } });
     expect(own.body.enrollment.revocation).toBe('none');
     expect((await t.call('POST', `/v1/enrollments/${own.body.enrollment.id}/crls`, { body: { crl: pemOf(await crl(m)) } })).body.code).toBe('ENROLLMENT_CRL_INVALID');
+  });
+
+  test("a manufacturer's issuing CA (chain sent with a signed nonce): its CRL is uploaded with its certificate (validated up to the anchor); the device it revoked is refused; the root's CRL covers the issuing CA", async () => {
+    const root = await maker('Tiered');
+    const ica = await issuingCa(root, 'Tiered');
+    const e = await enroll(root);
+    const [a, b] = [await idevid(ica, undefined, ica.pem), await idevid(ica, undefined, ica.pem)];
+    const add = (crlDer: Buffer, issuerPem?: string) => t.call('POST', `/v1/enrollments/${e.id}/crls`, { body: { crl: pemOf(crlDer), ...(issuerPem === undefined ? {} : { issuerPem }) } });
+    // Without its certificate, the issuing CA's CRL cannot be verified against the anchor.
+    expect((await add(await crl(ica, { revoked: [a] }))).body.code).toBe('ENROLLMENT_CRL_INVALID');
+    // An "issuing CA" that does not chain to the anchor is refused.
+    const stray = await maker('Tiered');
+    expect((await add(await crl(stray), stray.pem)).body.code).toBe('ENROLLMENT_CRL_INVALID');
+    expect((await add(await crl(root))).status).toBe(201);
+    // Only the root's CRL: the leaf's status is unknown, fail closed.
+    expect((await provisionByNonce(t, b)).body.code).toBe('PROVISIONING_REFUSED');
+    const why = (await lastAudit(t, `device:${b.id}`, 'refused')).detail.reason;
+    expect(why, why).toMatch(/revocation_unknown: no usable CRL for certificate .* at depth 0/);
+    const up = await add(await crl(ica, { revoked: [a] }), ica.pem);
+    expect(up.status, JSON.stringify(up.body)).toBe(201);
+    expect(up.body.issuer).toContain('Issuing CA');
+    expect((await provisionByNonce(t, a)).body.code).toBe('PROVISIONING_REFUSED');
+    expect((await lastAudit(t, `device:${a.id}`, 'refused')).detail.reason).toMatch(/revoked \(keyCompromise\)/);
+    expect((await provisionByNonce(t, b)).status).toBe(200);
+    // The manufacturer revokes its issuing CA: every device below it is refused.
+    const c = await idevid(ica, undefined, ica.pem);
+    expect((await add(await crl(root, { revoked: [{ serial: '02' } as Idevid] }))).status).toBe(201);
+    expect((await provisionByNonce(t, c)).body.code).toBe('PROVISIONING_REFUSED');
+    expect((await lastAudit(t, `device:${c.id}`, 'refused')).detail.reason).toMatch(/revoked: certificate 02 at depth 1/);
   });
 
   test('a CRL fetched from the distribution point on 127.0.0.1 revokes one device; the refresher replaces it before its nextUpdate', async () => {

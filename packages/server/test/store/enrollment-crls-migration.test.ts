@@ -43,7 +43,7 @@ describe.each(DIALECTS)('migration 008 (enrollment CRLs) on %s', (dialect) => {
         { id: 'sym', revocation: 'none', crl_urls: '[]' },
         { id: 'tpm', revocation: 'none', crl_urls: '[]' },
       ]);
-      const crl = { enrollment_id: 'outside', anchor_sha256: 'a'.repeat(64), scope: '', issuer: 'CN=x', der: 'AA==', this_update: 1, next_update: 2, crl_number: '1', entries: 0, source: 'upload', url: null, created_at: 1, updated_at: 1 };
+      const crl = { enrollment_id: 'outside', issuer_sha256: 'a'.repeat(64), scope: '', issuer: 'CN=x', der: 'AA==', this_update: 1, next_update: 2, crl_number: '1', entries: 0, source: 'upload', url: null, created_at: 1, updated_at: 1 };
       await db.insertInto('enrollment_crls').values({ id: 'c1', ...crl }).execute();
       // One CRL per (enrollment, anchor, scope): a second row for the same scope is impossible.
       await expect(db.insertInto('enrollment_crls').values({ id: 'c2', ...crl }).execute()).rejects.toThrow();

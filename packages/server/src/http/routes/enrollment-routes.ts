@@ -32,7 +32,7 @@ export const enrollmentRoutes: FastifyPluginAsyncTypebox<{ enrollments: Enrollme
   app.post(
     '/enrollments/:id/crls',
     { bodyLimit: CRL_BODY_LIMIT, config: { permission: 'enrollment:write' }, schema: { tags: ['enrollments'], params: IdParams, body: AddEnrollmentCrlBody, response: { 201: EnrollmentCrl } } },
-    async (req, reply) => reply.status(201).send(await crls.add(requestContext(req), req.params.id, crlBytes(req.body.crl), { kind: 'upload' })),
+    async (req, reply) => reply.status(201).send(await crls.add(requestContext(req), req.params.id, crlBytes(req.body.crl), { kind: 'upload' }, req.body.issuerPem)),
   );
   app.get('/enrollments/:id/crls', { config: { permission: 'enrollment:read' }, schema: { tags: ['enrollments'], params: IdParams, response: { 200: EnrollmentCrlList } } }, async (req) =>
     crls.list(req.params.id),

@@ -1,5 +1,5 @@
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import { checkCrlIssuer, readCrlInput, type ParsedCrl } from '@fleetkey/crypto';
+import { checkCrlIssuer, readCrlInput, validateChain, type ParsedCrl } from '@fleetkey/crypto';
 import { FleetkeyError, type EnrollmentCrl, type EnrollmentCrlList, type RevocationPolicy } from '@fleetkey/protocol';
 import { iso } from '../../context/clock.js';
 import type { OpContext } from '../../context/op-context.js';
@@ -29,7 +29,7 @@ function toApi(r: EnrollmentCrlRow, now: number): EnrollmentCrl {
     id: r.id,
     enrollmentId: r.enrollment_id,
     issuer: r.issuer,
-    anchorFingerprintSha256: r.anchor_sha256,
+    issuerFingerprintSha256: r.issuer_sha256,
     scope: r.scope === '' ? null : r.scope,
     thisUpdate: iso(r.this_update),
     nextUpdate: iso(r.next_update),
@@ -40,6 +40,26 @@ function toApi(r: EnrollmentCrlRow, now: number): EnrollmentCrl {
     stale: r.next_update < now,
     updatedAt: iso(r.updated_at),
   };
+}
+
+/**
+ * The CA certificate that signed a CRL when it is not an anchor (a manufacturer's issuing CA):
+ * first of `pem`, validated (RFC 5280 §6.1) up to one of `anchors` with the rest of `pem`.
+ */
+function issuerOf(pem: string | undefined, anchors: readonly X509Certificate[], at: Date): X509Certificate[] {
+  if (pem === undefined) return [];
+  let certs: X509Certificate[] = [];
+  try {
+    certs = parsePemCertificates(pem);
+  } catch {
+    invalid('issuerPem is not PEM certificates');
+  }
+  const [issuer, ...rest] = certs;
+  if (issuer === undefined) return invalid('no certificate in issuerPem');
+  if (!issuer.ca) invalid('the CRL issuer is not a CA certificate');
+  const r = validateChain({ leaf: issuer, intermediates: rest, trustAnchors: anchors, time: at });
+  if (!r.ok) invalid(`the CRL issuer does not chain to an anchor: ${r.reason}: ${r.detail}`);
+  return [issuer];
 }
 
 /**
@@ -57,11 +77,11 @@ export class EnrollmentCrls {
   ) {}
 
   /** Adds a CRL to enrollment `id` (operator upload or background fetch), audited. */
-  add(ctx: OpContext, id: string, der: Buffer, source: CrlSource): Promise<EnrollmentCrl> {
-    return this.uow.run(ctx, { action: source.kind === 'upload' ? 'enrollment.crl.add' : 'enrollment.crl.fetch', subject: `enrollment:${id}` }, (w) => this.addInWork(w, id, der, source));
+  add(ctx: OpContext, id: string, der: Buffer, source: CrlSource, issuerPem?: string): Promise<EnrollmentCrl> {
+    return this.uow.run(ctx, { action: source.kind === 'upload' ? 'enrollment.crl.add' : 'enrollment.crl.fetch', subject: `enrollment:${id}` }, (w) => this.addInWork(w, id, der, source, issuerPem));
   }
 
-  private async addInWork(w: Work, id: string, der: Buffer, source: CrlSource): Promise<EnrollmentCrl> {
+  private async addInWork(w: Work, id: string, der: Buffer, source: CrlSource, issuerPem: string | undefined): Promise<EnrollmentCrl> {
     const e = await w.tx.selectFrom('enrollments').selectAll().where('id', '=', id).executeTakeFirst();
     if (e === undefined) throw new FleetkeyError('ENROLLMENT_NOT_FOUND', { detail: id });
     if (e.attestation !== 'x509' || e.trust_pem === null) invalid('only X.509 enrollments with their own trust anchors keep CRLs');
@@ -69,9 +89,10 @@ export class EnrollmentCrls {
     if ('code' in crl) return invalid(crl.detail);
     const at = new Date(w.now);
     // The anchor that signed it; every check of the path validator but the per-certificate scope.
+    const anchors = parsePemCertificates(e.trust_pem ?? '');
     let anchor: X509Certificate | undefined;
     const why: string[] = [];
-    for (const a of parsePemCertificates(e.trust_pem ?? '')) {
+    for (const a of [...issuerOf(issuerPem, anchors, at), ...anchors]) {
       const r = checkCrlIssuer(crl, a.raw, at);
       if (r === null) {
         anchor = a;
@@ -79,10 +100,10 @@ export class EnrollmentCrls {
       }
       why.push(r);
     }
-    if (anchor === undefined) return invalid(`not a usable CRL of any anchor: ${why.join('; ') || 'no anchors'}`);
+    if (anchor === undefined) return invalid(`not a usable CRL of any anchor or of the given issuer: ${why.join('; ') || 'no anchors'}`);
     const anchorSha = anchor.fingerprint256.replaceAll(':', '').toLowerCase();
     const scope = crl.idp === undefined ? '' : sha256(crl.idp.raw);
-    const prev = await w.tx.selectFrom('enrollment_crls').selectAll().where('enrollment_id', '=', id).where('anchor_sha256', '=', anchorSha).where('scope', '=', scope).executeTakeFirst();
+    const prev = await w.tx.selectFrom('enrollment_crls').selectAll().where('enrollment_id', '=', id).where('issuer_sha256', '=', anchorSha).where('scope', '=', scope).executeTakeFirst();
     const number = crl.crlNumber?.toString() ?? null;
     if (prev !== undefined) {
       // RFC 5280 §5.2.3: cRLNumber grows; thisUpdate orders CRLs without one. Equal is not newer.
@@ -97,7 +118,7 @@ export class EnrollmentCrls {
     const row: EnrollmentCrlRow = {
       id: prev?.id ?? randomUUID(),
       enrollment_id: id,
-      anchor_sha256: anchorSha,
+      issuer_sha256: anchorSha,
       scope,
       issuer: anchor.subject.replaceAll('\n', ','),
       der: crl.der.toString('base64'),

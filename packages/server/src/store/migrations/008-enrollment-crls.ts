@@ -17,7 +17,7 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .createTable('enrollment_crls')
     .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
     .addColumn('enrollment_id', 'varchar(36)', (c) => c.notNull().references('enrollments.id'))
-    .addColumn('anchor_sha256', 'varchar(64)', (c) => c.notNull())
+    .addColumn('issuer_sha256', 'varchar(64)', (c) => c.notNull())
     .addColumn('scope', 'varchar(64)', (c) => c.notNull())
     .addColumn('issuer', 'text', (c) => c.notNull())
     .addColumn('der', 'text', (c) => c.notNull())
@@ -29,6 +29,6 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('url', 'text')
     .addColumn('created_at', ms, (c) => c.notNull())
     .addColumn('updated_at', ms, (c) => c.notNull())
-    .addUniqueConstraint('enrollment_crls_scope', ['enrollment_id', 'anchor_sha256', 'scope'])
+    .addUniqueConstraint('enrollment_crls_scope', ['enrollment_id', 'issuer_sha256', 'scope'])
     .execute();
 }
