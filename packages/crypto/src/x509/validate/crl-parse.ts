@@ -394,7 +394,7 @@ export function parseCrlDistributionPoints(value: Buffer): DistributionPoint[] {
       if (it.tag === 0xa0) ({ fullName, relative } = distributionPointName(it));
       else if (it.tag === 0x81) reasons = reasonFlags(it) & ALL_REASONS;
       else if (it.tag === 0xa2) {
-        children(it).forEach(parseGeneralName);
+        children(it).forEach((n) => parseGeneralName(n));
         crlIssuer = true;
       } else throw new DerError('DistributionPoint: unexpected element');
     }
