@@ -173,7 +173,7 @@ export interface EnrollmentRow {
   updated_at: number;
   decision_url: string | null;
   decision_secret_sealed: string | null;
-  /** How an outside anchor's revocations are checked (migration 007). */
+  /** How an outside anchor's revocations are checked (migration 008). */
   revocation: 'require' | 'best-effort' | 'none';
   crl_urls: string; // JSON string[]
 }
