@@ -25,6 +25,8 @@ import { buildDeviceApp } from './http/device-app.js';
 import { InMemoryReplayGuard } from '@fleetkey/crypto';
 import { parseDuration } from '@fleetkey/protocol';
 import { RateLimiter } from './context/rate-limiter.js';
+import { CrlRefresher } from './modules/provisioning/crl-refresher.js';
+import { EnrollmentCrls } from './modules/provisioning/enrollment-crls.js';
 import { EnrollmentService } from './modules/provisioning/enrollment-service.js';
 import { ProvisioningService } from './modules/provisioning/provisioning-service.js';
 import { SymmetricMethod } from './modules/provisioning/attestation/symmetric-method.js';
@@ -115,6 +117,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
 
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
+  const enrollmentCrls = new EnrollmentCrls(store, uow);
+  // The provisioning module's CRL refresher (outside enrollment anchors); started with the listeners.
+  const p = config.provisioning;
+  const crlRefresher = new CrlRefresher(store, enrollmentCrls, clock, logger, p.crlRefreshIntervalMs ?? 300_000, {
+    timeoutMs: p.crlFetchTimeoutMs ?? 5_000,
+    maxBytes: p.crlMaxBytes ?? 16 * 1024 * 1024,
+  });
+  enrollments.onCreated = () => void crlRefresher.kick();
   let deviceUrl = '';
   let mqttUrl: string | null = null;
   const provisioning = new ProvisioningService({
@@ -180,6 +190,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     ca,
     publicUrl: () => publicUrl,
     enrollments,
+    enrollmentCrls,
     data,
     commands,
     hub,
@@ -196,7 +207,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bodyLimitBytes: config.http.bodyLimitBytes,
     provisioning: {
       service: provisioning,
-      x509: new X509Method(ca.authorities),
+      x509: new X509Method(ca.authorities, enrollmentCrls),
       symmetric: new SymmetricMethod(enrollments, new InMemoryReplayGuard()),
       tpm: new TpmMethod(),
       store,
@@ -236,6 +247,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       })().catch((e: unknown) => logger.error({ err: e }, 'command push failed'));
     };
   }
+  crlRefresher.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -255,6 +267,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await crlRefresher.stop();
       await deviceGateway?.close();
       await deviceHttp.close();
       await http.close();

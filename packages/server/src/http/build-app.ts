@@ -18,6 +18,7 @@ import { operatorRoutes } from './routes/operator-routes.js';
 import { caRoutes } from './routes/ca-routes.js';
 import { pkiRoutes } from './routes/pki-routes.js';
 import type { CaModule } from '../modules/ca/ca-module.js';
+import type { EnrollmentCrls } from '../modules/provisioning/enrollment-crls.js';
 import type { EnrollmentService } from '../modules/provisioning/enrollment-service.js';
 import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
@@ -38,6 +39,7 @@ export interface HttpOptions {
   readonly ca: CaModule;
   readonly publicUrl: () => string;
   readonly enrollments: EnrollmentService;
+  readonly enrollmentCrls: EnrollmentCrls;
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
@@ -99,7 +101,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(nameRoutes, { services });
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
-      await v1.register(enrollmentRoutes, { enrollments: options.enrollments });
+      await v1.register(enrollmentRoutes, { enrollments: options.enrollments, crls: options.enrollmentCrls });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
     },

@@ -7,6 +7,7 @@ import * as m004 from './migrations/004-data.js';
 import * as m005 from './migrations/005-enrollment-decision.js';
 import * as m006 from './migrations/006-message-keys.js';
 import * as m007 from './migrations/007-binding-intervals.js';
+import * as m008 from './migrations/008-enrollment-crls.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '005-enrollment-decision': m005,
   '006-message-keys': m006,
   '007-binding-intervals': m007,
+  '008-enrollment-crls': m008,
 };
 
 class InlineProvider implements MigrationProvider {
