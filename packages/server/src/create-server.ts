@@ -25,6 +25,8 @@ import { buildDeviceApp } from './http/device-app.js';
 import { InMemoryReplayGuard } from '@fleetkey/crypto';
 import { parseDuration } from '@fleetkey/protocol';
 import { RateLimiter } from './context/rate-limiter.js';
+import { CrlRefresher } from './modules/provisioning/crl-refresher.js';
+import { EnrollmentCrls } from './modules/provisioning/enrollment-crls.js';
 import { EnrollmentService } from './modules/provisioning/enrollment-service.js';
 import { EvidenceService } from './modules/provisioning/evidence-service.js';
 import { ProvisioningService } from './modules/provisioning/provisioning-service.js';
@@ -116,6 +118,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
 
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
+  const enrollmentCrls = new EnrollmentCrls(store, uow);
+  // The provisioning module's CRL refresher (outside enrollment anchors); started with the listeners.
+  const p = config.provisioning;
+  const crlRefresher = new CrlRefresher(store, enrollmentCrls, clock, logger, p.crlRefreshIntervalMs ?? 300_000, {
+    timeoutMs: p.crlFetchTimeoutMs ?? 5_000,
+    maxBytes: p.crlMaxBytes ?? 16 * 1024 * 1024,
+  });
+  enrollments.onCreated = () => void crlRefresher.kick();
   let deviceUrl = '';
   let mqttUrl: string | null = null;
   const provisioning = new ProvisioningService({
@@ -181,6 +191,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     ca,
     publicUrl: () => publicUrl,
     enrollments,
+    enrollmentCrls,
     evidence: new EvidenceService(store, uow, devices),
     data,
     commands,
@@ -198,7 +209,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bodyLimitBytes: config.http.bodyLimitBytes,
     provisioning: {
       service: provisioning,
-      x509: new X509Method(ca.authorities),
+      x509: new X509Method(ca.authorities, enrollmentCrls),
       symmetric: new SymmetricMethod(enrollments, new InMemoryReplayGuard()),
       tpm: new TpmMethod(),
       store,
@@ -238,6 +249,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       })().catch((e: unknown) => logger.error({ err: e }, 'command push failed'));
     };
   }
+  crlRefresher.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -257,6 +269,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await crlRefresher.stop();
       await deviceGateway?.close();
       await deviceHttp.close();
       await http.close();

@@ -3,6 +3,7 @@ import { ATTESTATION_TYPES, type Allocation, type CreatedEnrollment, type Enroll
 import { Command, Option } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';
+import { enrollmentCrlCommand } from './enrollment-crl.js';
 
 /** `fixed:NAME`, `template:{model}-{serial}`, `table:FILE.csv` (deviceId,name per line), `pending`. */
 export function parseAllocation(spec: string): Allocation {
@@ -41,6 +42,7 @@ function showEnrollment(e: Enrollment): string {
     ['expires', e.expiresAt],
     ['devices', e.maxDevices === null ? e.devicesProvisioned : `${e.devicesProvisioned} of ${e.maxDevices}`],
     ['trust anchors', e.trustAnchors.map((a) => a.subject).join('; ')],
+    ['revocation', e.crlUrls.length ? `${e.revocation} (CRLs from ${e.crlUrls.join(', ')})` : e.revocation],
   ]);
 }
 
@@ -62,7 +64,9 @@ export function enrollmentCommand(): Command {
     .option('--expires <time>', 'RFC 3339 time after which the enrollment refuses')
     .option('--max-devices <n>', 'at most n devices', (v) => Number.parseInt(v, 10))
     .option('--decision-webhook <url>', 'asked before allocation; only {"allow": true} within 2 s admits the device')
-    .action(async (o: { label: string; attestation: string; device?: string; trustAnchor?: string; idevidFingerprint?: string; ekSha256?: string; allocation: string; tag?: Record<string, string>; validity?: string; reprovision?: string; expires?: string; maxDevices?: number; decisionWebhook?: string }, c: Command) => {
+    .addOption(new Option('--revocation <policy>', 'x509 with --trust-anchor: a missing or stale CRL refuses (require, the default), is tolerated (best-effort), or CRLs are not checked (none)').choices(['require', 'best-effort', 'none']))
+    .option('--crl-url <url>', 'x509 with --trust-anchor: where to fetch the anchors\' CRLs (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (o: { label: string; attestation: string; device?: string; trustAnchor?: string; idevidFingerprint?: string; ekSha256?: string; allocation: string; tag?: Record<string, string>; validity?: string; reprovision?: string; expires?: string; maxDevices?: number; decisionWebhook?: string; revocation?: string; crlUrl?: string[] }, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();
       const body = {
         label: o.label,
@@ -79,6 +83,8 @@ export function enrollmentCommand(): Command {
         ...(o.expires === undefined ? {} : { expiresAt: new Date(o.expires).toISOString() }),
         ...(o.maxDevices === undefined ? {} : { maxDevices: o.maxDevices }),
         ...(o.decisionWebhook === undefined ? {} : { decisionWebhookUrl: o.decisionWebhook }),
+        ...(o.revocation === undefined ? {} : { revocation: o.revocation }),
+        ...(o.crlUrl === undefined ? {} : { crlUrls: o.crlUrl }),
       };
       const r = await Client.from(g).request<CreatedEnrollment>('POST', '/v1/enrollments', body);
       emit(g, r, () =>
@@ -113,5 +119,6 @@ export function enrollmentCommand(): Command {
         emit(g, r, () => `enrollment ${r.id} ${r.enabled ? 'enabled' : 'disabled'}`);
       });
   }
+  cmd.addCommand(enrollmentCrlCommand());
   return cmd;
 }

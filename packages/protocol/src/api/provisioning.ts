@@ -113,6 +113,10 @@ export const Allocation = Type.Union([
 ]);
 export type Allocation = Static<typeof Allocation>;
 
+export const REVOCATION_POLICIES = ['require', 'best-effort', 'none'] as const;
+export const RevocationPolicy = Type.Union(REVOCATION_POLICIES.map((p) => Type.Literal(p)));
+export type RevocationPolicy = Static<typeof RevocationPolicy>;
+
 export const CreateEnrollmentBody = Type.Object(
   {
     label: Type.String({ minLength: 1, maxLength: 128 }),
@@ -132,6 +136,15 @@ export const CreateEnrollmentBody = Type.Object(
     maxDevices: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
     /** Called before allocation with the device's identity; only `{"allow": true}` in 2 s admits it (fail closed). */
     decisionWebhookUrl: Type.Optional(Type.String({ minLength: 8, maxLength: 2048 })),
+    /**
+     * X.509 with outside anchors: how the anchors' revocations are checked (RFC 5280 §6.3).
+     * `require` (default): a fresh CRL from each issuer in the path or the device is refused;
+     * `best-effort`: CRLs are used when present and fresh; `none`: no CRL check. Revoked is
+     * always refused when known. Not for Fleetkey's own manufacturing CA (its revocations are its own).
+     */
+    revocation: Type.Optional(RevocationPolicy),
+    /** Where to fetch the anchors' CRLs (http/https), besides the anchors' own cRLDistributionPoints. */
+    crlUrls: Type.Optional(Type.Array(Type.String({ minLength: 8, maxLength: 2048 }), { maxItems: 8 })),
   },
   { additionalProperties: false },
 );
@@ -156,6 +169,8 @@ export const Enrollment = Type.Object(
     maxDevices: Type.Union([Type.Integer(), Type.Null()]),
     devicesProvisioned: Type.Integer(),
     decisionWebhookUrl: Type.Union([Type.String(), Type.Null()]),
+    revocation: RevocationPolicy,
+    crlUrls: Type.Array(Type.String()),
     createdAt: Timestamp,
   },
   { additionalProperties: false },
@@ -179,6 +194,43 @@ export const EnrollmentList = Type.Object({ enrollments: Type.Array(Enrollment) 
 export const DerivedKey = Type.Object({ deviceId: Uuid, deviceKey: Type.String({ description: 'base64' }) }, { additionalProperties: false });
 export type DerivedKey = Static<typeof DerivedKey>;
 
+// ---- CRLs of an enrollment's outside anchors (operator plane, /v1/enrollments/:id/crls) ----
+
+/** A CRL to add: PEM (`-----BEGIN X509 CRL-----`) or base64 DER; verified against the enrollment's anchors (or `issuerPem`, validated up to one). */
+export const AddEnrollmentCrlBody = Type.Object(
+  {
+    crl: Type.String({ minLength: 64, maxLength: 22 * 1024 * 1024 }),
+    /** PEM: the CA certificate that signed the CRL when it is not an anchor (a manufacturer's issuing CA), then any certificates up to an anchor. */
+    issuerPem: Type.Optional(Type.String({ minLength: 64, maxLength: 65536 })),
+  },
+  { additionalProperties: false },
+);
+export type AddEnrollmentCrlBody = Static<typeof AddEnrollmentCrlBody>;
+
+export const EnrollmentCrl = Type.Object(
+  {
+    id: Uuid,
+    enrollmentId: Uuid,
+    /** Subject of the CA certificate that signed it (an anchor, or a CA chaining to one) and its SHA-256 fingerprint. */
+    issuer: Type.String(),
+    issuerFingerprintSha256: Type.String(),
+    /** SHA-256 of its issuingDistributionPoint, or null for a CRL of full scope. */
+    scope: Type.Union([Type.String(), Type.Null()]),
+    thisUpdate: Timestamp,
+    nextUpdate: Timestamp,
+    crlNumber: Type.Union([Type.String(), Type.Null()]),
+    entries: Type.Integer(),
+    source: Type.Union([Type.Literal('upload'), Type.Literal('fetch')]),
+    url: Type.Union([Type.String(), Type.Null()]),
+    /** Past its nextUpdate: no longer used. */
+    stale: Type.Boolean(),
+    updatedAt: Timestamp,
+  },
+  { additionalProperties: false },
+);
+export type EnrollmentCrl = Static<typeof EnrollmentCrl>;
+export const EnrollmentCrlList = Type.Object({ revocation: RevocationPolicy, crlUrls: Type.Array(Type.String()), crls: Type.Array(EnrollmentCrl) }, { additionalProperties: false });
+export type EnrollmentCrlList = Static<typeof EnrollmentCrlList>;
 // ---- Evidence bound to the physical identity (/v1/devices/:id/evidence) ----
 
 /** What proved a device at an admission: TPM EK hash, IDevID issuer + serial + key hash, or symmetric key id. */

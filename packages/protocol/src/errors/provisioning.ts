@@ -14,6 +14,9 @@ export const provisioningErrors = {
   PROVISIONING_REFUSED: { status: 403, message: 'Provisioning was refused.' },
   ENROLLMENT_NOT_FOUND: { status: 404, message: 'No such enrollment.' },
   ENROLLMENT_INVALID: { status: 400, message: 'The enrollment definition is not consistent.' },
+  // CRLs of an enrollment's outside anchors (RFC 5280 §5, §6.3).
+  ENROLLMENT_CRL_INVALID: { status: 400, message: 'The CRL is not a usable CRL of this enrollment\'s trust anchors.' },
+  ENROLLMENT_CRL_OUTDATED: { status: 409, message: 'A newer CRL from the same issuer is already stored.' },
   // Issue 10: an enrollment must authenticate the evidence it admits (a TPM individual enrollment
   // pins the EK or names TPM roots); otherwise any key could claim the device.
   ENROLLMENT_UNAUTHENTICATED: { status: 400, message: 'The enrollment would admit devices without authenticating their evidence.' },

@@ -106,6 +106,11 @@ export const ConfigSchema = Type.Object(
         /** Per device identity: a device retrying in a loop is slowed, others are not. */
         perDevicePerMinute: Type.Integer({ minimum: 1, default: 10 }),
         perDeviceBurst: Type.Integer({ minimum: 1, default: 5 }),
+        /** How often the CRLs of outside enrollment anchors are checked for refresh (each is fetched before its nextUpdate). */
+        crlRefreshIntervalMs: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 300_000 }),
+        /** One CRL fetch: time budget for the whole response, and its largest size. */
+        crlFetchTimeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5_000 }),
+        crlMaxBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 16 * 1024 * 1024 }),
       },
       { additionalProperties: false, default: {} },
     ),

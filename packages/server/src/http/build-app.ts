@@ -18,6 +18,7 @@ import { operatorRoutes } from './routes/operator-routes.js';
 import { caRoutes } from './routes/ca-routes.js';
 import { pkiRoutes } from './routes/pki-routes.js';
 import type { CaModule } from '../modules/ca/ca-module.js';
+import type { EnrollmentCrls } from '../modules/provisioning/enrollment-crls.js';
 import type { EnrollmentService } from '../modules/provisioning/enrollment-service.js';
 import type { EvidenceService } from '../modules/provisioning/evidence-service.js';
 import { enrollmentRoutes } from './routes/enrollment-routes.js';
@@ -40,6 +41,7 @@ export interface HttpOptions {
   readonly ca: CaModule;
   readonly publicUrl: () => string;
   readonly enrollments: EnrollmentService;
+  readonly enrollmentCrls: EnrollmentCrls;
   readonly evidence: EvidenceService;
   readonly data: DataService;
   readonly commands: CommandService;
@@ -102,7 +104,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(nameRoutes, { services });
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
-      await v1.register(enrollmentRoutes, { enrollments: options.enrollments });
+      await v1.register(enrollmentRoutes, { enrollments: options.enrollments, crls: options.enrollmentCrls });
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });

@@ -7,7 +7,8 @@ import * as m004 from './migrations/004-data.js';
 import * as m005 from './migrations/005-enrollment-decision.js';
 import * as m006 from './migrations/006-message-keys.js';
 import * as m007 from './migrations/007-binding-intervals.js';
-import * as m008 from './migrations/008-device-evidence.js';
+import * as m008 from './migrations/008-enrollment-crls.js';
+import * as m009 from './migrations/009-device-evidence.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -23,7 +24,8 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '005-enrollment-decision': m005,
   '006-message-keys': m006,
   '007-binding-intervals': m007,
-  '008-device-evidence': m008,
+  '008-enrollment-crls': m008,
+  '009-device-evidence': m009,
 };
 
 class InlineProvider implements MigrationProvider {

@@ -173,6 +173,28 @@ export interface EnrollmentRow {
   updated_at: number;
   decision_url: string | null;
   decision_secret_sealed: string | null;
+  /** How an outside anchor's revocations are checked (migration 008). */
+  revocation: 'require' | 'best-effort' | 'none';
+  crl_urls: string; // JSON string[]
+}
+
+export interface EnrollmentCrlRow {
+  id: string;
+  enrollment_id: string;
+  /** SHA-256 fingerprint of the CA certificate that signed it: an enrollment anchor, or a CA chaining to one. */
+  issuer_sha256: string;
+  /** SHA-256 of the issuingDistributionPoint value, '' for a CRL of full scope. */
+  scope: string;
+  issuer: string;
+  der: string; // base64
+  this_update: number;
+  next_update: number;
+  crl_number: string | null;
+  entries: number;
+  source: 'upload' | 'fetch';
+  url: string | null;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface ProvisioningRecordRow {
@@ -264,6 +286,7 @@ export interface Database {
   certificates: CertificateRow;
   crls: CrlRow;
   enrollments: EnrollmentRow;
+  enrollment_crls: EnrollmentCrlRow;
   provisioning_records: ProvisioningRecordRow;
   provisioning_challenges: ChallengeRow;
   device_evidence: DeviceEvidenceRow;

@@ -54,7 +54,13 @@ describe.each(DIALECTS)('API fuzz: every route of the OpenAPI document refuses m
   let ops: Operation[];
   const valid: Record<string, string[]> = {};
   beforeAll(async () => {
-    t = await startTestServer(dialect, { config: { http: { rateLimit: { perTokenPerMinute: 1_000_000, perTokenBurst: 1_000_000, perSourcePerMinute: 1_000_000, perSourceBurst: 1_000_000 } } } });
+    t = await startTestServer(dialect, {
+      config: {
+        http: { rateLimit: { perTokenPerMinute: 1_000_000, perTokenBurst: 1_000_000, perSourcePerMinute: 1_000_000, perSourceBurst: 1_000_000 } },
+        // The webhook below points at a closed loopback port: loopback is refused unless allowlisted.
+        webhooks: { allowPrivateDestinations: ['127.0.0.1/32'] },
+      },
+    });
     // Real objects, so a request with valid path parameters reaches the body and query checks.
     const device = (await t.call('POST', '/v1/devices', { body: { model: 'fuzz' } })).body.id as string;
     await t.call('POST', '/v1/names', { body: { name: 'fuzz-cell' } });

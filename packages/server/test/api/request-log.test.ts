@@ -14,13 +14,14 @@ describe('the server log never holds a token, a query value or a secret', () => 
         done();
       },
     });
-    t = await startTestServer('sqlite', { logger: pino({ level: 'trace' }, stream) });
+    t = await startTestServer('sqlite', { logger: pino({ level: 'trace' }, stream), config: { webhooks: { allowPrivateDestinations: ['127.0.0.1/32'] } } });
   });
   afterAll(async () => t?.stop());
 
   test('fail: tokens in the query, the path, a bad URL and a refused request line stay out of the log', async () => {
     const viewer = (await t.call('POST', '/v1/tokens', { body: { role: 'viewer' } })).body.secret as string;
     const hook = (await t.call('POST', '/v1/webhooks', { body: { url: 'http://127.0.0.1:9/hook', events: ['name.bound'] } })).body.secret as string;
+    expect(hook).toMatch(/^whsec_/);
     await t.call('GET', `/v1/devices?token=${viewer}`);
     await t.call('GET', `/v1/devices?access_token=${viewer}`, { token: null });
     await t.call('GET', `/v1/audit?subject=${encodeURIComponent(viewer)}`);

@@ -261,7 +261,7 @@ describe.each(DIALECTS)('provisioning by X.509 and symmetric key on %s', (dialec
       }
     });
 
-    test('fail: a device provisioned before evidence was recorded (migration 008) is re-admitted only by its method, which then records the evidence', async () => {
+    test('fail: a device provisioned before evidence was recorded (migration 009) is re-admitted only by its method, which then records the evidence', async () => {
       const open = (await t.call('POST', '/v1/enrollments', { body: { label: 'legacy sensors', kind: 'group', attestation: 'symmetric' } })).body.enrollment.id;
       const id = (await t.call('POST', '/v1/devices', { body: {} })).body.id;
       expect((await provisionSymmetric(t, id, await derive(open, id))).status).toBe(200);

@@ -7,7 +7,7 @@ const violates = async (p: Promise<unknown>): Promise<boolean> => p.then(() => f
 
 // Issue 10: "one current evidence per device, one device per evidence" is held by the database
 // itself (partial unique indexes), so two racing first admissions cannot both commit.
-describe.each(DIALECTS)('migration 008 (device evidence) on %s', (dialect) => {
+describe.each(DIALECTS)('migration 009 (device evidence) on %s', (dialect) => {
   test('fail: a second current evidence for a device, or one evidence current for two devices; a reset releases both', async () => {
     const { db, close } = await openBareDatabase(dialect);
     try {

@@ -9,3 +9,5 @@ export type {
   ValidationProfile,
   ValidationResult,
 } from './types.js';
+export { parseCrl, MAX_CRL_BYTES, CRL_REASON_NAMES, type ParsedCrl } from './crl-parse.js';
+export { checkCrlIssuer, crlDistributionPointUrls, readCrlInput, type CrlInput, type RevocationInput, type RevocationSummary } from './revocation.js';

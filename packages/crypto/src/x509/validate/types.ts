@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import type { RevocationInput, RevocationSummary } from './revocation.js';
 
 /** RFC 5280 §4.2.1.3 key usage bits, by their current names. */
 export type KeyUsageName =
@@ -70,6 +71,8 @@ export interface ValidationInput {
   initialPolicyMappingInhibit?: boolean;
   /** RFC 5280 §6.1.1 (g) initial-any-policy-inhibit (default false). */
   initialAnyPolicyInhibit?: boolean;
+  /** CRLs to check every certificate of the path but the anchor against (RFC 5280 §6.3); none: no revocation check. */
+  revocation?: RevocationInput;
 }
 
 /** Closed set of refusal reasons; callers branch on these, never on `detail`. */
@@ -95,15 +98,18 @@ export type ValidationFailureCode =
   | 'name_constraints'
   | 'peer_name_mismatch'
   | 'policy'
-  | 'work_limit';
+  | 'work_limit'
+  | 'revoked'
+  | 'revocation_unknown';
 
 export type ValidationResult =
   /**
    * `chain` runs leaf first, anchor last. `policies` is the user-constrained policy set (RFC 5280
    * §6.1.5(g)): the caller's accepted policies the path is valid for, empty when no certificate
-   * policy survives (allowed unless an explicit policy was required).
+   * policy survives (allowed unless an explicit policy was required). `revocation` is set when
+   * CRLs were given (RFC 5280 §6.3).
    */
-  | { ok: true; chain: X509Certificate[]; policies: string[] }
+  | { ok: true; chain: X509Certificate[]; policies: string[]; revocation?: RevocationSummary }
   | { ok: false; reason: ValidationFailureCode; detail: string };
 
 /** Internal failure value; `detail` is for logs only. */

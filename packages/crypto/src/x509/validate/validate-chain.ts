@@ -5,6 +5,7 @@ import { isFailure, parseCert, type ParsedCert } from './parse-cert.js';
 import { HARD_PATH_LIMIT, PathBuilder, type PoolEntry } from './path-builder.js';
 import { DEFAULT_POLICY_INPUTS, processPolicies, type PolicyInputs } from './policy-tree.js';
 import { checkEkProfile } from './tcg-ek-profile.js';
+import { checkRevocation } from './revocation.js';
 import {
   KEY_USAGE_BITS,
   type CertInput,
@@ -187,8 +188,11 @@ function run(input: ValidationInput): ValidationResult {
     const f = checkEkProfile(leaf);
     if (f) return refuse(f);
   }
+  // RFC 5280 §6.3: revocation last, on the path that is otherwise valid.
+  const revocation = input.revocation === undefined ? undefined : checkRevocation(path, input.revocation, time);
+  if (isFailure(revocation)) return refuse(revocation);
   try {
-    return { ok: true, chain: path.map((c) => objectFor.get(c) ?? new X509Certificate(c.der)), policies: [...policies] };
+    return { ok: true, chain: path.map((c) => objectFor.get(c) ?? new X509Certificate(c.der)), policies: [...policies], ...(revocation === undefined ? {} : { revocation }) };
   } catch {
     return { ok: false, reason: 'malformed', detail: 'certificate rejected by the platform parser' };
   }

@@ -1,12 +1,16 @@
-import { CreatedEnrollment, CreateEnrollmentBody, DerivedKey, Enrollment, EnrollmentList, NoBody, NoQuery, Uuid } from '@fleetkey/protocol';
+import { AddEnrollmentCrlBody, CreatedEnrollment, CreateEnrollmentBody, DerivedKey, Enrollment, EnrollmentCrl, EnrollmentCrlList, EnrollmentList, NoBody, NoQuery, Uuid } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { crlBytes, type EnrollmentCrls } from '../../modules/provisioning/enrollment-crls.js';
 import type { EnrollmentService } from '../../modules/provisioning/enrollment-service.js';
 import { requestContext } from '../request-context.js';
 
 const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 
-export const enrollmentRoutes: FastifyPluginAsyncTypebox<{ enrollments: EnrollmentService }> = async (app, { enrollments }) => {
+// A CRL of 16 MiB (DER) in base64 inside JSON, above the global body limit for this route only.
+const CRL_BODY_LIMIT = 23 * 1024 * 1024;
+
+export const enrollmentRoutes: FastifyPluginAsyncTypebox<{ enrollments: EnrollmentService; crls: EnrollmentCrls }> = async (app, { enrollments, crls }) => {
   app.post(
     '/enrollments',
     // Enrollment definitions (a device→name table) can be large; the global body limit still applies.
@@ -24,6 +28,15 @@ export const enrollmentRoutes: FastifyPluginAsyncTypebox<{ enrollments: Enrollme
       enrollments.setEnabled(requestContext(req), req.params.id, enabled),
     );
   }
+  // CRLs of the enrollment's outside anchors (RFC 5280 §5): verified against those anchors, audited.
+  app.post(
+    '/enrollments/:id/crls',
+    { bodyLimit: CRL_BODY_LIMIT, config: { permission: 'enrollment:write' }, schema: { tags: ['enrollments'], params: IdParams, querystring: NoQuery, body: AddEnrollmentCrlBody, response: { 201: EnrollmentCrl } } },
+    async (req, reply) => reply.status(201).send(await crls.add(requestContext(req), req.params.id, crlBytes(req.body.crl), { kind: 'upload' }, req.body.issuerPem)),
+  );
+  app.get('/enrollments/:id/crls', { config: { permission: 'enrollment:read' }, schema: { tags: ['enrollments'], params: IdParams, querystring: NoQuery, response: { 200: EnrollmentCrlList } } }, async (req) =>
+    crls.list(req.params.id),
+  );
   app.post(
     '/enrollments/:id/derived-keys',
     {

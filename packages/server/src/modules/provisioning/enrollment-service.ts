@@ -8,6 +8,7 @@ import {
   type CreateEnrollmentBody,
   type DerivedKey,
   type Enrollment,
+  type RevocationPolicy,
 } from '@fleetkey/protocol';
 import { iso, isoOrNull } from '../../context/clock.js';
 import type { OpContext } from '../../context/op-context.js';
@@ -45,8 +46,35 @@ function toEnrollment(r: EnrollmentRow, provisioned: number): Enrollment {
     maxDevices: r.max_devices,
     devicesProvisioned: provisioned,
     decisionWebhookUrl: r.decision_url,
+    revocation: r.revocation,
+    crlUrls: JSON.parse(r.crl_urls) as string[],
     createdAt: iso(r.created_at),
   };
+}
+
+/**
+ * The revocation policy of a new enrollment. X.509 with outside anchors defaults to `require`
+ * (fail closed: a manufacturer's revocations must be heard); Fleetkey's own manufacturing CA
+ * needs none (its revocations are in our own certificates table); other methods have no CRLs.
+ */
+function revocationOf(body: CreateEnrollmentBody, invalid: (detail: string) => never): { policy: RevocationPolicy; crlUrls: string[] } {
+  const crlUrls = body.crlUrls ?? [];
+  const asked = body.revocation !== undefined || crlUrls.length > 0;
+  if (body.attestation !== 'x509') return asked ? invalid('revocation and crlUrls are for x509 enrollments') : { policy: 'none', crlUrls };
+  if (body.trustAnchorsPem === undefined) {
+    if (asked && !(body.revocation === 'none' && crlUrls.length === 0)) invalid("Fleetkey's own manufacturing CA is checked against its own revocations: no CRL policy");
+    return { policy: 'none', crlUrls };
+  }
+  for (const u of crlUrls) {
+    let url: URL | undefined;
+    try {
+      url = new URL(u);
+    } catch {
+      invalid(`crlUrls: ${u} is not a URL`);
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') invalid(`crlUrls: ${u} is not an http(s) URL without credentials`);
+  }
+  return { policy: body.revocation ?? 'require', crlUrls: [...new Set(crlUrls)] };
 }
 
 /**
@@ -68,6 +96,9 @@ export class EnrollmentService {
   decisionSecret(row: EnrollmentRow): string | null {
     return row.decision_secret_sealed === null ? null : this.box.open(row.decision_secret_sealed, decisionAad(row.id)).toString('utf8');
   }
+
+  /** Called after an enrollment is created (the CRL refresher fetches its CRLs at once). */
+  onCreated: ((id: string) => void) | undefined;
 
   async create(ctx: OpContext, body: CreateEnrollmentBody): Promise<CreatedEnrollment> {
     const invalid = (detail: string): never => {
@@ -99,9 +130,10 @@ export class EnrollmentService {
       if (anchors.length === 0) invalid('no certificate in trustAnchorsPem');
       if (anchors.some((a) => !a.ca)) invalid('a trust anchor is not a CA certificate');
     }
+    const revocation = revocationOf(body, invalid);
     const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
     const decisionUrl = body.decisionWebhookUrl === undefined ? null : (await this.destinations.check(body.decisionWebhookUrl)).url.toString();
-    return this.uow.run(ctx, { action: 'enrollment.create' }, async (w) => {
+    const created = await this.uow.run(ctx, { action: 'enrollment.create' }, async (w) => {
       if (body.deviceId !== undefined) {
         const d = await w.tx.selectFrom('devices').select('id').where('id', '=', body.deviceId).executeTakeFirst();
         if (d === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', { detail: body.deviceId });
@@ -131,14 +163,18 @@ export class EnrollmentService {
         updated_at: w.now,
         decision_url: decisionUrl,
         decision_secret_sealed: decisionSecret === null ? null : this.box.seal(Buffer.from(decisionSecret), decisionAad(id)),
+        revocation: revocation.policy,
+        crl_urls: JSON.stringify(revocation.crlUrls),
       };
       await w.tx.insertInto('enrollments').values(row).execute();
       w.subject(`enrollment:${id}`);
-      w.note({ label: row.label, kind: row.kind, attestation: row.attestation, deviceId: row.device_id, allocation: allocation.type });
+      w.note({ label: row.label, kind: row.kind, attestation: row.attestation, deviceId: row.device_id, allocation: allocation.type, revocation: row.revocation });
       const key = secret?.toString('base64');
       secret?.fill(0);
       return { enrollment: toEnrollment(row, 0), ...(key === undefined ? {} : { groupKey: key }), ...(decisionSecret === null ? {} : { decisionSecret }) };
     });
+    this.onCreated?.(created.enrollment.id);
+    return created;
   }
 
   async list(): Promise<Enrollment[]> {

@@ -86,7 +86,7 @@ export async function checkEvidence(w: Work, deviceId: string, presented: Eviden
   // After an operator's reset (a history exists) the operator has decided what comes next.
   const history = await w.tx.selectFrom('device_evidence').select('id').where('device_id', '=', deviceId).executeTakeFirst();
   if (history !== undefined) return undefined;
-  // A device provisioned before evidence was recorded (migration 008): only its own method may
+  // A device provisioned before evidence was recorded (migration 009): only its own method may
   // re-admit it, and that admission records the evidence.
   const earlier = await w.tx.selectFrom('provisioning_records').select('method').where('device_id', '=', deviceId).executeTakeFirst();
   if (earlier !== undefined) {

@@ -5,6 +5,7 @@ import type { Work } from '../../../context/unit-of-work.js';
 import type { EnrollmentRow } from '../../../store/schema.js';
 import type { Authorities } from '../../ca/authorities.js';
 import { parsePemCertificates } from '../enrollment-service.js';
+import type { EnrollmentCrls } from '../enrollment-crls.js';
 import { x509Evidence } from '../evidence.js';
 import { matchEnrollment } from '../enrollment-match.js';
 import { AttestationMethod, refused, type Attested } from './method.js';
@@ -34,12 +35,17 @@ export function deviceIdOf(cert: X509Certificate): string | null {
 /**
  * X.509 attestation: the IDevID chain is validated (our path validator, not a signature-only
  * chain builder) against the enrollment's trust anchors — by default Fleetkey's manufacturing CA
- * — at the current time; revoked IDevIDs of our manufacturing CA are refused.
+ * — at the current time; revoked IDevIDs of our manufacturing CA are refused, and those of an
+ * outside CA by the CRLs the enrollment keeps (its `revocation` policy says what a missing or
+ * stale CRL does).
  */
 export class X509Method extends AttestationMethod<never, X509Evidence> {
   readonly type = 'x509' as const;
 
-  constructor(private readonly authorities: Authorities) {
+  constructor(
+    private readonly authorities: Authorities,
+    private readonly crls: EnrollmentCrls,
+  ) {
     super();
   }
 
@@ -56,26 +62,33 @@ export class X509Method extends AttestationMethod<never, X509Evidence> {
       if (!ok) throw refused('nonce signature does not verify with the IDevID key');
     }
     const fingerprint = leaf.fingerprint256.replaceAll(':', '').toLowerCase();
-    const validFor = (enrollment: EnrollmentRow): { ok: boolean; reason: string } => {
-      const anchors = enrollment.trust_pem === null ? this.authorities.trusted('manufacturing').map((a) => a.certificate) : parsePemCertificates(enrollment.trust_pem);
+    const revocationOf = new Map<string, string>();
+    const validFor = async (enrollment: EnrollmentRow): Promise<{ ok: boolean; reason: string }> => {
+      const own = enrollment.trust_pem === null;
+      const anchors = own ? this.authorities.trusted('manufacturing').map((a) => a.certificate) : parsePemCertificates(enrollment.trust_pem ?? '');
+      // RFC 5280 §6.3 for outside anchors, from the CRLs the enrollment keeps fresh. Our own
+      // manufacturing CA's revocations are in our certificates table (checked below).
+      const policy = own ? 'none' : enrollment.revocation;
+      const revocation = policy === 'none' ? undefined : { crls: await this.crls.parsedFor(w.tx, enrollment), unknown: policy === 'best-effort' ? ('allow' as const) : ('fail' as const) };
       const check = (intermediates: readonly X509Certificate[]) =>
-        validateChain({ leaf, intermediates: [...intermediates], trustAnchors: anchors, time: new Date(w.now), requiredKeyUsage: ['digitalSignature'] });
+        validateChain({ leaf, intermediates: [...intermediates], trustAnchors: anchors, time: new Date(w.now), requiredKeyUsage: ['digitalSignature'], ...(revocation === undefined ? {} : { revocation }) });
       // Most IDevIDs chain straight to the anchor (our manufacturing CA); only a foreign
       // manufacturer's chain needs the intermediates the device sent.
       let r = check([]);
       if (!r.ok && r.reason === 'untrusted') r = check(e.intermediates());
+      if (r.ok) revocationOf.set(enrollment.id, own ? 'fleetkey' : (r.revocation ?? 'not checked'));
       return r.ok ? { ok: true, reason: '' } : { ok: false, reason: `${r.reason}: ${r.detail}` };
     };
     let failure = '';
-    const enrollment = await matchEnrollment(w, 'x509', deviceId, (g) => {
-      const v = validFor(g);
+    const enrollment = await matchEnrollment(w, 'x509', deviceId, async (g) => {
+      const v = await validFor(g);
       if (!v.ok) failure = v.reason;
       return v.ok;
     }).catch((err: unknown) => {
       throw failure === '' ? err : refused(`IDevID chain refused: ${failure}`);
     });
     if (enrollment.kind === 'individual') {
-      const v = validFor(enrollment);
+      const v = await validFor(enrollment);
       if (!v.ok) throw refused(`IDevID chain refused: ${v.reason}`);
       if (enrollment.idevid_fingerprint !== null && enrollment.idevid_fingerprint !== fingerprint) throw refused('IDevID fingerprint differs from the enrollment');
     }
@@ -88,7 +101,7 @@ export class X509Method extends AttestationMethod<never, X509Evidence> {
       method: 'x509',
       evidence: x509Evidence(leaf),
       forbiddenKeys: [createHash('sha256').update(spki).digest('hex')],
-      detail: { idevid: fingerprint, possession: e.possession.kind },
+      detail: { idevid: fingerprint, possession: e.possession.kind, revocation: revocationOf.get(enrollment.id) ?? null },
     };
   }
 }
