@@ -17,4 +17,5 @@ export const provisioningErrors = {
   // CRLs of an enrollment's outside anchors (RFC 5280 §5, §6.3).
   ENROLLMENT_CRL_INVALID: { status: 400, message: 'The CRL is not a usable CRL of this enrollment\'s trust anchors.' },
   ENROLLMENT_CRL_OUTDATED: { status: 409, message: 'A newer CRL from the same issuer is already stored.' },
+  ENROLLMENT_CRL_URL_REFUSED: { status: 400, message: 'The CRL URL is not allowed or leads to an internal, reserved or otherwise refused address.' },
 } as const satisfies Catalogue;
