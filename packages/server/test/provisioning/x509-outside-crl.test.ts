@@ -8,7 +8,10 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createPublicKey, createSign, randomUUID, webcrypto } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { OutboundDestinations } from '../../src/modules/events/webhook-destinations.js';
@@ -210,7 +213,7 @@ describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (diale
     expect((await t.call('GET', `/v1/devices/${a.id}`)).status).toBe(404); // nothing registered for a refused device
 
     const rb = await provisionX509(t, b);
-    expect(rb.status, JSON.stringify(rb.body)).toBe(200);
+    expect(rb.status, JSON.stringify((await lastAudit(t, `device:${b.id}`, 'refused'))?.detail)).toBe(200);
     expect((await lastAudit(t, `device:${b.id}`, 'success')).detail).toMatchObject({ revocation: 'good', enrollmentId: e.id });
   });
 
@@ -288,6 +291,24 @@ describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (diale
     expect((await add(await crl(root, { revoked: [{ serial: '02' } as Idevid] }))).status).toBe(201);
     expect((await provisionByNonce(t, c)).body.code).toBe('PROVISIONING_REFUSED');
     expect((await lastAudit(t, `device:${c.id}`, 'refused')).detail.reason).toMatch(/revoked: certificate 02 at depth 1/);
+  });
+
+  test("a manufacturer's issuing CA over mTLS (root → issuing CA → IDevID, the device sends leaf + issuing CA in its handshake): provisions, and the device the issuing CA revoked is refused", async () => {
+    const root = await maker('Tiered mTLS');
+    const ica = await issuingCa(root, 'Tiered mTLS');
+    const e = await enroll(root);
+    const [a, b] = [await idevid(ica, undefined, ica.pem), await idevid(ica, undefined, ica.pem)];
+    expect((await t.call('POST', `/v1/enrollments/${e.id}/crls`, { body: { crl: pemOf(await crl(root)) } })).status).toBe(201);
+    const up = await t.call('POST', `/v1/enrollments/${e.id}/crls`, { body: { crl: pemOf(await crl(ica, { revoked: [a] })), issuerPem: ica.pem } });
+    expect(up.status, JSON.stringify(up.body)).toBe(201);
+    const rb = await provisionX509(t, b);
+    expect(rb.status, JSON.stringify((await lastAudit(t, `device:${b.id}`, 'refused'))?.detail)).toBe(200);
+    expect((await lastAudit(t, `device:${b.id}`, 'success')).detail).toMatchObject({ possession: 'tls', revocation: 'good', enrollmentId: e.id });
+    expect((await provisionX509(t, a)).body.code).toBe('PROVISIONING_REFUSED');
+    expect((await lastAudit(t, `device:${a.id}`, 'refused')).detail.reason).toMatch(/revoked \(keyCompromise\)/);
+    // Without the issuing CA in the handshake the leaf does not chain to the anchor.
+    const c = await idevid(ica);
+    expect((await provisionX509(t, c)).body.code).toBe('PROVISIONING_REFUSED');
   });
 
   test('a CRL fetched from the distribution point on 127.0.0.1 revokes one device; the refresher replaces it before its nextUpdate', async () => {
@@ -399,6 +420,14 @@ describe('CRL fetches reach no internal address (server-side request forgery)', 
     const d = await idevid(m);
     expect((await provisionX509(t, d)).body.code).toBe('PROVISIONING_REFUSED');
   });
+});
+
+test('fail: no server code reads a client certificate with getPeerX509Certificate (it truncates the peer chain, nodejs/node#65579)', () => {
+  const src = fileURLToPath(new URL('../../src', import.meta.url));
+  const offenders = readdirSync(src, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => /\.getPeerX509Certificate\(/.test(readFileSync(join(src, f), 'utf8')));
+  expect(offenders).toEqual([]);
 });
 
 describe('CRL fetch limits', () => {
