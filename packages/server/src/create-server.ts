@@ -16,7 +16,7 @@ import { RefusalAudit } from './modules/auth/refusal-audit.js';
 import { TokenService } from './modules/auth/token-service.js';
 import { EventBus } from './modules/events/event-bus.js';
 import { DEFAULT_DISPATCH, WebhookDispatcher } from './modules/events/webhook-dispatcher.js';
-import { WebhookDestinations, type Resolver } from './modules/events/webhook-destinations.js';
+import { OutboundDestinations, type Resolver } from './modules/events/webhook-destinations.js';
 import { WebhookService } from './modules/events/webhook-service.js';
 import { BindingService } from './modules/registry/binding-service.js';
 import { DeviceService } from './modules/registry/device-service.js';
@@ -97,7 +97,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const names = new NameService(store, uow);
   const bindings = new BindingService(store, uow, names, devices);
   const tokens = new TokenService(store, uow, clock);
-  const destinations = new WebhookDestinations({
+  const destinations = new OutboundDestinations({
     allowInsecureHttp: config.webhooks.allowInsecureHttp,
     allowPrivateDestinations: config.webhooks.allowPrivateDestinations,
     resolve: options.resolveHost,
@@ -124,7 +124,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const crlRefresher = new CrlRefresher(store, enrollmentCrls, clock, logger, p.crlRefreshIntervalMs ?? 300_000, {
     timeoutMs: p.crlFetchTimeoutMs ?? 5_000,
     maxBytes: p.crlMaxBytes ?? 16 * 1024 * 1024,
-  });
+  }, destinations);
   enrollments.onCreated = () => void crlRefresher.kick();
   let deviceUrl = '';
   let mqttUrl: string | null = null;

@@ -17,6 +17,7 @@ export const provisioningErrors = {
   // CRLs of an enrollment's outside anchors (RFC 5280 §5, §6.3).
   ENROLLMENT_CRL_INVALID: { status: 400, message: 'The CRL is not a usable CRL of this enrollment\'s trust anchors.' },
   ENROLLMENT_CRL_OUTDATED: { status: 409, message: 'A newer CRL from the same issuer is already stored.' },
+  ENROLLMENT_CRL_URL_REFUSED: { status: 400, message: 'The CRL URL is not allowed or leads to an internal, reserved or otherwise refused address.' },
   // Issue 10: an enrollment must authenticate the evidence it admits (a TPM individual enrollment
   // pins the EK or names TPM roots); otherwise any key could claim the device.
   ENROLLMENT_UNAUTHENTICATED: { status: 400, message: 'The enrollment would admit devices without authenticating their evidence.' },

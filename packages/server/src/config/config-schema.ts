@@ -119,8 +119,9 @@ export const ConfigSchema = Type.Object(
       {
         allowInsecureHttp: Type.Boolean({ default: false }),
         /**
-         * CIDR ranges (e.g. "127.0.0.1/32", "10.20.0.0/16") webhooks may reach although they are
-         * loopback, private, link-local or otherwise internal; refused by default (issue 11 item 11).
+         * CIDR ranges (e.g. "127.0.0.1/32", "10.20.0.0/16") webhooks, decision webhooks and CRL
+         * fetches of enrollments may reach although they are loopback, private, link-local or
+         * otherwise internal; refused by default (issue 11 item 11, issue 10).
          */
         allowPrivateDestinations: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: [], maxItems: 64 }),
         timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),

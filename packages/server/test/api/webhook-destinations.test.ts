@@ -5,8 +5,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { checkDestinationAddress, type Resolver } from '@fleetkey/server';
+import { checkDestinationAddress } from '@fleetkey/server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fakeDns } from '../support/fake-dns.js';
 import { withTemp } from '../support/pki.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -16,20 +17,6 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
  * internal network or its own API. No test here sends a packet outside 127.0.0.0/8: refusals are
  * decided before any connect, and names resolve through an in-process resolver, never DNS.
  */
-
-/** An in-process resolver: a table per name, answers consumed in order (the last one repeats). */
-function fakeDns(table: Record<string, string[][]>): Resolver & { calls: string[] } {
-  const calls: string[] = [];
-  const answers = new Map(Object.entries(table).map(([k, v]) => [k, [...v]]));
-  const r = async (host: string) => {
-    calls.push(host);
-    const queue = answers.get(host);
-    if (queue === undefined || queue.length === 0) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-    const next = queue.length > 1 ? queue.shift()! : queue[0]!;
-    return next.map((address) => ({ address, family: address.includes(':') ? (6 as const) : (4 as const) }));
-  };
-  return Object.assign(r, { calls });
-}
 
 class Receiver {
   readonly requests: IncomingMessage[] = [];

@@ -8,12 +8,17 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createPublicKey, createSign, randomUUID, webcrypto } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { OutboundDestinations } from '../../src/modules/events/webhook-destinations.js';
 import { fetchCrl } from '../../src/modules/provisioning/crl-refresher.js';
 import { DIALECTS } from '../support/databases.js';
 import { mtlsPost } from '../support/mtls.js';
+import { fakeDns } from '../support/fake-dns.js';
 import { deviceKey, type DeviceKey } from '../support/pki.js';
 import { bundleOf, provisionX509 } from '../support/provision.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -31,7 +36,7 @@ interface Maker {
   crlNumber: number;
 }
 
-async function maker(label: string): Promise<Maker> {
+async function maker(label: string, dpUrl?: string): Promise<Maker> {
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as Keys;
   const name = `CN=${label} IDevID Root,O=Outside Robotics`;
   const root = await x509.X509CertificateGenerator.createSelfSigned({
@@ -45,6 +50,7 @@ async function maker(label: string): Promise<Maker> {
       new x509.BasicConstraintsExtension(true, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ...(dpUrl === undefined ? [] : [new x509.CRLDistributionPointsExtension([dpUrl])]),
     ],
   });
   return { name, keys, pem: root.toString('pem'), crlNumber: 0 };
@@ -164,20 +170,28 @@ async function provisionByNonce(t: TestServer, d: Idevid) {
   return mtlsPost(`${url}/x509`, { csr: deviceKey().csrPem, idevidChainPem: d.idevidChainPem, nonce, nonceSignature }, { ca: bundleOf(t) });
 }
 
+const LIMITS = { perSourcePerMinute: 600, perSourceBurst: 200, perDevicePerMinute: 60, perDeviceBurst: 20, crlRefreshIntervalMs: 200, crlFetchTimeoutMs: 2000, crlMaxBytes: 1024 * 1024 };
+
+async function enrollIn(t: TestServer, m: Maker, extra: Record<string, unknown> = {}) {
+  const r = await t.call('POST', '/v1/enrollments', { body: { label: `robots of ${m.name}`, kind: 'group', attestation: 'x509', trustAnchorsPem: m.pem, ...extra } });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.enrollment as { id: string; revocation: string; crlUrls: string[] };
+}
+
 describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (dialect) => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer(dialect, {
-      config: { provisioning: { perSourcePerMinute: 600, perSourceBurst: 200, perDevicePerMinute: 60, perDeviceBurst: 20, crlRefreshIntervalMs: 200, crlFetchTimeoutMs: 2000, crlMaxBytes: 1024 * 1024 } },
+      config: {
+        provisioning: LIMITS,
+        // The distribution points of these tests listen on 127.0.0.1: allowlisted explicitly.
+        webhooks: { allowPrivateDestinations: ['127.0.0.1/32'] },
+      },
     });
   });
   afterAll(async () => t?.stop());
 
-  const enroll = async (m: Maker, extra: Record<string, unknown> = {}) => {
-    const r = await t.call('POST', '/v1/enrollments', { body: { label: `robots of ${m.name}`, kind: 'group', attestation: 'x509', trustAnchorsPem: m.pem, ...extra } });
-    expect(r.status, JSON.stringify(r.body)).toBe(201);
-    return r.body.enrollment as { id: string; revocation: string; crlUrls: string[] };
-  };
+  const enroll = (m: Maker, extra: Record<string, unknown> = {}) => enrollIn(t, m, extra);
 
   test('fail: a device whose IDevID the manufacturer revoked (uploaded CRL) is refused with the reason audited; its sibling provisions', async () => {
     const m = await maker('Acme');
@@ -199,7 +213,7 @@ describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (diale
     expect((await t.call('GET', `/v1/devices/${a.id}`)).status).toBe(404); // nothing registered for a refused device
 
     const rb = await provisionX509(t, b);
-    expect(rb.status, JSON.stringify(rb.body)).toBe(200);
+    expect(rb.status, JSON.stringify((await lastAudit(t, `device:${b.id}`, 'refused'))?.detail)).toBe(200);
     expect((await lastAudit(t, `device:${b.id}`, 'success')).detail).toMatchObject({ revocation: 'good', enrollmentId: e.id });
   });
 
@@ -279,6 +293,24 @@ describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (diale
     expect((await lastAudit(t, `device:${c.id}`, 'refused')).detail.reason).toMatch(/revoked: certificate 02 at depth 1/);
   });
 
+  test("a manufacturer's issuing CA over mTLS (root → issuing CA → IDevID, the device sends leaf + issuing CA in its handshake): provisions, and the device the issuing CA revoked is refused", async () => {
+    const root = await maker('Tiered mTLS');
+    const ica = await issuingCa(root, 'Tiered mTLS');
+    const e = await enroll(root);
+    const [a, b] = [await idevid(ica, undefined, ica.pem), await idevid(ica, undefined, ica.pem)];
+    expect((await t.call('POST', `/v1/enrollments/${e.id}/crls`, { body: { crl: pemOf(await crl(root)) } })).status).toBe(201);
+    const up = await t.call('POST', `/v1/enrollments/${e.id}/crls`, { body: { crl: pemOf(await crl(ica, { revoked: [a] })), issuerPem: ica.pem } });
+    expect(up.status, JSON.stringify(up.body)).toBe(201);
+    const rb = await provisionX509(t, b);
+    expect(rb.status, JSON.stringify((await lastAudit(t, `device:${b.id}`, 'refused'))?.detail)).toBe(200);
+    expect((await lastAudit(t, `device:${b.id}`, 'success')).detail).toMatchObject({ possession: 'tls', revocation: 'good', enrollmentId: e.id });
+    expect((await provisionX509(t, a)).body.code).toBe('PROVISIONING_REFUSED');
+    expect((await lastAudit(t, `device:${a.id}`, 'refused')).detail.reason).toMatch(/revoked \(keyCompromise\)/);
+    // Without the issuing CA in the handshake the leaf does not chain to the anchor.
+    const c = await idevid(ica);
+    expect((await provisionX509(t, c)).body.code).toBe('PROVISIONING_REFUSED');
+  });
+
   test('a CRL fetched from the distribution point on 127.0.0.1 revokes one device; the refresher replaces it before its nextUpdate', async () => {
     const dp = await distributionPoint();
     try {
@@ -311,6 +343,91 @@ describe.each(DIALECTS)('revocation of an outside manufacturer CA on %s', (diale
       await dp.close();
     }
   });
+  test("fail: the server's own API as a CRL URL is refused although loopback is allowlisted", async () => {
+    const m = await maker('Self');
+    for (const u of [`${t.url}/v1/tokens`, `${t.server.deviceUrl.replace('https:', 'http:')}/device/v1/provision/nonce`]) {
+      const r = await t.call('POST', '/v1/enrollments', { body: { label: 'self', kind: 'group', attestation: 'x509', trustAnchorsPem: m.pem, crlUrls: [u] } });
+      expect(r, u).toMatchObject({ status: 400, body: { code: 'ENROLLMENT_CRL_URL_REFUSED' } });
+    }
+  });
+});
+
+/*
+ * A CRL URL is a request the server makes on an operator's (or an outside CA's) say-so: it goes
+ * through the same destination policy as webhooks, so it cannot reach the metadata service, the
+ * internal network or the server itself. No packet leaves 127.0.0.0/8: refusals are decided
+ * before any connect, names resolve in-process.
+ */
+describe('CRL fetches reach no internal address (server-side request forgery)', () => {
+  let t: TestServer;
+  let dp: Awaited<ReturnType<typeof distributionPoint>>;
+  const dns = fakeDns({ 'public.fleet.test': [['93.184.215.14']], 'internal.fleet.test': [['10.1.2.3']], 'rebind.fleet.test': [['93.184.215.14'], ['127.0.0.1']] });
+  beforeAll(async () => {
+    dp = await distributionPoint();
+    t = await startTestServer('sqlite', {
+      config: { provisioning: LIMITS },
+      resolveHost: dns,
+    });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await dp?.close();
+  });
+
+  test('fail: an enrollment whose CRL URL is loopback, the server itself, the metadata service or a private network is refused and nothing is created', async () => {
+    const m = await maker('Inside');
+    // Loopback first: on a server without the check these are the only ones ever fetched.
+    const urls = [
+      dp.url,
+      `http://localhost:${new URL(dp.url).port}/maker.crl`,
+      `${t.url}/v1/tokens`,
+      'http://169.254.169.254/latest/meta-data/iam/security-credentials/',
+      'http://[::ffff:169.254.169.254]/latest/meta-data/',
+      'http://10.0.0.1/maker.crl',
+      'http://[fd00::1]/maker.crl',
+      'http://internal.fleet.test/maker.crl',
+      'http://0x7f.1/maker.crl',
+      'http://nowhere.fleet.test/maker.crl',
+    ];
+    for (const u of urls) {
+      const r = await t.call('POST', '/v1/enrollments', { body: { label: 'inside', kind: 'group', attestation: 'x509', trustAnchorsPem: m.pem, crlUrls: [u] } });
+      expect(r, u).toMatchObject({ status: 400, body: { code: 'ENROLLMENT_CRL_URL_REFUSED' } });
+    }
+    expect((await t.call('GET', '/v1/enrollments')).body.enrollments).toHaveLength(0);
+    expect((await t.call('GET', '/v1/audit?action=enrollment.create&limit=100')).body.entries.every((e: { outcome: string }) => e.outcome !== 'success')).toBe(true);
+    // A public one is accepted (plain http: CRLs are signed, RFC 5280 §4.2.1.13); policy `none`
+    // keeps the refresher from fetching it, so no packet leaves this machine.
+    expect((await enrollIn(t, m, { revocation: 'none', crlUrls: ['http://public.fleet.test/maker.crl'] })).crlUrls).toEqual(['http://public.fleet.test/maker.crl']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(dp.hits()).toBe(0);
+  });
+
+  test("fail: an anchor's own distribution point on loopback, or a name that re-resolves to loopback, is never fetched; provisioning fails closed", async () => {
+    const m = await maker('Anchor DP', dp.url);
+    dp.serve(await crl(m));
+    const e = await enrollIn(t, m);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(dp.hits()).toBe(0);
+    // Public when the enrollment is created, loopback when the refresher resolves it (DNS rebinding).
+    const r = await enrollIn(t, await maker('Rebind'), { crlUrls: [`http://rebind.fleet.test:${new URL(dp.url).port}/maker.crl`] });
+    expect(r.crlUrls).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 600));
+    // Resolved again by the refresher (and refused), not skipped.
+    expect(dns.calls.filter((h) => h === 'rebind.fleet.test').length).toBeGreaterThanOrEqual(2);
+    expect(dp.hits()).toBe(0);
+    expect((await t.call('GET', `/v1/enrollments/${e.id}/crls`)).body.crls).toEqual([]);
+    expect((await t.call('GET', `/v1/enrollments/${r.id}/crls`)).body.crls).toEqual([]);
+    const d = await idevid(m);
+    expect((await provisionX509(t, d)).body.code).toBe('PROVISIONING_REFUSED');
+  });
+});
+
+test('fail: no server code reads a client certificate with getPeerX509Certificate (it truncates the peer chain, nodejs/node#65579)', () => {
+  const src = fileURLToPath(new URL('../../src', import.meta.url));
+  const offenders = readdirSync(src, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => /\.getPeerX509Certificate\(/.test(readFileSync(join(src, f), 'utf8')));
+  expect(offenders).toEqual([]);
 });
 
 describe('CRL fetch limits', () => {
@@ -322,6 +439,11 @@ describe('CRL fetch limits', () => {
         res.writeHead(200);
         for (let i = 0; i < 8; i++) res.write(Buffer.alloc(1024, 0x30));
         res.end();
+      } else if (req.url === '/trickle') {
+        // Headers at once, then one byte every 100 ms: the time budget covers the body too.
+        res.writeHead(200);
+        const timer = setInterval(() => res.write('0'), 100);
+        res.on('close', () => clearInterval(timer));
       } else if (req.url === '/redirect') res.writeHead(302, { location: '/big' }).end();
       else if (req.url === '/missing') res.writeHead(404).end();
       // '/slow' never answers.
@@ -334,15 +456,22 @@ describe('CRL fetch limits', () => {
     await new Promise((r) => server.close(r));
   });
 
-  test('fail: a body over the size limit, a server that never answers, a redirect, a 404, a non-http URL', async () => {
+  test('fail: a body over the size limit, a server that never answers or trickles, a redirect, a 404, a non-http URL', async () => {
     const limits = { timeoutMs: 500, maxBytes: 4096 };
-    await expect(fetchCrl(`${base}/big`, limits)).rejects.toThrow(/more than 4096 bytes/);
-    const started = Date.now();
-    await expect(fetchCrl(`${base}/slow`, limits)).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(3000);
-    await expect(fetchCrl(`${base}/redirect`, limits)).rejects.toThrow();
-    await expect(fetchCrl(`${base}/missing`, limits)).rejects.toThrow(/404/);
-    await expect(fetchCrl('file:///etc/passwd', limits)).rejects.toThrow(/not http/);
-    expect((await fetchCrl(`${base}/big`, { timeoutMs: 500, maxBytes: 8192 })).length).toBe(8192);
+    // The test distribution point is on 127.0.0.1: allowlisted, as an operator would.
+    const out = new OutboundDestinations({ allowInsecureHttp: false, allowPrivateDestinations: ['127.0.0.1/32'] });
+    await expect(fetchCrl(`${base}/big`, limits, out)).rejects.toThrow(/more than 4096 bytes/);
+    for (const slow of ['/slow', '/trickle']) {
+      const started = Date.now();
+      await expect(fetchCrl(`${base}${slow}`, limits, out)).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(3000);
+    }
+    await expect(fetchCrl(`${base}/redirect`, limits, out)).rejects.toThrow(/302/);
+    await expect(fetchCrl(`${base}/missing`, limits, out)).rejects.toThrow(/404/);
+    await expect(fetchCrl('file:///etc/passwd', limits, out)).rejects.toMatchObject({ code: 'ENROLLMENT_CRL_URL_REFUSED' });
+    expect((await fetchCrl(`${base}/big`, { timeoutMs: 500, maxBytes: 8192 }, out)).length).toBe(8192);
+    // Without the allowlist entry the same URL is refused before any connection.
+    const strict = new OutboundDestinations({ allowInsecureHttp: false, allowPrivateDestinations: [] });
+    await expect(fetchCrl(`${base}/big`, limits, strict)).rejects.toMatchObject({ code: 'ENROLLMENT_CRL_URL_REFUSED' });
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
-import type { TLSSocket, PeerCertificate, DetailedPeerCertificate } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import {
   FleetkeyError,
   NonceResult,
@@ -22,6 +22,7 @@ import type { TpmMethod } from '../../modules/provisioning/attestation/tpm-metho
 import { deviceIdOf, type X509Evidence, type X509Method } from '../../modules/provisioning/attestation/x509-method.js';
 import type { ProvisioningService } from '../../modules/provisioning/provisioning-service.js';
 import type { Store } from '../../store/open-store.js';
+import { peerIntermediates, peerLeaf } from '../peer-certificates.js';
 
 export interface ProvisioningRouteDeps {
   readonly service: ProvisioningService;
@@ -36,20 +37,6 @@ export interface ProvisioningRouteDeps {
 }
 
 const NONCE_TTL_MS = 5 * 60_000;
-
-/** The certificates the client presented after its leaf (getPeerCertificate(true) is costly: on demand only). */
-function tlsIntermediates(req: FastifyRequest): X509Certificate[] {
-  const socket = req.raw.socket as TLSSocket;
-  let peer: PeerCertificate | DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
-  const out: X509Certificate[] = [];
-  const seen = new Set<string>();
-  while (peer !== undefined && peer.raw !== undefined && !seen.has(peer.fingerprint256)) {
-    seen.add(peer.fingerprint256);
-    out.push(new X509Certificate(peer.raw));
-    peer = 'issuerCertificate' in peer ? peer.issuerCertificate : undefined;
-  }
-  return out.slice(1);
-}
 
 /**
  * Device-plane provisioning endpoints (contract: packages/protocol/src/api/provisioning.ts).
@@ -89,8 +76,9 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
 
   app.post('/device/v1/provision/x509', { schema: { body: X509ProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
     const b = req.body;
-    let leaf: X509Certificate | undefined = (req.raw.socket as TLSSocket).getPeerX509Certificate();
-    let intermediates = (): readonly X509Certificate[] => tlsIntermediates(req);
+    const socket = req.raw.socket as TLSSocket;
+    let leaf: X509Certificate | undefined = peerLeaf(socket);
+    let intermediates = (): readonly X509Certificate[] => peerIntermediates(socket);
     let possession: X509Evidence['possession'] = { kind: 'tls' };
     if (leaf === undefined) {
       possession = { kind: 'none' };

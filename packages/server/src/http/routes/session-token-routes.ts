@@ -6,6 +6,7 @@ import type { UnitOfWork } from '../../context/unit-of-work.js';
 import { auditedErrors } from '../../context/unit-of-work.js';
 import type { DeviceCredentials } from '../../modules/auth/device-credentials.js';
 import type { SessionTokens } from '../../modules/auth/session-tokens.js';
+import { peerLeaf } from '../peer-certificates.js';
 
 /**
  * POST /device/v1/session-token — a device proves itself here (mTLS with its operational
@@ -26,7 +27,7 @@ export const sessionTokenRoutes: FastifyPluginAsyncTypebox<{ uow: UnitOfWork; cr
     },
     async (req) => {
       const socket = req.raw.socket as TLSSocket;
-      const peer = socket.authorized ? socket.getPeerX509Certificate() : undefined;
+      const peer = socket.authorized ? peerLeaf(socket) : undefined;
       const who = peer !== undefined ? 'certificate' : 'token';
       const ctx = { actor: { kind: 'anonymous' as const, label: `device@${req.ip}` }, requestId: req.id, remoteAddress: req.ip };
       // Credentials are checked before the unit of work opens: inside it every read must use its

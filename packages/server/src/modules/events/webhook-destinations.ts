@@ -161,12 +161,20 @@ export interface DestinationOptions {
 }
 
 /**
- * Where the server may send webhooks and decision-webhook calls (issue 11 item 11). A URL is
- * checked when it is registered and again before every request; the request then connects to
- * the exact address checked (webhook-request.ts), so a name that answers differently the second
- * time (DNS rebinding) cannot steer the request inside.
+ * What the server calls a URL for: a webhook or decision webhook (https unless the operator allows
+ * http), or a CRL distribution point (plain http is the norm: CRLs are signed, RFC 5280
+ * §4.2.1.13). Each refuses with its own catalogue code.
  */
-export class WebhookDestinations {
+export type OutboundUse = 'webhook' | 'crl';
+
+/**
+ * Where the server may send requests on an operator's or an outside party's say-so: webhooks,
+ * decision webhooks (issue 11 item 11) and CRL fetches (issue 10). A URL is checked when it is
+ * registered and again before every request; the request then connects to the exact address
+ * checked (webhook-request.ts), so a name that answers differently the second time (DNS
+ * rebinding) cannot steer the request inside. One allowlist for all uses.
+ */
+export class OutboundDestinations {
   readonly #allow: BlockList;
   readonly #resolve: Resolver;
   readonly #ownPorts = new Set<number>();
@@ -176,7 +184,7 @@ export class WebhookDestinations {
     this.#resolve = options.resolve ?? systemResolver;
   }
 
-  /** Marks a port this server listens on: no webhook may call the server itself, allowlist or not. */
+  /** Marks a port this server listens on: no outbound request may call the server itself, allowlist or not. */
   protectOwnPort(port: number): void {
     this.#ownPorts.add(port);
   }
@@ -184,10 +192,21 @@ export class WebhookDestinations {
   /**
    * Parses, resolves and checks `raw`. Every address the name resolves to must be allowed (a
    * resolver may answer a public and a private address together); the first one is used.
-   * @throws FleetkeyError WEBHOOK_URL_REFUSED (malformed, scheme, no such name) | WEBHOOK_DESTINATION_REFUSED
+   * @throws FleetkeyError for `webhook`: WEBHOOK_URL_REFUSED (malformed, scheme, no such name) |
+   *   WEBHOOK_DESTINATION_REFUSED; for `crl`: ENROLLMENT_CRL_URL_REFUSED
    */
-  async check(raw: string): Promise<Destination> {
-    const url = parseWebhookUrl(raw, this.options.allowInsecureHttp);
+  async check(raw: string, use: OutboundUse = 'webhook'): Promise<Destination> {
+    if (use === 'webhook') return this.#check(raw, this.options.allowInsecureHttp);
+    try {
+      return await this.#check(raw, true);
+    } catch (e) {
+      if (!(e instanceof FleetkeyError)) throw e;
+      throw new FleetkeyError('ENROLLMENT_CRL_URL_REFUSED', { detail: e.detail ?? e.code });
+    }
+  }
+
+  async #check(raw: string, allowHttp: boolean): Promise<Destination> {
+    const url = parseWebhookUrl(raw, allowHttp);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname.replace(/\.$/, '');
     const addresses = isIP(host) !== 0 ? [{ address: host, family: isIP(host) === 6 ? 6 : 4 } as const] : await this.#lookup(host);
     const port = Number(url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : url.port);

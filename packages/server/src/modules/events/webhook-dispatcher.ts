@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../context/clock.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store } from '../../store/open-store.js';
-import type { WebhookDestinations } from './webhook-destinations.js';
+import type { OutboundDestinations } from './webhook-destinations.js';
 import { postToDestination } from './webhook-request.js';
 import { webhookSecretAad } from './webhook-service.js';
 
@@ -53,7 +53,7 @@ export class WebhookDispatcher {
     private readonly box: SecretBox,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly destinations: WebhookDestinations,
+    private readonly destinations: OutboundDestinations,
     private readonly options: DispatcherOptions = DEFAULT_DISPATCH,
   ) {}
 

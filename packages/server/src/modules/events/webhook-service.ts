@@ -6,7 +6,7 @@ import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store } from '../../store/open-store.js';
 import type { WebhookRow } from '../../store/schema.js';
-import type { WebhookDestinations } from './webhook-destinations.js';
+import type { OutboundDestinations } from './webhook-destinations.js';
 
 export const webhookSecretAad = (id: string): string => `webhook-secret:${id}`;
 
@@ -15,7 +15,7 @@ export class WebhookService {
     private readonly store: Store,
     private readonly uow: UnitOfWork,
     private readonly box: SecretBox,
-    private readonly destinations: WebhookDestinations,
+    private readonly destinations: OutboundDestinations,
   ) {}
 
   async add(ctx: OpContext, body: CreateWebhookBody): Promise<CreatedWebhook> {

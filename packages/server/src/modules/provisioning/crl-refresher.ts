@@ -5,6 +5,8 @@ import type { Clock } from '../../context/clock.js';
 import { systemContext } from '../../context/op-context.js';
 import type { Store } from '../../store/open-store.js';
 import type { EnrollmentCrlRow, EnrollmentRow } from '../../store/schema.js';
+import type { OutboundDestinations } from '../events/webhook-destinations.js';
+import { requestDestination } from '../events/webhook-request.js';
 import type { EnrollmentCrls } from './enrollment-crls.js';
 import { parsePemCertificates } from './enrollment-service.js';
 
@@ -17,31 +19,23 @@ export interface CrlFetchLimits {
 }
 
 /**
- * GETs one CRL over http(s) (RFC 5280 §4.2.1.13: CRLs are signed, so plain http is the norm):
- * no redirects, a time budget for the whole exchange and a size cap enforced while reading, so a
- * slow or endless distribution point costs at most `timeoutMs` and `maxBytes`.
+ * GETs one CRL over http(s) (RFC 5280 §4.2.1.13: CRLs are signed, so plain http is the norm)
+ * through the outbound destination policy of webhooks: the URL (an operator's `crlUrls` or an
+ * outside CA's distribution point) must not lead to loopback, private, link-local or metadata
+ * addresses unless allowlisted, nor to this server, and the connection goes to the address
+ * checked. No redirects, a time budget for the whole exchange and a size cap enforced while
+ * reading, so a slow or endless distribution point costs at most `timeoutMs` and `maxBytes`.
+ * @throws FleetkeyError ENROLLMENT_CRL_URL_REFUSED, or Error for a failed exchange
  */
-export async function fetchCrl(url: string, limits: CrlFetchLimits): Promise<Buffer> {
-  const u = new URL(url);
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`CRL URL ${url} is not http(s)`);
-  const res = await fetch(u, { redirect: 'error', signal: AbortSignal.timeout(limits.timeoutMs), headers: { accept: 'application/pkix-crl, application/x-pkcs7-crl, */*' } });
-  if (res.status !== 200 || res.body === null) {
-    await res.body?.cancel();
-    throw new Error(`CRL URL ${url} answered ${res.status}`);
-  }
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > limits.maxBytes) {
-    await res.body.cancel();
-    throw new Error(`CRL at ${url} is ${declared} bytes, more than ${limits.maxBytes}`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.byteLength;
-    if (size > limits.maxBytes) throw new Error(`CRL at ${url} is more than ${limits.maxBytes} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks);
+export async function fetchCrl(url: string, limits: CrlFetchLimits, destinations: OutboundDestinations): Promise<Buffer> {
+  const dest = await destinations.check(url, 'crl');
+  const res = await requestDestination(
+    dest,
+    { method: 'GET', headers: { accept: 'application/pkix-crl, application/x-pkcs7-crl, */*' } },
+    { timeoutMs: limits.timeoutMs, maxResponseBytes: limits.maxBytes, overflow: 'fail' },
+  );
+  if (res.status !== 200) throw new Error(`CRL URL ${url} answered ${res.status}`);
+  return res.body;
 }
 
 /** Where an enrollment's CRLs come from: its `crlUrls` and its anchors' own distribution points. */
@@ -78,6 +72,7 @@ export class CrlRefresher {
     private readonly log: Logger,
     private readonly intervalMs: number,
     private readonly limits: CrlFetchLimits,
+    private readonly destinations: OutboundDestinations,
   ) {}
 
   start(): void {
@@ -137,7 +132,7 @@ export class CrlRefresher {
     const mine = stored.filter((r) => r.url === url);
     if (mine.length > 0 && !mine.some((r) => refreshDue(r, now))) return;
     try {
-      const der = await fetchCrl(url, this.limits);
+      const der = await fetchCrl(url, this.limits, this.destinations);
       // The distribution point still serves what we hold: nothing to store, nothing to audit.
       if (stored.some((r) => Buffer.from(r.der, 'base64').equals(der))) {
         this.#notBefore.set(key, now + Math.floor(this.intervalMs / 2));

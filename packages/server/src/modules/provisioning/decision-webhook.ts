@@ -1,6 +1,6 @@
 import { FleetkeyError, SIGNATURE_HEADER, signWebhook } from '@fleetkey/protocol';
 import type { EnrollmentRow } from '../../store/schema.js';
-import type { WebhookDestinations } from '../events/webhook-destinations.js';
+import type { OutboundDestinations } from '../events/webhook-destinations.js';
 import { postToDestination } from '../events/webhook-request.js';
 
 export const DECISION_TIMEOUT_MS = 2000;
@@ -20,7 +20,7 @@ export interface DecisionRequest {
  * timeout, a redirect, another status or another body refuses. Signed like event webhooks, and
  * sent only to a destination checked at this call, on the address then connected to.
  */
-export async function askDecision(e: EnrollmentRow, secret: string, req: DecisionRequest, destinations: WebhookDestinations): Promise<{ allow: boolean; why: string }> {
+export async function askDecision(e: EnrollmentRow, secret: string, req: DecisionRequest, destinations: OutboundDestinations): Promise<{ allow: boolean; why: string }> {
   if (e.decision_url === null) return { allow: true, why: 'no decision webhook' };
   const body = JSON.stringify(req);
   try {

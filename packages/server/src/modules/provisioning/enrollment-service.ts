@@ -16,7 +16,7 @@ import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store, Tx } from '../../store/open-store.js';
 import type { EnrollmentRow } from '../../store/schema.js';
-import type { WebhookDestinations } from '../events/webhook-destinations.js';
+import type { OutboundDestinations } from '../events/webhook-destinations.js';
 
 const secretAad = (id: string) => `enrollment-key:${id}`;
 const decisionAad = (id: string) => `enrollment-decision:${id}`;
@@ -65,15 +65,6 @@ function revocationOf(body: CreateEnrollmentBody, invalid: (detail: string) => n
     if (asked && !(body.revocation === 'none' && crlUrls.length === 0)) invalid("Fleetkey's own manufacturing CA is checked against its own revocations: no CRL policy");
     return { policy: 'none', crlUrls };
   }
-  for (const u of crlUrls) {
-    let url: URL | undefined;
-    try {
-      url = new URL(u);
-    } catch {
-      invalid(`crlUrls: ${u} is not a URL`);
-    }
-    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') invalid(`crlUrls: ${u} is not an http(s) URL without credentials`);
-  }
   return { policy: body.revocation ?? 'require', crlUrls: [...new Set(crlUrls)] };
 }
 
@@ -89,7 +80,7 @@ export class EnrollmentService {
     private readonly uow: UnitOfWork,
     private readonly box: SecretBox,
     private readonly defaultValidity: string,
-    private readonly destinations: WebhookDestinations,
+    private readonly destinations: OutboundDestinations,
   ) {}
 
   /** The secret that signs this enrollment's decision webhook calls. */
@@ -131,6 +122,9 @@ export class EnrollmentService {
       if (anchors.some((a) => !a.ca)) invalid('a trust anchor is not a CA certificate');
     }
     const revocation = revocationOf(body, invalid);
+    // The server will GET these (crl-refresher.ts): the outbound destination policy applies now,
+    // and again on every fetch (the name may resolve elsewhere by then).
+    for (const u of revocation.crlUrls) await this.destinations.check(u, 'crl');
     const expiresAt = body.expiresAt === undefined ? null : Date.parse(body.expiresAt);
     const decisionUrl = body.decisionWebhookUrl === undefined ? null : (await this.destinations.check(body.decisionWebhookUrl)).url.toString();
     const created = await this.uow.run(ctx, { action: 'enrollment.create' }, async (w) => {

@@ -9,7 +9,7 @@ import type { DeviceService } from '../registry/device-service.js';
 import type { NameService } from '../registry/name-service.js';
 import { allocateName } from './allocation.js';
 import { askDecision } from './decision-webhook.js';
-import type { WebhookDestinations } from '../events/webhook-destinations.js';
+import type { OutboundDestinations } from '../events/webhook-destinations.js';
 import type { EnrollmentService } from './enrollment-service.js';
 import { checkEvidence, recordEvidence } from './evidence.js';
 import { refused, type AttestationMethod, type Attested } from './attestation/method.js';
@@ -24,7 +24,7 @@ export interface ProvisioningDeps {
   readonly endpoints: () => { deviceUrl: string; mqttUrl: string | null };
   readonly enrollments: EnrollmentService;
   readonly store: Store;
-  readonly destinations: WebhookDestinations;
+  readonly destinations: OutboundDestinations;
 }
 
 /**
