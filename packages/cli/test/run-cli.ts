@@ -2,6 +2,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { vi } from 'vitest';
+
+// Every CLI test starts real processes (a server, the binary once per step), and each start loads
+// the whole program: on a 2-core machine that shares its cores with the gateway fuzzer and the
+// other suites, a story of a dozen steps can outlast the default 30 s without anything being wrong.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
 
 export const BIN = fileURLToPath(new URL('../bin/fleetkey.js', import.meta.url));
 
@@ -14,7 +20,7 @@ export interface CliResult {
 /** Runs the built `fleetkey` binary as a user would, in `cwd`, with a clean environment. */
 export function fleetkey(cwd: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
       resolve({ code, stdout, stderr });
     });
@@ -43,7 +49,7 @@ export async function serve(
   let err = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 60_000);
     proc.stderr?.on('data', (d: Buffer) => {
       err += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(err);
