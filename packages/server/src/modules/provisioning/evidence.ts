@@ -24,12 +24,14 @@ export interface Evidence {
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /**
- * TPM: the EK (its public area's SHA-256). The AK is only recorded: the device makes a fresh one
+ * TPM: the EK, by its public area's SHA-256 and its key's. The AK is only recorded: the device makes a fresh one
  * under the EK for each provisioning (tpm2_createak), and credential activation (TPM 2.0 Part 1
  * §24) already proves that AK lives in the TPM holding this EK.
  */
-export function tpmEvidence(ekSha256: string, akName: string): Evidence {
-  return { method: 'tpm', key: `tpm:${ekSha256}`, identity: { ekSha256 }, seen: { akName } };
+export function tpmEvidence(ekSha256: string, ekKeySha256: string, akName: string): Evidence {
+  // Keyed by the EK's key (SHA-256 of its SubjectPublicKeyInfo), not by its public area's bytes:
+  // the same key re-encoded (RSA exponent 0 written as 65537, another authPolicy) is the same TPM.
+  return { method: 'tpm', key: `tpm:${ekKeySha256}`, identity: { ekSha256, ekKeySha256 }, seen: { akName } };
 }
 
 /**
