@@ -203,5 +203,21 @@ describe.skipIf(missing !== null)(`evidence binding on two swtpm TPMs${missing =
       expect((await codeOf(provision(await bundleOn(tpmA, victim), ONCE))).code).toBe('PROVISIONING_REFUSED');
       expect((await lastRefusal(victim)).detail).toMatchObject({ attempt: 'takeover' });
     }, 60_000);
+
+    // Issue 10 defect 1 on an upgraded server: a device TPM-provisioned before evidence was recorded
+    // (migration 008) was proved by one EK, which the audit log names; any other TPM is a takeover.
+    it('fail: TPM B cannot take a device that TPM A provisioned before evidence was recorded; TPM A re-admits it and its EK is recorded', async () => {
+      expect((await t.call('POST', `/v1/devices/${victim}/evidence/reset`, { body: { reason: 'frees TPM B for this test' } })).status).toBe(200);
+      const legacy = randomUUID();
+      expect(await provision(await bundleOn(tpmA, legacy), ONCE)).toMatchObject({ deviceId: legacy });
+      await t.server.store.db.deleteFrom('device_evidence').where('device_id', '=', legacy).execute(); // as provisioned before 008
+      expect((await codeOf(provision(await bundleOn(tpmB, legacy), ONCE))).code).toBe('PROVISIONING_REFUSED');
+      expect((await lastRefusal(legacy)).detail).toMatchObject({ attempt: 'takeover' });
+      expect(await operational(legacy)).toEqual(['valid']);
+      expect(await provision(await bundleOn(tpmA, legacy), ONCE)).toMatchObject({ deviceId: legacy });
+      const ev = (await t.call('GET', `/v1/devices/${legacy}/evidence`)).body.current;
+      expect(ev).toMatchObject({ method: 'tpm' });
+      expect((await codeOf(provision(await bundleOn(tpmB, legacy), ONCE))).code).toBe('PROVISIONING_REFUSED');
+    }, 90_000);
   });
 });
