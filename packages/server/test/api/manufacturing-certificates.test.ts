@@ -9,7 +9,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DIALECTS } from '../support/databases.js';
 import { deviceKey } from '../support/pki.js';
-import { bundleOf, manufactured, provisionX509 } from '../support/provision.js';
+import { bundleOf, manufactured, provisionSymmetric, provisionX509 } from '../support/provision.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 describe.each(DIALECTS)('certificates a manufacturing token may issue (%s)', (dialect) => {
@@ -40,6 +40,25 @@ describe.each(DIALECTS)('certificates a manufacturing token may issue (%s)', (di
     expect((await t.call('GET', `/v1/certificates?deviceId=${victim.id}`)).body.certificates).toHaveLength(before);
     const refusals = (await t.call('GET', `/v1/audit?subject=device:${victim.id}&limit=1000`)).body.entries.filter((e: { outcome: string; code: string }) => e.outcome === 'refused' && e.code === 'FORBIDDEN');
     expect(refusals.length).toBeGreaterThanOrEqual(2);
+  });
+
+  // A symmetric device's derived key is its evidence (issue 10): whoever derives it again after
+  // the device was admitted re-admits the device with a key pair of their own.
+  test('fail: a manufacturing token cannot derive the key of a device already admitted (it would re-provision it with its own key)', async () => {
+    const group = (await t.call('POST', '/v1/enrollments', { body: { label: 'sensors', kind: 'group', attestation: 'symmetric' } })).body.enrollment.id;
+    const victim = (await t.call('POST', '/v1/devices', { token: factory, body: { model: 'sensor' } })).body.id;
+    const atFactory = await t.call('POST', `/v1/enrollments/${group}/derived-keys`, { token: factory, body: { deviceId: victim } });
+    expect(atFactory.status).toBe(200);
+    expect((await provisionSymmetric(t, victim, Buffer.from(atFactory.body.deviceKey, 'base64'))).status).toBe(200);
+    const later = await t.call('POST', `/v1/enrollments/${group}/derived-keys`, { token: factory, body: { deviceId: victim } });
+    if (later.status === 200) {
+      const taken = await provisionSymmetric(t, victim, Buffer.from(later.body.deviceKey, 'base64'), deviceKey().csrPem, `provision/${victim}`, 600_000);
+      expect(taken.status, 'the derived key re-provisions the device in service').toBe(200);
+    }
+    expect(later).toMatchObject({ status: 403, body: { code: 'FORBIDDEN' } });
+    expect((await t.call('GET', `/v1/audit?subject=enrollment:${group}&limit=1000`)).body.entries.at(-1)).toMatchObject({ outcome: 'refused', code: 'FORBIDDEN' });
+    // An admin (who may reset a device's evidence anyway) still can.
+    expect((await t.call('POST', `/v1/enrollments/${group}/derived-keys`, { body: { deviceId: victim } })).status).toBe(200);
   });
 
   test('a manufacturing token issues birth certificates (kind idevid); an admin still issues operational ones', async () => {
