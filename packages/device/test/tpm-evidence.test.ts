@@ -5,12 +5,16 @@
  * victim's device id in its bundle: everything but the EK is right.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceBundle } from '@fleetkey/protocol';
 import { provision, writeBundle } from '../src/provisioning/index.js';
+import { credentialFile } from '../src/provisioning/tpm-tools.js';
+import { EK_CERT_NV_INDEX, ekCertificateFromNv } from '@fleetkey/crypto';
+import { mtlsPost } from '../../server/test/support/mtls.js';
+import { deviceKey } from '../../server/test/support/pki.js';
 import { startSwtpm, swtpmMissing, type Swtpm } from '../../crypto/test/support/swtpm.js';
 import { DIALECTS } from '../../server/test/support/databases.js';
 import { manufactured, provisionX509 } from '../../server/test/support/provision.js';
@@ -128,6 +132,68 @@ describe.skipIf(missing !== null)(`evidence binding on two swtpm TPMs${missing =
       expect(await mismatches(fresh)).toHaveLength(1);
     }, 60_000);
 
+    /**
+     * The attacker's own flow on `tpm`: start with `ekPublic` as given (the TPM's real EK key,
+     * re-encoded), activate the credential in the TPM, finish. Resolves with the finish answer.
+     */
+    async function claimWithEncoding(tpm: Swtpm, deviceId: string, reencode: (ekPub: Buffer) => Buffer): Promise<{ status: number; body: any }> {
+      await tpm.tpm2('tpm2_createek', ['-c', 'ek.ctx', '-G', 'rsa', '-u', 'ek.pub']);
+      await tpm.tpm2('tpm2_nvread', [`0x${EK_CERT_NV_INDEX.rsa2048.toString(16)}`, '-C', 'o', '-o', 'ek-cert.der']);
+      await tpm.tpm2('tpm2_createak', ['-C', 'ek.ctx', '-c', 'ak.ctx', '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', 'ak.pub', '-n', 'ak.name', '-f', 'tss']);
+      const real = readFileSync(tpm.path('ek.pub'));
+      const ekPublic = reencode(real);
+      expect(ekPublic.equals(real)).toBe(false);
+      const ca = readFileSync(join(t.dataDir, 'ca-bundle.pem'), 'utf8');
+      const start = await mtlsPost(`${t.server.deviceUrl}/device/v1/provision/tpm/start`, {
+        deviceId,
+        ekPublic: ekPublic.toString('base64'),
+        ekCertificate: ekCertificateFromNv(readFileSync(tpm.path('ek-cert.der'))).toString('base64'),
+        akPublic: readFileSync(tpm.path('ak.pub')).toString('base64'),
+      }, { ca });
+      if (start.status !== 200) return start;
+      const b = (s: string) => Buffer.from(s, 'base64');
+      writeFileSync(tpm.path('cred.bin'), credentialFile(b(start.body.credentialBlob), b(start.body.encryptedSecret)));
+      await tpm.tpm2('tpm2_startauthsession', ['--policy-session', '-S', 'session.ctx']);
+      try {
+        await tpm.tpm2('tpm2_policysecret', ['-S', 'session.ctx', '-c', 'e']);
+        await tpm.tpm2('tpm2_activatecredential', ['-c', 'ak.ctx', '-C', 'ek.ctx', '-i', 'cred.bin', '-o', 'secret.bin', '-P', 'session:session.ctx']);
+      } finally {
+        await tpm.tpm2('tpm2_flushcontext', ['session.ctx']).catch(() => undefined);
+      }
+      const csr = deviceKey().csrPem;
+      return mtlsPost(`${t.server.deviceUrl}/device/v1/provision/tpm/finish`, { challengeId: start.body.challengeId, secret: readFileSync(tpm.path('secret.bin')).toString('base64'), csr }, { ca });
+    }
+
+    // TPM 2.0 Part 2 §12.2.3.5: an RSA exponent of 0 means 65537, so both spellings are one key;
+    // authPolicy is not part of the key either. MakeCredential needs only the key, nameAlg and
+    // symmetric definition, so the real TPM activates a credential made for either spelling.
+    const rsaExponentOffset = (ekPub: Buffer) => 2 + 2 + 2 + 4 + 2 + ekPub.readUInt16BE(10) + 6 + 2 + 2;
+    const exponentSpelledOut = (ekPub: Buffer) => {
+      const out = Buffer.from(ekPub);
+      expect(out.readUInt32BE(rsaExponentOffset(out))).toBe(0);
+      out.writeUInt32BE(0x10001, rsaExponentOffset(out));
+      return out;
+    };
+    const withoutAuthPolicy = (ekPub: Buffer) => {
+      const size = ekPub.readUInt16BE(10);
+      const body = Buffer.concat([ekPub.subarray(2, 10), Buffer.from([0, 0]), ekPub.subarray(12 + size)]);
+      const out = Buffer.alloc(2);
+      out.writeUInt16BE(body.length);
+      return Buffer.concat([out, body]);
+    };
+
+    it.each([
+      ['its RSA exponent 0 written out as 65537', exponentSpelledOut],
+      ['its authPolicy left out', withoutAuthPolicy],
+    ])('fail: TPM A, bound to its device, cannot claim a second device id by re-encoding its EK public area (%s)', async (_how, reencode) => {
+      const fresh = randomUUID();
+      const r = await claimWithEncoding(tpmA, fresh, reencode);
+      expect(r.body.code, `status ${r.status}, device ${r.body.deviceId ?? '-'}`).toBe('PROVISIONING_REFUSED');
+      expect((await lastRefusal(fresh)).detail).toMatchObject({ attempt: 'takeover', boundTo: victim });
+      expect((await t.call('GET', `/v1/devices/${fresh}`)).body.code).toBe('DEVICE_NOT_FOUND');
+      expect(await mismatches(fresh)).toHaveLength(1);
+    }, 60_000);
+
     it('a repaired robot: after an admin resets its evidence, TPM B provisions it and becomes its evidence; TPM A no longer can', async () => {
       const reset = await t.call('POST', `/v1/devices/${victim}/evidence/reset`, { body: { reason: 'mainboard replaced (new TPM)' } });
       expect(reset.status, JSON.stringify(reset.body)).toBe(200);
@@ -137,5 +203,21 @@ describe.skipIf(missing !== null)(`evidence binding on two swtpm TPMs${missing =
       expect((await codeOf(provision(await bundleOn(tpmA, victim), ONCE))).code).toBe('PROVISIONING_REFUSED');
       expect((await lastRefusal(victim)).detail).toMatchObject({ attempt: 'takeover' });
     }, 60_000);
+
+    // Issue 10 defect 1 on an upgraded server: a device TPM-provisioned before evidence was recorded
+    // (migration 008) was proved by one EK, which the audit log names; any other TPM is a takeover.
+    it('fail: TPM B cannot take a device that TPM A provisioned before evidence was recorded; TPM A re-admits it and its EK is recorded', async () => {
+      expect((await t.call('POST', `/v1/devices/${victim}/evidence/reset`, { body: { reason: 'frees TPM B for this test' } })).status).toBe(200);
+      const legacy = randomUUID();
+      expect(await provision(await bundleOn(tpmA, legacy), ONCE)).toMatchObject({ deviceId: legacy });
+      await t.server.store.db.deleteFrom('device_evidence').where('device_id', '=', legacy).execute(); // as provisioned before 008
+      expect((await codeOf(provision(await bundleOn(tpmB, legacy), ONCE))).code).toBe('PROVISIONING_REFUSED');
+      expect((await lastRefusal(legacy)).detail).toMatchObject({ attempt: 'takeover' });
+      expect(await operational(legacy)).toEqual(['valid']);
+      expect(await provision(await bundleOn(tpmA, legacy), ONCE)).toMatchObject({ deviceId: legacy });
+      const ev = (await t.call('GET', `/v1/devices/${legacy}/evidence`)).body.current;
+      expect(ev).toMatchObject({ method: 'tpm' });
+      expect((await codeOf(provision(await bundleOn(tpmB, legacy), ONCE))).code).toBe('PROVISIONING_REFUSED');
+    }, 90_000);
   });
 });

@@ -209,7 +209,8 @@ export interface ProvisioningRecordRow {
 
 export interface ChallengeRow {
   id: string;
-  kind: 'nonce' | 'tpm';
+  /** `sas`: a symmetric provisioning token's id, kept until it expires (single use across restarts). */
+  kind: 'nonce' | 'tpm' | 'sas';
   device_id: string | null;
   enrollment_id: string | null;
   secret_sha256: string | null;

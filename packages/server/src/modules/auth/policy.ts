@@ -19,6 +19,9 @@ export const PERMISSIONS = [
   'api:read',
   'cert:read',
   'cert:issue',
+  // An operational certificate (kind operational) authenticates as the device: admin only; the
+  // factory station issues birth certificates.
+  'cert:issue-operational',
   'cert:revoke',
   'ca:read',
   'ca:admin',

@@ -7,6 +7,7 @@ import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
 import type { CertificateRow } from '../../store/schema.js';
+import { allows } from '../auth/policy.js';
 import type { Authorities } from './authorities.js';
 import { BACKDATE_MS, signDeviceCertificate, spkiSha256, type IssuanceConstraints, type IssuedRecord } from './issuance.js';
 
@@ -54,14 +55,16 @@ export class CertificateService {
     // A birth certificate lives as long as its device (IEEE 802.1AR) unless the run says otherwise.
     const validity = body.validity ?? (body.kind === 'idevid' ? 'unlimited' : undefined);
     const validityMs = validity === undefined ? this.policy.defaultValidityMs : validity === 'unlimited' ? 'unlimited' : (parseDuration(validity) ?? Number.NaN);
-    return this.uow.run(ctx, { action: 'certificate.issue', subject: `device:${body.deviceId}` }, (w) =>
-      this.sign(w, body.deviceId, body.csr, {
-        method: 'operator',
-        kind: body.kind ?? 'operational',
-        validityMs,
-        deviceStatuses: ['manufactured', 'provisioned', 'active'],
-      }),
-    );
+    const kind = body.kind ?? 'operational';
+    return this.uow.run(ctx, { action: 'certificate.issue', subject: `device:${body.deviceId}` }, async (w) => {
+      // An operational certificate is the device itself to the gateway and the device plane: a
+      // role that may only issue birth certificates (manufacturing) minting one would impersonate
+      // a device in service with a key of its choosing, past attestation and evidence binding.
+      if (kind === 'operational' && ctx.actor.kind === 'token' && !allows(ctx.actor.role, 'cert:issue-operational')) {
+        throw new FleetkeyError('FORBIDDEN', { detail: `role ${ctx.actor.role} issues birth certificates (kind idevid) only` });
+      }
+      return this.sign(w, body.deviceId, body.csr, { method: 'operator', kind, validityMs, deviceStatuses: ['manufactured', 'provisioned', 'active'] });
+    });
   }
 
   /**

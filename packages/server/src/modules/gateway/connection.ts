@@ -303,7 +303,11 @@ export class Connection {
     core.stats.disconnects++;
     if (core.devices.get(deviceId) === this) core.devices.delete(deviceId);
     if (this.session !== undefined) core.sessions.release(deviceId, this.session, this.closingSince);
-    if (this.will !== undefined && reason !== 'client_disconnect') deliverWill(this, this.will);
+    // [MQTT-3.1.2-8] publishes the Will of a connection that ends without DISCONNECT, but not one
+    // the server cut for revocation (a revoked certificate, a device revoked, suspended or retired
+    // end it as 'administrative' or 'revoked'): that would store a message from a revoked identity
+    // after its revocation. [MQTT-3.1.2-10]: the Will is discarded either way.
+    if (this.will !== undefined && reason !== 'client_disconnect' && reason !== 'administrative' && reason !== 'revoked') deliverWill(this, this.will);
     this.will = undefined;
     const hook = core.hooks.onDisconnect;
     if (hook !== undefined) {

@@ -17,6 +17,7 @@ import type { SecretBox } from '../../secrets/secret-box.js';
 import type { Store, Tx } from '../../store/open-store.js';
 import type { EnrollmentRow } from '../../store/schema.js';
 import type { OutboundDestinations } from '../events/webhook-destinations.js';
+import { allows } from '../auth/policy.js';
 
 const secretAad = (id: string) => `enrollment-key:${id}`;
 const decisionAad = (id: string) => `enrollment-decision:${id}`;
@@ -198,6 +199,13 @@ export class EnrollmentService {
       if (row.attestation !== 'symmetric' || row.kind !== 'group') throw new FleetkeyError('ENROLLMENT_INVALID', { detail: 'not a symmetric group' });
       const device = await w.tx.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
       if (device === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', { detail: deviceId });
+      // The derived key is the device's evidence (issue 10): handed out again once the device was
+      // admitted, it re-admits the device for whoever holds it. The factory needs it before that;
+      // after, only a role that may change a device's evidence (admin) gets it.
+      if (ctx.actor.kind === 'token' && !allows(ctx.actor.role, 'device:evidence')) {
+        const admitted = await w.tx.selectFrom('provisioning_records').select('device_id').where('device_id', '=', deviceId).executeTakeFirst();
+        if (admitted !== undefined) throw new FleetkeyError('FORBIDDEN', { detail: `device ${deviceId} was admitted already; role ${ctx.actor.role} derives keys for devices not yet admitted only` });
+      }
       const group = this.secret(row);
       try {
         const key = deriveDeviceKey(group, deviceId);

@@ -24,12 +24,14 @@ export interface Evidence {
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /**
- * TPM: the EK (its public area's SHA-256). The AK is only recorded: the device makes a fresh one
+ * TPM: the EK, by its public area's SHA-256 and its key's. The AK is only recorded: the device makes a fresh one
  * under the EK for each provisioning (tpm2_createak), and credential activation (TPM 2.0 Part 1
  * §24) already proves that AK lives in the TPM holding this EK.
  */
-export function tpmEvidence(ekSha256: string, akName: string): Evidence {
-  return { method: 'tpm', key: `tpm:${ekSha256}`, identity: { ekSha256 }, seen: { akName } };
+export function tpmEvidence(ekSha256: string, ekKeySha256: string, akName: string): Evidence {
+  // Keyed by the EK's key (SHA-256 of its SubjectPublicKeyInfo), not by its public area's bytes:
+  // the same key re-encoded (RSA exponent 0 written as 65537, another authPolicy) is the same TPM.
+  return { method: 'tpm', key: `tpm:${ekKeySha256}`, identity: { ekSha256, ekKeySha256 }, seen: { akName } };
 }
 
 /**
@@ -86,14 +88,19 @@ export async function checkEvidence(w: Work, deviceId: string, presented: Eviden
   // After an operator's reset (a history exists) the operator has decided what comes next.
   const history = await w.tx.selectFrom('device_evidence').select('id').where('device_id', '=', deviceId).executeTakeFirst();
   if (history !== undefined) return undefined;
-  // A device provisioned before evidence was recorded (migration 009): only its own method may
-  // re-admit it, and that admission records the evidence.
-  const earlier = await w.tx.selectFrom('provisioning_records').select('method').where('device_id', '=', deviceId).executeTakeFirst();
+  // A device provisioned before evidence was recorded (migration 009): only what proved it then
+  // may re-admit it, and that admission records the evidence. A method alone is not enough: any
+  // TPM a group trusts names whatever device id it likes (issue 10 defect 1).
+  const earlier = await w.tx.selectFrom('provisioning_records').select(['method', 'enrollment_id']).where('device_id', '=', deviceId).executeTakeFirst();
   if (earlier !== undefined) {
-    if (earlier.method === presented.method) return undefined;
-    mismatch(w, deviceId, presented, enrollmentId, `device ${deviceId} was provisioned by ${earlier.method} before its evidence was recorded; ${mine} presented`, {
-      recorded: { method: earlier.method, identity: {} },
-    });
+    if (earlier.method !== presented.method) {
+      mismatch(w, deviceId, presented, enrollmentId, `device ${deviceId} was provisioned by ${earlier.method} before its evidence was recorded; ${mine} presented`, {
+        recorded: { method: earlier.method, identity: {} },
+      });
+    }
+    const why = await differsFromLegacyProof(w, deviceId, presented, enrollmentId, earlier.enrollment_id);
+    if (why !== null) mismatch(w, deviceId, presented, enrollmentId, `device ${deviceId} was provisioned before its evidence was recorded ${why.text}; ${mine} presented`, { recorded: why.recorded });
+    return undefined;
   }
   // A device manufactured with our birth certificate is first admitted by it, not by whoever asks first.
   const idevids = await w.tx.selectFrom('certificates').select(['serial', 'public_key_sha256']).where('device_id', '=', deviceId).where('kind', '=', 'idevid').where('status', '=', 'valid').execute();
@@ -102,6 +109,50 @@ export async function checkEvidence(w: Work, deviceId: string, presented: Eviden
     mismatch(w, deviceId, presented, enrollmentId, `device ${deviceId} was manufactured with IDevID ${serials}; ${mine} presented`, { recorded: { method: 'x509', identity: { idevidSerials: serials } } });
   }
   return undefined;
+}
+
+const detailOf = (row: { detail: string | null } | undefined): Record<string, unknown> => (row?.detail == null ? {} : (JSON.parse(row.detail) as Record<string, unknown>));
+
+/**
+ * For a device admitted before evidence was recorded: why `presented` is not what admitted it
+ * then, or null when it is. The audit log names it: a TPM admission's challenge (its entry notes
+ * the EK's public-area SHA-256), an X.509 admission's IDevID fingerprint; a symmetric device key
+ * is the one its enrollment derives, so only that enrollment re-admits it. Nothing on record
+ * refuses (fail closed).
+ */
+async function differsFromLegacyProof(
+  w: Work,
+  deviceId: string,
+  presented: Evidence,
+  enrollmentId: string,
+  recordedEnrollmentId: string,
+): Promise<{ text: string; recorded: object } | null> {
+  if (presented.method === 'symmetric') {
+    if (enrollmentId === recordedEnrollmentId) return null;
+    return { text: `by enrollment ${recordedEnrollmentId}'s key`, recorded: { method: 'symmetric', identity: {}, enrollmentId: recordedEnrollmentId } };
+  }
+  const subject = `device:${deviceId}`;
+  const entries = (action: string) =>
+    w.tx.selectFrom('audit_log').select('detail').where('action', '=', action).where('subject', '=', subject).where('outcome', '=', 'success').orderBy('seq', 'desc');
+  const last = detailOf(await entries(`provisioning.${presented.method}`).limit(1).executeTakeFirst());
+  if (presented.method === 'x509') {
+    const idevid = typeof last['idevid'] === 'string' ? last['idevid'] : null;
+    if (idevid !== null && idevid === presented.identity['idevidSha256']) return null;
+    return { text: `by IDevID ${idevid ?? '(none on record)'}`, recorded: { method: 'x509', identity: idevid === null ? {} : { idevidSha256: idevid } } };
+  }
+  const challengeId = last['challengeId'];
+  let ek: string | null = null;
+  if (typeof challengeId === 'string') {
+    for (const row of await entries('provisioning.tpm.challenge').execute()) {
+      const d = detailOf(row);
+      if (d['challengeId'] === challengeId && typeof d['ekSha256'] === 'string') {
+        ek = d['ekSha256'];
+        break;
+      }
+    }
+  }
+  if (ek !== null && ek === presented.identity['ekSha256']) return null;
+  return { text: `by tpm EK ${ek === null ? '(none on record)' : `${ek.slice(0, 16)}…`}`, recorded: { method: 'tpm', identity: ek === null ? {} : { ekSha256: ek } } };
 }
 
 function mismatch(w: Work, deviceId: string, presented: Evidence, enrollmentId: string, reason: string, about: { recorded?: object; boundTo?: string }): never {

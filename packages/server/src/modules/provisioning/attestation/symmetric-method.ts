@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { deriveDeviceKey, verifySasToken, type ReplayGuard } from '@fleetkey/crypto';
 import type { Work } from '../../../context/unit-of-work.js';
 import type { EnrollmentService } from '../enrollment-service.js';
@@ -28,11 +29,32 @@ export class SymmetricMethod extends AttestationMethod<never, SymmetricEvidence>
     super();
   }
 
+  /**
+   * The in-memory guard, then the database: a token's id is recorded in the provisioning
+   * transaction (provisioning_challenges, kind `sas`, kept until the token expires), so a token
+   * stays used across restarts and server nodes, and commits with the admission it made. A
+   * concurrent twin waits for that commit and then finds the row.
+   */
+  #replayIn(w: Work, deviceId: string): ReplayGuard {
+    return {
+      markUsed: async (id, expiresAt, now) => {
+        const inMemory = await this.replay.markUsed(id, expiresAt, now);
+        if (inMemory !== 'accepted') return inMemory;
+        const r = await w.tx
+          .insertInto('provisioning_challenges')
+          .values({ id: createHash('sha256').update(id).digest('hex'), kind: 'sas', device_id: deviceId, enrollment_id: null, secret_sha256: null, expires_at: expiresAt * 1000, used_at: w.now, created_at: w.now, evidence: null })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .executeTakeFirst();
+        return r.numInsertedOrUpdatedRows === 1n ? 'accepted' : 'replayed';
+      },
+    };
+  }
+
   override async attest(w: Work, e: SymmetricEvidence): Promise<Attested> {
     let reason = 'no enrollment key verifies the token';
     let evidence: Evidence | undefined;
     const check = async (key: Buffer, derivation: 'group' | 'individual'): Promise<boolean> => {
-      const r = await verifySasToken(e.token, { expectedResource: `provision/${e.deviceId}`, key, now: new Date(w.now), maxLifetimeSeconds: MAX_TOKEN_LIFETIME_S, replay: this.replay });
+      const r = await verifySasToken(e.token, { expectedResource: `provision/${e.deviceId}`, key, now: new Date(w.now), maxLifetimeSeconds: MAX_TOKEN_LIFETIME_S, replay: this.#replayIn(w, e.deviceId) });
       if (!r.ok) reason = `token ${r.reason}`;
       else evidence = symmetricEvidence(key, derivation);
       return r.ok;

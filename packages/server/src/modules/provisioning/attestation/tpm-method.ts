@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { checkAkAttributes, computeName, makeCredential, parseTpm2bPublic, verifyEkCertificate, type TpmPublic } from '@fleetkey/crypto';
+import { checkAkAttributes, computeName, makeCredential, parseTpm2bPublic, tpmPublicToKeyObject, verifyEkCertificate, type TpmPublic } from '@fleetkey/crypto';
 import type { TpmChallenge } from '@fleetkey/protocol';
 import type { Work } from '../../../context/unit-of-work.js';
 import type { EnrollmentRow } from '../../../store/schema.js';
@@ -34,10 +34,15 @@ export class TpmMethod extends AttestationMethod<TpmStart, TpmFinish> {
   override async challenge(w: Work, s: TpmStart): Promise<TpmChallenge> {
     let ek: TpmPublic;
     let ak: TpmPublic;
+    let ekKeySha256: string;
     try {
       ek = parseTpm2bPublic(s.ekPublic);
       ak = parseTpm2bPublic(s.akPublic);
       checkAkAttributes(ak);
+      // The EK is bound by its key, not by the bytes that carried it: an exponent of 0 and of
+      // 65537 are one RSA key (TPM 2.0 Part 2 §12.2.3.5), and authPolicy or objectAttributes take
+      // no part in MakeCredential, so one TPM could present its EK in many spellings.
+      ekKeySha256 = createHash('sha256').update(tpmPublicToKeyObject(ek).export({ type: 'spki', format: 'der' })).digest('hex');
     } catch (e) {
       throw refused(`TPM structures refused: ${(e as { detail?: string }).detail ?? (e as Error).message}`);
     }
@@ -71,7 +76,7 @@ export class TpmMethod extends AttestationMethod<TpmStart, TpmFinish> {
     }
     // Refused before the TPM works for nothing; the finish step checks again under the device's lock.
     const akName = computeName(ak);
-    const evidence = tpmEvidence(ekHash, akName.toString('hex'));
+    const evidence = tpmEvidence(ekHash, ekKeySha256, akName.toString('hex'));
     await checkEvidence(w, s.deviceId, evidence, enrollment.id);
     const secret = randomBytes(32);
     try {
