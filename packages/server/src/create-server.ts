@@ -207,6 +207,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     audit,
     logger,
     bodyLimitBytes: config.http.bodyLimitBytes,
+    requestTimeoutMs: config.http.requestTimeoutMs,
     provisioning: {
       service: provisioning,
       x509: new X509Method(ca.authorities, enrollmentCrls),

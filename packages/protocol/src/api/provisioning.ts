@@ -39,6 +39,8 @@ export const X509ProvisionBody = Type.Object(
 );
 export type X509ProvisionBody = Static<typeof X509ProvisionBody>;
 
+/** A nonce request carries nothing: no body, `null` or `{}` (what the device SDK sends). */
+export const NonceBody = Type.Union([Type.Null(), Type.Object({}, { additionalProperties: false })], { description: 'no request body' });
 export const NonceResult = Type.Object({ nonce: Type.String(), expiresAt: Timestamp }, { additionalProperties: false });
 
 export const SymmetricProvisionBody = Type.Object(

@@ -1,16 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { RenewBody } from '@fleetkey/protocol';
+import { NoQuery, RenewBody } from '@fleetkey/protocol';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { OpContext } from '../context/op-context.js';
 import type { AuditLog } from '../modules/audit/audit-log.js';
 import type { CaModule } from '../modules/ca/ca-module.js';
 import { installErrorHandlers } from './error-handler.js';
 import './fastify-types.js';
+import { hardenApp, hardenedServerOptions, type HardeningOptions } from './harden-app.js';
 import { TLS_POLICY } from './tls-policy.js';
-import { validatorCompiler } from './validators.js';
 import { provisioningRoutes, type ProvisioningRouteDeps } from './routes/provisioning-routes.js';
 import { sessionTokenRoutes } from './routes/session-token-routes.js';
 import type { UnitOfWork } from '../context/unit-of-work.js';
@@ -22,36 +21,42 @@ const RenewResult = Type.Object(
   { additionalProperties: false },
 );
 
+export interface DeviceListenerDeps extends HardeningOptions {
+  readonly ca: CaModule;
+  readonly audit: AuditLog;
+}
+
 /**
- * The device plane: an HTTPS listener separate from the operator plane, asking every client for
- * a certificate. Trust is the root plus the issuing CAs, so a handshake proves possession of a
- * key certified by us; what that certificate may do is decided per route against the store.
+ * The device plane's listener without its routes: an HTTPS server separate from the operator
+ * plane, asking every client for a certificate, and hardened exactly like it (harden-app.ts):
+ * its provisioning routes answer anyone, so its input rules cannot be weaker. Trust is the root
+ * plus the issuing and manufacturing CAs, so a handshake proves possession of a key certified by
+ * us; what that certificate may do is decided per route against the store.
  */
-export async function buildDeviceApp(deps: {
-  ca: CaModule;
-  audit: AuditLog;
-  logger: FastifyBaseLogger;
-  bodyLimitBytes: number;
-  provisioning: ProvisioningRouteDeps;
-  sessions: { uow: UnitOfWork; credentials: DeviceCredentials; sessions: SessionTokens };
-}): Promise<FastifyInstance> {
+export function deviceFastify(deps: DeviceListenerDeps): FastifyInstance {
   const { ca } = deps;
   const trust = () => [ca.authorities.root(), ...ca.authorities.trusted('issuing'), ...ca.authorities.trusted('manufacturing')].map((a) => a.row.certificate_pem);
   const tlsOptions = () => ({ key: ca.tls.keyPem, cert: ca.tls.chainPem, ca: trust(), requestCert: true, rejectUnauthorized: false, ...TLS_POLICY });
-  const app = Fastify({
-    loggerInstance: deps.logger,
-    bodyLimit: deps.bodyLimitBytes,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
-    https: tlsOptions(),
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify({ ...hardenedServerOptions(deps), https: tlsOptions() }) as unknown as FastifyInstance;
   // After a rotation the new issuing CA must be trusted for new handshakes at once.
-  ca.authorities.onChange(() => (app.server as unknown as { setSecureContext(o: object): void }).setSecureContext(tlsOptions()));
-  app.setValidatorCompiler(validatorCompiler);
-  app.decorateRequest('actor', null);
-  installErrorHandlers(app as unknown as FastifyInstance, deps.audit);
+  const retrust = () => (app.server as unknown as { setSecureContext(o: object): void }).setSecureContext(tlsOptions());
+  ca.authorities.onChange(retrust);
+  hardenApp(app);
+  installErrorHandlers(app, deps.audit);
+  return app;
+}
 
-  app.post('/device/v1/renew', { schema: { body: RenewBody, response: { 200: RenewResult } } }, async (req) => {
+/** The device plane with its routes: renewal, provisioning, session tokens. */
+export async function buildDeviceApp(
+  deps: DeviceListenerDeps & {
+    provisioning: ProvisioningRouteDeps;
+    sessions: { uow: UnitOfWork; credentials: DeviceCredentials; sessions: SessionTokens };
+  },
+): Promise<FastifyInstance> {
+  const { ca } = deps;
+  const app = deviceFastify(deps).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.post('/device/v1/renew', { schema: { querystring: NoQuery, body: RenewBody, response: { 200: RenewResult } } }, async (req) => {
     const socket = req.raw.socket as TLSSocket;
     const peer = socket.getPeerCertificate(false);
     const ctx: OpContext = {

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface RawResponse {
   readonly status: number;
@@ -7,13 +8,17 @@ export interface RawResponse {
 }
 
 /**
- * Sends bytes exactly as given over a plain TCP socket and reads the answer until the server
- * closes: for requests fetch() refuses to send (oversized headers, bad request lines, stalls).
+ * Sends bytes exactly as given over a plain TCP socket (or TLS, for an https URL, trusting `ca`)
+ * and reads the answer until the server closes: for requests fetch() refuses to send (oversized
+ * headers, bad request lines, stalls).
  */
-export function rawHttp(url: string, request: string | Buffer, options: { idleMs?: number } = {}): Promise<RawResponse> {
-  const { hostname, port } = new URL(url);
+export function rawHttp(url: string, request: string | Buffer, options: { idleMs?: number; ca?: string } = {}): Promise<RawResponse> {
+  const { hostname, port, protocol } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port) });
+    const socket =
+      protocol === 'https:'
+        ? tlsConnect({ host: hostname, port: Number(port), servername: hostname === '127.0.0.1' ? undefined : hostname, ...(options.ca === undefined ? {} : { ca: options.ca }) })
+        : connect({ host: hostname, port: Number(port) });
     const chunks: Buffer[] = [];
     socket.setTimeout(options.idleMs ?? 10_000, () => socket.destroy(new Error('no answer')));
     socket.on('data', (c) => chunks.push(c));
@@ -33,7 +38,7 @@ export function rawHttp(url: string, request: string | Buffer, options: { idleMs
       if (length !== undefined) body = body.slice(0, Number(length));
       resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
     });
-    socket.on('connect', () => {
+    socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => {
       socket.write(request);
     });
   });

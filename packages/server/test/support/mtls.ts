@@ -1,9 +1,12 @@
 import { request } from 'node:https';
 
-/** POSTs JSON over HTTPS with an optional client certificate: how a device calls the device plane. */
-export function mtlsPost(url: string, body: unknown, o: { ca: string; cert?: string; key?: string }): Promise<{ status: number; body: any }> {
+/**
+ * POSTs JSON over HTTPS with an optional client certificate: how a device calls the device plane.
+ * `raw` sends that text as the body instead (hostile input), under `contentType` if given.
+ */
+export function mtlsPost(url: string, body: unknown, o: { ca: string; cert?: string; key?: string; raw?: string; contentType?: string }): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const data = JSON.stringify(body);
+    const data = o.raw ?? JSON.stringify(body);
     const req = request(
       url,
       {
@@ -11,7 +14,7 @@ export function mtlsPost(url: string, body: unknown, o: { ca: string; cert?: str
         ca: o.ca,
         ...(o.cert === undefined ? {} : { cert: o.cert }),
         ...(o.key === undefined ? {} : { key: o.key }),
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+        headers: { 'content-type': o.contentType ?? 'application/json', 'content-length': Buffer.byteLength(data) },
         agent: false,
       },
       (res) => {

@@ -2,7 +2,9 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import {
   FleetkeyError,
+  NonceBody,
   NonceResult,
+  NoQuery,
   ProvisioningResult,
   SymmetricProvisionBody,
   TpmChallenge,
@@ -66,7 +68,7 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
     throw e;
   };
 
-  app.post('/device/v1/provision/nonce', { schema: { response: { 200: NonceResult } } }, async (req) => {
+  app.post('/device/v1/provision/nonce', { schema: { querystring: NoQuery, body: NonceBody, response: { 200: NonceResult } } }, async (req) => {
     await limit(req, null);
     const nonce = randomBytes(32).toString('base64url');
     const now = deps.clock.now();
@@ -74,7 +76,7 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
     return { nonce, expiresAt: new Date(now + NONCE_TTL_MS).toISOString() };
   });
 
-  app.post('/device/v1/provision/x509', { schema: { body: X509ProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
+  app.post('/device/v1/provision/x509', { schema: { querystring: NoQuery, body: X509ProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
     const b = req.body;
     const socket = req.raw.socket as TLSSocket;
     let leaf: X509Certificate | undefined = peerLeaf(socket);
@@ -109,19 +111,19 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
     return deps.service.provision(ctx(req, leafId === null ? `device@${req.ip}` : `device:${leafId}`), deps.x509, { leaf, intermediates, possession }, b.csr, leafId === null ? 'provisioning' : `device:${leafId}`).catch(neutral);
   });
 
-  app.post('/device/v1/provision/symmetric', { schema: { body: SymmetricProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
+  app.post('/device/v1/provision/symmetric', { schema: { querystring: NoQuery, body: SymmetricProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
     await limit(req, req.body.deviceId);
     return deps.service.provision(ctx(req, `device:${req.body.deviceId}`), deps.symmetric, { deviceId: req.body.deviceId, token: req.body.token }, req.body.csr, `device:${req.body.deviceId}`).catch(neutral);
   });
 
-  app.post('/device/v1/provision/tpm/start', { schema: { body: TpmStartBody, response: { 200: TpmChallenge } } }, async (req) => {
+  app.post('/device/v1/provision/tpm/start', { schema: { querystring: NoQuery, body: TpmStartBody, response: { 200: TpmChallenge } } }, async (req) => {
     const b = req.body;
     await limit(req, b.deviceId);
     const start = { deviceId: b.deviceId, ekPublic: Buffer.from(b.ekPublic, 'base64'), ekCertificate: b.ekCertificate === undefined ? undefined : Buffer.from(b.ekCertificate, 'base64'), akPublic: Buffer.from(b.akPublic, 'base64') };
     return (deps.service.challenge(ctx(req, `device:${b.deviceId}`), deps.tpm, start, `device:${b.deviceId}`) as Promise<TpmChallenge>).catch(neutral);
   });
 
-  app.post('/device/v1/provision/tpm/finish', { schema: { body: TpmFinishBody, response: { 200: ProvisioningResult } } }, async (req) => {
+  app.post('/device/v1/provision/tpm/finish', { schema: { querystring: NoQuery, body: TpmFinishBody, response: { 200: ProvisioningResult } } }, async (req) => {
     await limit(req, req.body.challengeId);
     return deps.service.provision(ctx(req, `device@${req.ip}`), deps.tpm, { challengeId: req.body.challengeId, secret: Buffer.from(req.body.secret, 'base64') }, req.body.csr, 'provisioning').catch(neutral);
   });

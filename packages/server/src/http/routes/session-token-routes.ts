@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import { FleetkeyError, Uuid } from '@fleetkey/protocol';
+import { FleetkeyError, NoQuery, Uuid } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
@@ -18,6 +18,7 @@ export const sessionTokenRoutes: FastifyPluginAsyncTypebox<{ uow: UnitOfWork; cr
     '/device/v1/session-token',
     {
       schema: {
+        querystring: NoQuery,
         body: Type.Object(
           { deviceId: Type.Optional(Uuid), token: Type.Optional(Type.String({ minLength: 10, maxLength: 2048 })), lifetimeSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 3600 })) },
           { additionalProperties: false },
