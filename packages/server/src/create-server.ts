@@ -25,6 +25,7 @@ import { buildDeviceApp } from './http/device-app.js';
 import { InMemoryReplayGuard } from '@fleetkey/crypto';
 import { parseDuration } from '@fleetkey/protocol';
 import { RateLimiter } from './context/rate-limiter.js';
+import { ProvisioningChallenges } from './modules/provisioning/challenges.js';
 import { CrlRefresher } from './modules/provisioning/crl-refresher.js';
 import { EnrollmentCrls } from './modules/provisioning/enrollment-crls.js';
 import { EnrollmentService } from './modules/provisioning/enrollment-service.js';
@@ -126,6 +127,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     maxBytes: p.crlMaxBytes ?? 16 * 1024 * 1024,
   }, destinations);
   enrollments.onCreated = () => void crlRefresher.kick();
+  // Expired challenges are swept and outstanding nonces capped (the nonce route answers anyone).
+  const challenges = new ProvisioningChallenges(store, clock, logger, {
+    maxOutstanding: p.maxOutstandingNonces ?? 100_000,
+    maxOutstandingPerSource: p.maxOutstandingNoncesPerSource ?? 1_000,
+    sweepIntervalMs: p.challengeSweepIntervalMs ?? 60_000,
+  });
   let deviceUrl = '';
   let mqttUrl: string | null = null;
   const provisioning = new ProvisioningService({
@@ -219,6 +226,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       // Per source address and per identity (DESIGN.md §4): a fleet behind one NAT still fits.
       perSource: new RateLimiter(config.provisioning.perSourcePerMinute, config.provisioning.perSourceBurst),
       perDevice: new RateLimiter(config.provisioning.perDevicePerMinute, config.provisioning.perDeviceBurst),
+      challenges,
     },
     sessions: { uow, credentials, sessions },
   });
@@ -251,6 +259,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     };
   }
   crlRefresher.start();
+  challenges.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -271,6 +280,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     close: async () => {
       unsubscribe();
       await crlRefresher.stop();
+      await challenges.stop();
       await deviceGateway?.close();
       await deviceHttp.close();
       await http.close();

@@ -106,6 +106,11 @@ export const ConfigSchema = Type.Object(
         /** Per device identity: a device retrying in a loop is slowed, others are not. */
         perDevicePerMinute: Type.Integer({ minimum: 1, default: 10 }),
         perDeviceBurst: Type.Integer({ minimum: 1, default: 5 }),
+        /** Nonces outstanding (issued, unused, unexpired) at once: in total, and per source address. */
+        maxOutstandingNonces: Type.Integer({ minimum: 1, default: 100_000 }),
+        maxOutstandingNoncesPerSource: Type.Integer({ minimum: 1, default: 1_000 }),
+        /** How often expired provisioning challenges (nonces, TPM challenges, used token ids) are deleted. */
+        challengeSweepIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 60_000 }),
         /** How often the CRLs of outside enrollment anchors are checked for refresh (each is fetched before its nextUpdate). */
         crlRefreshIntervalMs: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 300_000 }),
         /** One CRL fetch: time budget for the whole response, and its largest size. */

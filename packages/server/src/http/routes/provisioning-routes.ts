@@ -1,4 +1,4 @@
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import {
   FleetkeyError,
@@ -22,6 +22,7 @@ import { auditedErrors } from '../../context/unit-of-work.js';
 import type { SymmetricMethod } from '../../modules/provisioning/attestation/symmetric-method.js';
 import type { TpmMethod } from '../../modules/provisioning/attestation/tpm-method.js';
 import { deviceIdOf, type X509Evidence, type X509Method } from '../../modules/provisioning/attestation/x509-method.js';
+import type { ProvisioningChallenges } from '../../modules/provisioning/challenges.js';
 import type { ProvisioningService } from '../../modules/provisioning/provisioning-service.js';
 import type { Store } from '../../store/open-store.js';
 import { peerIntermediates, peerLeaf } from '../peer-certificates.js';
@@ -36,9 +37,8 @@ export interface ProvisioningRouteDeps {
   readonly clock: Clock;
   readonly perSource: RateLimiter;
   readonly perDevice: RateLimiter;
+  readonly challenges: ProvisioningChallenges;
 }
-
-const NONCE_TTL_MS = 5 * 60_000;
 
 /**
  * Device-plane provisioning endpoints (contract: packages/protocol/src/api/provisioning.ts).
@@ -70,10 +70,8 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
 
   app.post('/device/v1/provision/nonce', { schema: { querystring: NoQuery, body: NonceBody, response: { 200: NonceResult } } }, async (req) => {
     await limit(req, null);
-    const nonce = randomBytes(32).toString('base64url');
-    const now = deps.clock.now();
-    await deps.store.db.insertInto('provisioning_challenges').values({ id: nonce, kind: 'nonce', device_id: null, enrollment_id: null, secret_sha256: null, expires_at: now + NONCE_TTL_MS, used_at: null, created_at: now }).execute();
-    return { nonce, expiresAt: new Date(now + NONCE_TTL_MS).toISOString() };
+    const { nonce, expiresAt } = await deps.challenges.issueNonce(req.ip);
+    return { nonce, expiresAt: new Date(expiresAt).toISOString() };
   });
 
   app.post('/device/v1/provision/x509', { schema: { querystring: NoQuery, body: X509ProvisionBody, response: { 200: ProvisioningResult } } }, async (req) => {
@@ -85,16 +83,8 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
     if (leaf === undefined) {
       possession = { kind: 'none' };
       if (b.idevidChainPem !== undefined && b.nonce !== undefined && b.nonceSignature !== undefined) {
-        const now = deps.clock.now();
         // The nonce is consumed whatever follows: one attempt per nonce.
-        const used = await deps.store.db
-          .updateTable('provisioning_challenges')
-          .set({ used_at: now })
-          .where('id', '=', b.nonce)
-          .where('kind', '=', 'nonce')
-          .where('used_at', 'is', null)
-          .where('expires_at', '>', now)
-          .executeTakeFirst();
+        const fresh = await deps.challenges.useNonce(b.nonce);
         let chain: X509Certificate[] = [];
         try {
           chain = (b.idevidChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
@@ -103,7 +93,7 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
         }
         leaf = chain[0];
         intermediates = () => chain.slice(1);
-        possession = { kind: 'nonce', nonce: b.nonce, signature: Buffer.from(b.nonceSignature, 'base64'), fresh: used.numUpdatedRows === 1n };
+        possession = { kind: 'nonce', nonce: b.nonce, signature: Buffer.from(b.nonceSignature, 'base64'), fresh };
       }
     }
     const leafId = leaf === undefined ? null : deviceIdOf(leaf);
