@@ -83,7 +83,7 @@ async function measure(dialect) {
       for (let i = 0; i < N; i++) spares.push((await devices.create(ctx, {})).id);
       for (let i = 0; i < N; i++) {
         const s = performance.now();
-        await bindings.replace(ctx, nms[i], { deviceId: spares[i], revokeOld: true, reason: 'bench' });
+        await bindings.replace(ctx, nms[i], { deviceId: spares[i], expectedDeviceId: devs[i], revokeOld: true, reason: 'bench' });
         replaceLat.push(performance.now() - s);
       }
     }
