@@ -260,6 +260,7 @@ describe('path validator: acceptance', () => {
 // attributes, tcg-kp-EKCertificate EKU) issued through an intermediate.
 // swtpm_setup 0.7 exits 1 on --version; only a missing binary (spawn error) means "not installed".
 const HAS_SWTPM = spawnSync('swtpm_setup', ['--version']).error === undefined;
+if (!HAS_SWTPM && process.env['CI'] === 'true') throw new Error('CI: swtpm_setup is not installed; .ci/run installs it');
 const TCG_KP_EK_CERTIFICATE = '2.23.133.8.1';
 
 describe.skipIf(!HAS_SWTPM)('path validator: swtpm EK certificate chains (skipped without swtpm_setup)', () => {
