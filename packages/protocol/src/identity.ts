@@ -1,5 +1,5 @@
 /** Operator roles (DESIGN.md §4). */
-export const ROLES = ['admin', 'operator', 'viewer', 'manufacturing'] as const;
+export const ROLES = ['admin', 'operator', 'viewer', 'manufacturing', 'monitoring'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Device lifecycle (DESIGN.md §1): manufactured → provisioned → active ⇄ suspended → revoked | retired. */

@@ -43,6 +43,9 @@ import { StreamHub } from './modules/telemetry/stream-hub.js';
 import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
+import { FleetkeyMetrics } from './modules/metrics/metrics.js';
+import { networkAllowList } from './modules/metrics/network-allow.js';
+import { Readiness } from './modules/metrics/readiness.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
 
@@ -62,6 +65,8 @@ export interface FleetkeyServer {
   readonly mqttUrl: string | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
+  /** Prometheus metrics (null when `metrics.enabled` is false or the server does not listen). */
+  readonly metrics: FleetkeyMetrics | null;
   close(): Promise<void>;
 }
 
@@ -177,7 +182,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, metrics: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -185,7 +190,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const commands = new CommandService(store, uow, clock);
   const data = new DataService(store);
   const hub = new StreamHub();
-  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  // Metrics read the gateway's counters when scraped (it is created below, after the listeners).
+  let gatewayForMetrics: Gateway | null = null;
+  const metrics = config.metrics.enabled ? new FleetkeyMetrics({ store, gateway: () => gatewayForMetrics?.stats() ?? null }) : null;
+  const readiness = new Readiness(store);
+  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs, metrics ?? undefined);
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -203,9 +212,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    ops: { metrics, allowedNetwork: networkAllowList(config.metrics.allowNetworks), readiness },
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
+  readiness.listener('operatorListener', () => http.server.listening);
   if (publicUrl === '') publicUrl = url;
   destinations.protectOwnPort(portOf(http));
   ca.start(publicUrl);
@@ -229,9 +240,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       challenges,
     },
     sessions: { uow, credentials, sessions },
+    ...(metrics === null ? {} : { metrics }),
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
+  readiness.listener('deviceListener', () => deviceHttp.server.listening);
   destinations.protectOwnPort(portOf(deviceHttp));
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
   if (config.gateway.enabled) {
@@ -242,7 +255,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
+      ...(metrics === null ? {} : { metrics }),
     });
+    const gw = deviceGateway.gateway;
+    gatewayForMetrics = gw;
+    readiness.listener('gateway', () => gw.listening());
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
@@ -277,6 +294,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
     bootstrapAdminToken,
+    metrics,
     close: async () => {
       unsubscribe();
       await crlRefresher.stop();
@@ -287,6 +305,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       await dispatcher.stop();
       await ca.close();
       await store.close();
+      metrics?.close();
       box.destroy();
       key.fill(0);
     },

@@ -4,6 +4,7 @@ import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { operationsErrors } from './operations.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 
@@ -22,6 +23,7 @@ export const ERRORS = {
   ...caErrors,
   ...provisioningErrors,
   ...gatewayErrors,
+  ...operationsErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

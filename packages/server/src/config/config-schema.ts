@@ -119,6 +119,18 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    metrics: Type.Object(
+      {
+        /** GET /metrics on the operator listener (Prometheus text format). */
+        enabled: Type.Boolean({ default: true }),
+        /**
+         * CIDR ranges (e.g. "10.20.0.0/16", "127.0.0.1/32") whose scrapers need no token; everyone
+         * else needs a token whose role has metrics:read (monitoring, operator, admin).
+         */
+        allowNetworks: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: [], maxItems: 64 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
     webhooks: Type.Object(
       {

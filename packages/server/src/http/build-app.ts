@@ -25,6 +25,9 @@ import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
+import { opsRoutes } from './routes/ops-routes.js';
+import type { FleetkeyMetrics } from '../modules/metrics/metrics.js';
+import type { Readiness } from '../modules/metrics/readiness.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -41,6 +44,7 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  readonly ops: { metrics: FleetkeyMetrics | null; allowedNetwork: (ip: string) => boolean; readiness: Readiness };
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -61,6 +65,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
 
   app.get('/healthz', { schema: { hide: true, querystring: NoQuery } }, async () => ({ status: 'ok' }));
   await app.register(pkiRoutes, { ca: options.ca });
+  await app.register(opsRoutes, { ...options.ops, tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock });
 
   await app.register(
     async (v1) => {

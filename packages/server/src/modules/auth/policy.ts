@@ -30,6 +30,8 @@ export const PERMISSIONS = [
   'enrollment:derive',
   'data:read',
   'command:send',
+  // GET /metrics: counts and latencies only, no identities (issue 14).
+  'metrics:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -37,10 +39,12 @@ const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read',
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'metrics:read']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.
+  // A scraper's token (Prometheus): the metrics and nothing else.
+  monitoring: new Set<Permission>(['metrics:read']),
   manufacturing: new Set<Permission>(['device:read', 'device:create', 'api:read', 'cert:read', 'cert:issue', 'ca:read', 'enrollment:read', 'enrollment:derive']),
 };
 
