@@ -56,3 +56,7 @@ export const REVOCATION_REASONS = [
   'aACompromise',
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+/** Attestation methods an enrollment can name (the base refuses any other). */
+export const ATTESTATION_TYPES = ['x509', 'symmetric', 'tpm'] as const;
+export type AttestationType = (typeof ATTESTATION_TYPES)[number];

@@ -12,7 +12,7 @@ import {
   type DeviceConnection,
   type StopInfo,
 } from '@fleetkey/device';
-import { isFleetkeyError } from '@fleetkey/protocol';
+import { isFleetkeyError } from '@fleetkey/protocol/base';
 import { Command, Option } from 'commander';
 import { UsageError, type GlobalOptions } from '../client.js';
 import { emit, fields } from '../output.js';

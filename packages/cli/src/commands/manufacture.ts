@@ -10,7 +10,8 @@ import {
   writeBundle,
   type Keystore,
 } from '@fleetkey/device';
-import { DURATION_PATTERN, type CaAuthority, type DerivedKey, type Device, type DeviceBundle, type Enrollment, type IssuedCertificate } from '@fleetkey/protocol';
+import type { CaAuthority, DerivedKey, Device, DeviceBundle, Enrollment, IssuedCertificate } from '@fleetkey/protocol';
+import { DURATION_PATTERN } from '@fleetkey/protocol/base';
 import { Command, Option } from 'commander';
 import { Client, UsageError, type GlobalOptions } from '../client.js';
 import { emit } from '../output.js';

@@ -1,4 +1,5 @@
-import { ERRORS, type Name, type NameHistory, type ReplaceResult } from '@fleetkey/protocol';
+import type { Name, NameHistory, ReplaceResult } from '@fleetkey/protocol';
+import { ERRORS } from '@fleetkey/protocol/base';
 import { Command } from 'commander';
 import { ApiError, Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';

@@ -1,0 +1,8 @@
+export const BIN: string;
+export function median(xs: readonly number[]): number;
+export interface Measured {
+  samples: number[];
+  median: number;
+  min: number;
+}
+export function measure(commands: readonly { label: string; args: string[] }[], options?: { runs?: number; env?: NodeJS.ProcessEnv }): Promise<Record<string, Measured>>;
