@@ -25,10 +25,10 @@ export function serveCommand(): Command {
           ...(o.host === undefined ? {} : { host: o.host }),
           ...(o.port === undefined ? {} : { port: o.port }),
           ...(o.databaseUrl === undefined ? {} : { databaseUrl: o.databaseUrl }),
+          ...(o.devicePort === undefined ? {} : { devicePort: o.devicePort }),
+          ...(o.mqttPort === undefined ? {} : { mqttPort: o.mqttPort }),
         },
       });
-      if (o.devicePort !== undefined) config.deviceHttp.port = o.devicePort;
-      if (o.mqttPort !== undefined) config.gateway.port = o.mqttPort;
       const server = await createServer(config);
       const store = server.store.dialect === 'sqlite' ? `SQLite ${join(config.dataDir, 'fleetkey.db')}` : 'PostgreSQL';
       if (server.bootstrapAdminToken !== null) {
