@@ -143,6 +143,7 @@ export async function runSimulation(plan: SimulationPlan, g: GlobalOptions, intr
     return summary;
   } finally {
     clearInterval(ticker);
+    progress.end();
     await fleet?.closeAll();
   }
 }
