@@ -58,6 +58,16 @@ describe('CLI start time', () => {
     expect(loaded.filter((f) => HEAVY.some((h) => h.test(f)))).toEqual([]);
   });
 
+  test('name list --tag and --after (issue 14)', async () => {
+    for (const [name, line] of [['w-1', '03'], ['w-2', '04'], ['w-3', '03']] as const) {
+      expect((await fleetkey(cwd, [...g, 'name', 'create', name, '--tag', `line=${line}`])).code).toBe(0);
+    }
+    const names = async (...args: string[]) => (JSON.parse((await fleetkey(cwd, [...g, '--json', 'name', 'list', ...args])).stdout) as { names: { name: string }[] }).names.map((n) => n.name);
+    expect(await names('--tag', 'line=03')).toEqual(['w-1', 'w-3']);
+    expect(await names('--tag', 'line=03', '--after', 'w-1')).toEqual(['w-3']);
+    expect(await names('--after', 'w-2')).toEqual(['w-3']);
+  });
+
   test('--version prints the package version without a server', async () => {
     const r = await fleetkey(cwd, ['--version']);
     expect(r.code).toBe(0);
