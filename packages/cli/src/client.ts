@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type * as Https from 'node:https';
 import { join, resolve } from 'node:path';
 import type { ErrorBody } from '@fleetkey/protocol';
 
@@ -77,12 +77,20 @@ interface RawResponse {
 // node:http rather than fetch: loading fetch's HTTP stack costs about as much CPU as the rest of a
 // command together (issue 14: a command answers in ≤ 0.3 s). Idle keep-alive sockets are unref'd
 // by the agent, so they never hold the process open; bulk commands reuse them.
-const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 64 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 64 }) };
+// node:https (and TLS with it) is loaded only for an https:// server: most CLI runs talk to a local
+// http:// operator listener and would pay for it at every start.
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+let https: { module: typeof Https; agent: Https.Agent } | undefined;
 
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<RawResponse> {
+async function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<RawResponse> {
   const secure = url.protocol === 'https:';
+  if (secure && https === undefined) {
+    const module = await import('node:https');
+    https = { module, agent: new module.Agent({ keepAlive: true, maxSockets: 64 }) };
+  }
   return new Promise((resolve, reject) => {
-    const req = (secure ? httpsRequest : httpRequest)(url, { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) }, agent: secure ? agents.https : agents.http }, (res) => {
+    const options = { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } };
+    const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -90,7 +98,8 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
         const ra = res.headers['retry-after'];
         resolve({ status: res.statusCode ?? 0, retryAfter: Array.isArray(ra) ? ra[0] : ra, body: Buffer.concat(chunks) });
       });
-    });
+    };
+    const req = secure ? https!.module.request(url, { ...options, agent: https!.agent }, onResponse) : httpRequest(url, { ...options, agent: httpAgent }, onResponse);
     req.on('error', reject);
     req.end(body);
   });
