@@ -82,6 +82,10 @@ describe.each(DIALECTS)('update repository attacks on %s', (dialect) => {
     expect((await t.call('GET', `/v1/updates/repo/targets/${sha256(body)}.x.bin`)).status).toBe(404);
     const short = await uploadArtifact(t, randomBytes(10), 10);
     expect(short.status).toBe(201);
+    // A body shorter than declared, or not octet-stream, is not stored either.
+    expect((await uploadArtifact(t, randomBytes(10), 11)).body.code).toBe('REPO_ARTIFACT_MISMATCH');
+    const json = await t.call('POST', '/v1/updates/artifacts?length=2', { body: {} });
+    expect(json.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
   test('malformed metadata bodies are refused with a catalogue code', async () => {

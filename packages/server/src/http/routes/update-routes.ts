@@ -48,13 +48,14 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ updates: UpdatesModule }>
         reply.header('connection', 'close');
         throw new FleetkeyError('REPO_ARTIFACT_TOO_LARGE', { detail: `declared ${req.query.length} > cap ${updates.artifacts.maxBytes}` });
       }
+      if (!/^application\/octet-stream\b/.test(req.headers['content-type'] ?? '')) throw new FleetkeyError('UNSUPPORTED_MEDIA_TYPE', { detail: 'artifacts are application/octet-stream' });
       const declaredHeader = req.headers['content-length'];
       if (declaredHeader !== undefined && Number(declaredHeader) > req.query.length) {
         reply.header('connection', 'close');
         throw new FleetkeyError('REPO_ARTIFACT_TOO_LARGE', { detail: `content-length ${declaredHeader} > declared ${req.query.length}` });
       }
       try {
-        const stored = await updates.artifacts.put(req.raw, req.query.length, req.query.sha256);
+        const stored = await updates.releases.uploadArtifact(requestContext(req), req.raw, req.query.length, req.query.sha256);
         return await reply.status(201).send(stored);
       } catch (e) {
         // What is left of the body is not read: the connection closes after the refusal.
