@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateTufKeyPair, softwareTufSigner } from '@fleetkey/crypto';
 import type { TargetsSigned } from '@fleetkey/protocol';
@@ -86,6 +87,25 @@ describe.each(DIALECTS)('update repository attacks on %s', (dialect) => {
     expect((await uploadArtifact(t, randomBytes(10), 11)).body.code).toBe('REPO_ARTIFACT_MISMATCH');
     const json = await t.call('POST', '/v1/updates/artifacts?length=2', { body: {} });
     expect(json.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('a chunked upload (no Content-Length) is cut one byte past its declared length while streaming', async () => {
+    const body = randomBytes(256 * 1024);
+    const r = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = httpRequest(`${t.url}/v1/updates/artifacts?length=1000`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      });
+      // The server may close before the client finished writing: only an error before any answer counts.
+      req.on('error', (e) => setTimeout(() => reject(e), 2000));
+      // Written in small chunks: the server answers before the body ends (the rest is not read).
+      for (let i = 0; i < body.length; i += 4096) req.write(body.subarray(i, i + 4096));
+      req.end();
+    });
+    expect(r.status).toBe(413);
+    expect(r.body.code).toBe('REPO_ARTIFACT_TOO_LARGE');
+    expect((await t.call('GET', `/v1/updates/repo/targets/${sha256(body)}.x.bin`)).status).toBe(404);
   });
 
   test('malformed metadata bodies are refused with a catalogue code', async () => {
