@@ -50,6 +50,15 @@ describe.each(DIALECTS)('update repository attacks on %s', (dialect) => {
     expect(await currentTargets()).toBe(before + 1);
   });
 
+  test('targets metadata larger than the API\'s default body limit (64 KiB) is accepted on its routes', async () => {
+    const up = await uploadArtifact(t, randomBytes(100));
+    const draft = await t.call('POST', '/v1/releases/draft', { body: { model: 'm1', version: '1.1.5', targetName: 'm1-1.1.5.bin', sha256: up.body.sha256, length: up.body.length } });
+    const signed = draft.body.signed as TargetsSigned;
+    signed.targets['m1-1.1.5.bin']!.custom = { ...signed.targets['m1-1.1.5.bin']!.custom, notes: 'n'.repeat(200_000) };
+    const r = await t.call('POST', '/v1/releases', { body: { model: 'm1', version: '1.1.5', targetName: 'm1-1.1.5.bin', targets: await sign(signed, [keys.targets]) } });
+    expect(r.status).toBe(201);
+  });
+
   test('targets metadata with a version not above the current one is refused (rollback at upload)', async () => {
     const up = await uploadArtifact(t, randomBytes(300));
     const draft = await t.call('POST', '/v1/releases/draft', { body: { model: 'm1', version: '1.2.0', targetName: 'm1-1.2.0.bin', sha256: up.body.sha256, length: up.body.length } });

@@ -22,6 +22,11 @@ import { requestContext } from '../request-context.js';
 import { sendMetadata, sendTarget } from './update-serving.js';
 
 const File = Type.Object({ file: Type.String({ maxLength: 300 }) }, { additionalProperties: false });
+/**
+ * Targets metadata lists every release ever published (up to 10,000 targets, ~300 bytes each):
+ * its routes take more than the API's default body limit, and only them.
+ */
+const METADATA_BODY_LIMIT = 8 * 1024 * 1024;
 const Accepted = Type.Object({ version: Type.Integer() }, { additionalProperties: false });
 
 /**
@@ -72,7 +77,7 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ updates: UpdatesModule }>
   );
   app.post(
     '/updates/targets',
-    { config: { permission: 'release:create' }, schema: { tags: ['updates'], querystring: NoQuery, body: TargetsMetadata, response: { 201: Accepted } } },
+    { bodyLimit: METADATA_BODY_LIMIT, config: { permission: 'release:create' }, schema: { tags: ['updates'], querystring: NoQuery, body: TargetsMetadata, response: { 201: Accepted } } },
     async (req, reply) => reply.status(201).send(await updates.repository.submitTargets(requestContext(req), req.body)),
   );
   app.get(
@@ -96,7 +101,7 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ updates: UpdatesModule }>
   );
   app.post(
     '/releases',
-    { config: { permission: 'release:create' }, schema: { tags: ['releases'], querystring: NoQuery, body: CreateReleaseBody, response: { 201: Release } } },
+    { bodyLimit: METADATA_BODY_LIMIT, config: { permission: 'release:create' }, schema: { tags: ['releases'], querystring: NoQuery, body: CreateReleaseBody, response: { 201: Release } } },
     async (req, reply) => reply.status(201).send(await updates.releases.create(requestContext(req), req.body)),
   );
   app.get(
