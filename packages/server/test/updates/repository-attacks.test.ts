@@ -50,6 +50,18 @@ describe.each(DIALECTS)('update repository attacks on %s', (dialect) => {
     expect(await currentTargets()).toBe(before + 1);
   });
 
+  test('two releases racing for the same targets version: one admitted, the other refused with a code (never a 500)', async () => {
+    const prepared = [];
+    for (const v of ['5.0.0', '5.0.1']) {
+      const up = await uploadArtifact(t, randomBytes(100));
+      const draft = await t.call('POST', '/v1/releases/draft', { body: { model: 'race', version: v, targetName: `race-${v}.bin`, sha256: up.body.sha256, length: up.body.length } });
+      prepared.push({ model: 'race', version: v, targetName: `race-${v}.bin`, targets: await sign(draft.body.signed as TargetsSigned, [keys.targets]) });
+    }
+    const rs = await Promise.all(prepared.map((body) => t.call('POST', '/v1/releases', { body })));
+    expect(rs.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(['CONFLICT', 'REPO_VERSION_ROLLBACK']).toContain(rs.find((r) => r.status === 409)!.body.code);
+  });
+
   test('targets metadata larger than the API\'s default body limit (64 KiB) is accepted on its routes', async () => {
     const up = await uploadArtifact(t, randomBytes(100));
     const draft = await t.call('POST', '/v1/releases/draft', { body: { model: 'm1', version: '1.1.5', targetName: 'm1-1.1.5.bin', sha256: up.body.sha256, length: up.body.length } });

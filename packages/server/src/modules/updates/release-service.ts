@@ -3,7 +3,7 @@ import { compareSemver, FleetkeyError, type CreateReleaseBody, type Release } fr
 import { iso } from '../../context/clock.js';
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
-import type { Store } from '../../store/open-store.js';
+import { isUniqueViolation, type Store } from '../../store/open-store.js';
 import type { ReleaseRow } from '../../store/schema.js';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore, StoredArtifact } from './artifact-store.js';
@@ -80,7 +80,12 @@ export class ReleaseService {
         created_at: w.now,
         created_by: ctx.actor.label,
       };
-      await w.tx.insertInto('releases').values(row).execute();
+      try {
+        await w.tx.insertInto('releases').values(row).execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new FleetkeyError('RELEASE_EXISTS', { detail: `${row.model}@${row.version} / ${row.target_name} created concurrently`, cause: e });
+        throw e;
+      }
       w.subject(`release:${row.id}`);
       w.note({ model: row.model, version: row.version, sha256: row.sha256, length: row.length, signedBy, targetsVersion: row.targets_version });
       await w.emit('release.created', `release:${row.id}`, { releaseId: row.id, model: row.model, version: row.version, targetName: row.target_name, sha256: row.sha256, length: row.length });
