@@ -228,7 +228,7 @@ describe.skipIf(missing !== null)(`measured-boot attestation on swtpm${missing =
     it('fail: reported PCR values that differ from the signed digest are refused; tpm2_checkquote refuses the same values', async () => {
       const n = (await post(bundleA, '/device/v1/attestation/nonce', {})).body;
       const q = await quoteOn(tpmA, bundleA, n.pcrs, n.nonce);
-      const lie = { ...q.pcrs, '7': GOOD7 === q.pcrs['7'] ? BAD7 : GOOD7 };
+      const lie: Record<string, string> = { ...q.pcrs, '7': GOOD7 === q.pcrs['7'] ? BAD7 : GOOD7 };
       const r = await post(bundleA, '/device/v1/attestation/quote', { ...body(q), pcrs: lie });
       expect([r.status, r.body.code]).toEqual([403, 'ATTESTATION_PCR_DIGEST_MISMATCH']);
       const lied = toolsPcrFile([0, 7], [Buffer.from(lie['0']!, 'hex'), Buffer.from(lie['7']!, 'hex')]);
