@@ -259,6 +259,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
+    attestation.service.requester = (id) => gw.requestAttestation(id, Buffer.from(JSON.stringify({ requestedAt: new Date(clock.now()).toISOString() })));
     commands.onSent = (row) => {
       void (async () => {
         const holder = await commands.holderOf(row.name_id);

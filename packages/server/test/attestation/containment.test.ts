@@ -79,6 +79,29 @@ describe.each(DIALECTS)('attestation containment (%s)', (dialect) => {
     }
   }, 60_000);
 
+  test('the server asks a device to attest over MQTT (devices/{id}/attestation/request), also while quarantined; another device cannot subscribe to it', async () => {
+    await policy('ask-robot');
+    const r = await robot('ask-robot');
+    const other = await robot('ask-robot');
+    expect((await r.attest(GOOD)).body.verdict).toBe('trusted');
+    expect((await t.call('POST', `/v1/devices/${r.id}/attestation/request`, { body: {} })).body).toEqual({ requested: false });
+    expect((await r.attest(BAD)).body.quarantined).toBe(true);
+    const c = await r.connect();
+    const o = await other.connect();
+    try {
+      expect((await c.subscribeAsync(`devices/${r.id}/attestation/request`, { qos: 1 }))[0]?.qos).toBe(0);
+      await expect(o.subscribeAsync(`devices/${r.id}/attestation/request`, { qos: 0 })).rejects.toThrow(/Not authorized/);
+      const got = new Promise<string>((resolve) => c.on('message', (topic) => resolve(topic)));
+      expect((await t.call('POST', `/v1/devices/${r.id}/attestation/request`, { body: {} })).body).toEqual({ requested: true });
+      expect(await got).toBe(`devices/${r.id}/attestation/request`);
+      const viewer = (await t.call('POST', '/v1/tokens', { body: { role: 'viewer' } })).body.secret;
+      expect((await t.call('POST', `/v1/devices/${r.id}/attestation/request`, { token: viewer, body: {} })).status).toBe(403);
+    } finally {
+      await c.endAsync();
+      await o.endAsync();
+    }
+  }, 60_000);
+
   test('fail: with requireOnConnect, a device without a trusted attestation younger than max age cannot connect; after one it can', async () => {
     await policy('gated-robot', { requireOnConnect: true });
     const r = await robot('gated-robot');

@@ -41,6 +41,14 @@ export const attestationRoutes: FastifyPluginAsyncTypebox<{ attestation: Attesta
       return reply.status(204).send();
     },
   );
+  app.post(
+    '/devices/:id/attestation/request',
+    {
+      config: { permission: 'command:send' },
+      schema: { tags: ['devices'], params: IdParams, querystring: NoQuery, body: Type.Union([NoBody, Type.Object({}, { additionalProperties: false })]), response: { 200: Type.Object({ requested: Type.Boolean() }, { additionalProperties: false }) } },
+    },
+    async (req) => attestation.service.request(requestContext(req), req.params.id),
+  );
   app.get(
     '/devices/:id/attestations',
     { config: { permission: 'device:read' }, schema: { tags: ['devices'], params: IdParams, querystring: AttestationHistoryQuery, response: { 200: DeviceAttestations } } },
