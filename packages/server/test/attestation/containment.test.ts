@@ -22,7 +22,7 @@ const BAD = { ...GOOD, '7': sha('evil') };
 describe.each(DIALECTS)('attestation containment (%s)', (dialect) => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer(dialect, { config: { attestation: { sweepIntervalMs: 100 } } });
+    t = await startTestServer(dialect, { config: { attestation: { sweepIntervalMs: 100, perDevicePerMinute: 60, perDeviceBurst: 12 } } });
     await t.call('POST', '/v1/enrollments', { body: { label: 'robots', kind: 'group', attestation: 'x509' } });
   });
   afterAll(async () => t?.stop());
@@ -122,6 +122,18 @@ describe.each(DIALECTS)('attestation containment (%s)', (dialect) => {
     const ev = await t.server.store.db.selectFrom('events').select('type').where('subject', '=', `device:${r.id}`).execute();
     expect(ev.map((e) => e.type)).toEqual(expect.arrayContaining(['device.attestation_stale', 'device.status_changed']));
   }, 30_000);
+
+  test('fail: a device cannot hammer the attestation routes: past its per-device budget it gets 429 RATE_LIMITED, others are unaffected', async () => {
+    await policy('noisy-robot');
+    const noisy = await robot('noisy-robot');
+    const quiet = await robot('noisy-robot');
+    const codes: number[] = [];
+    for (let i = 0; i < 35; i++) codes.push((await mtlsPost(`${t.server.deviceUrl}/device/v1/attestation/nonce`, {}, noisy.tls)).status);
+    // Burst 12, then one per second: 35 requests in a few seconds cannot all pass.
+    expect(codes.filter((c) => c === 200).length).toBeLessThan(30);
+    expect(codes.at(-1)).toBe(429);
+    expect((await quiet.attest(GOOD)).body.verdict).toBe('trusted');
+  }, 60_000);
 
   test('fail: malformed quote bodies are schema or catalogue refusals, never a 500, and change nothing', async () => {
     await policy('fuzz-robot');

@@ -74,6 +74,12 @@ export const deviceAttestationRoutes: FastifyPluginAsyncTypebox<{ attestation: A
     if (peer === undefined) throw new FleetkeyError('UNAUTHENTICATED', { detail: 'no client certificate' });
     const r = await deps.credentials.certificate(peer.serialNumber);
     if (!r.ok) throw new FleetkeyError('UNAUTHENTICATED', { detail: r.detail });
+    if (!deps.attestation.limiter.allow(r.deviceId, Date.now())) {
+      const err = new FleetkeyError('RATE_LIMITED', { detail: `device ${r.deviceId} over its attestation budget` });
+      // Audited at most once per refill by the limiter's bound, not per request.
+      auditedErrors.add(err);
+      throw err;
+    }
     return r.deviceId;
   };
   const ctxOf = (ip: string, id: string, deviceId?: string): OpContext => ({ actor: { kind: 'anonymous', label: deviceId === undefined ? `device@${ip}` : `device:${deviceId}` }, requestId: id, remoteAddress: ip });
