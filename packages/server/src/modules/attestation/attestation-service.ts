@@ -47,6 +47,7 @@ export class AttestationService {
   ) {}
 
   async load(): Promise<void> {
+    await this.policies.refresh();
     const rows = await this.store.db.selectFrom('device_attestation').select(['device_id', 'quarantine_reason']).where('quarantined_at', 'is not', null).execute();
     this.#quarantined.clear();
     for (const r of rows) this.#quarantined.set(r.device_id, r.quarantine_reason ?? 'quarantined');
@@ -62,6 +63,7 @@ export class AttestationService {
    * and only when no trusted attestation younger than its maximum age is on record.
    */
   async admit(deviceId: string): Promise<string | null> {
+    if (!this.policies.anyRequireOnConnect) return null;
     const policy = await this.policies.forDevice(this.store.db, deviceId);
     if (policy === undefined || policy.require_on_connect !== 1) return null;
     const st = await this.store.db.selectFrom('device_attestation').select(['last_trusted_at', 'status']).where('device_id', '=', deviceId).executeTakeFirst();
