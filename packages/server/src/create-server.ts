@@ -36,6 +36,7 @@ import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
 import { X509Method } from './modules/provisioning/attestation/x509-method.js';
 import { CommandService, wirePayload } from './modules/commands/command-service.js';
 import { createDeviceGateway } from './modules/gateway/device-gateway.js';
+import { createAttestationModule, type AttestationModule } from './modules/attestation/attestation-module.js';
 import type { Gateway } from './modules/gateway/index.js';
 import { DataService } from './modules/telemetry/data-service.js';
 import { IngestBatcher } from './modules/telemetry/ingest.js';
@@ -63,6 +64,8 @@ export interface FleetkeyServer {
   readonly mqttUrl: string | null;
   /** Update repository, director, releases and desired releases (issue 12). */
   readonly updates: UpdatesModule;
+  /** Measured-boot attestation (issue 13); null when the server does not listen. */
+  readonly attestation: AttestationModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -187,7 +190,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, attestation: null, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -196,6 +199,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const data = new DataService(store);
   const hub = new StreamHub();
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  const a = config.attestation;
+  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
+  await attestation.start();
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -214,6 +220,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     commands,
     hub,
     updates,
+    attestation,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -241,6 +248,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     },
     sessions: { uow, credentials, sessions },
     updates: { updates, credentials },
+    attestation,
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
@@ -254,6 +262,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
+      attestation: { contained: (id) => attestation.service.contained(id), admit: (id) => attestation.service.admit(id) },
     });
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);
@@ -262,6 +271,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
+    // A released device gets the commands held while it was quarantined (issue 13).
+    attestation.service.onContainment = (id, quarantined) => {
+      if (quarantined || !gw.isConnected(id)) return;
+      void commands.takeFor(id).then((rows) => {
+        for (const r of rows) gw.sendCommand(id, r.id, wirePayload(r));
+      }).catch((e: unknown) => logger.error({ err: e }, 'command push after release failed'));
+    };
+    attestation.service.requester = (id) => gw.requestAttestation(id, Buffer.from(JSON.stringify({ requestedAt: new Date(clock.now()).toISOString() })));
     commands.onSent = (row) => {
       void (async () => {
         const holder = await commands.holderOf(row.name_id);
@@ -290,9 +307,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
     updates,
+    attestation,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await attestation.stop();
       await updates.stop();
       await crlRefresher.stop();
       await challenges.stop();

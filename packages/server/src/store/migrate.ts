@@ -10,6 +10,7 @@ import * as m007 from './migrations/007-binding-intervals.js';
 import * as m008 from './migrations/008-enrollment-crls.js';
 import * as m009 from './migrations/009-device-evidence.js';
 import * as m010 from './migrations/010-updates.js';
+import * as m013 from './migrations/013-attestation.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '008-enrollment-crls': m008,
   '009-device-evidence': m009,
   '010-updates': m010,
+  '013-attestation': m013,
 };
 
 class InlineProvider implements MigrationProvider {

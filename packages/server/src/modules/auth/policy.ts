@@ -35,6 +35,8 @@ export const PERMISSIONS = [
   'release:assign',
   // A new root changes who may sign anything: admin only.
   'updates:root',
+  // Attestation policies decide which boot states are trusted and what happens otherwise (issue 13).
+  'attestation:policy',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -42,7 +44,7 @@ const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read',
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.
