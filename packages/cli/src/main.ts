@@ -32,6 +32,9 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'token', summary: 'operator API tokens', load: async () => (await import('./commands/token.js')).tokenCommand() },
   { name: 'webhook', summary: 'signed event deliveries to other systems', load: async () => (await import('./commands/webhook.js')).webhookCommand() },
   { name: 'audit', summary: 'the hash-chained audit log', load: async () => (await import('./commands/audit.js')).auditCommand() },
+  { name: 'release', summary: 'signed releases (TUF targets) and which name runs which release', load: async () => (await import('./commands/release.js')).releaseCommand() },
+  { name: 'updates', summary: 'TUF roots of the update repository and the director', load: async () => (await import('./commands/release.js')).updatesCommand() },
+  { name: 'attestation', summary: 'measured-boot attestation: policies per enrollment or model', load: async () => (await import('./commands/attestation.js')).attestationCommand() },
 ];
 
 /** Global options that take a value: their value is not the command's name. */

@@ -36,6 +36,7 @@ import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
 import { X509Method } from './modules/provisioning/attestation/x509-method.js';
 import { CommandService, wirePayload } from './modules/commands/command-service.js';
 import { createDeviceGateway } from './modules/gateway/device-gateway.js';
+import { createAttestationModule, type AttestationModule } from './modules/attestation/attestation-module.js';
 import type { Gateway } from './modules/gateway/index.js';
 import { DataService } from './modules/telemetry/data-service.js';
 import { IngestBatcher } from './modules/telemetry/ingest.js';
@@ -47,6 +48,7 @@ import { FleetkeyMetrics } from './modules/metrics/metrics.js';
 import { networkAllowList } from './modules/metrics/network-allow.js';
 import { Readiness } from './modules/metrics/readiness.js';
 import { SecretBox } from './secrets/secret-box.js';
+import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
 
 export interface FleetkeyServer {
@@ -63,6 +65,10 @@ export interface FleetkeyServer {
   /** The MQTT gateway (mqtts://), when enabled. */
   readonly gateway: Gateway | null;
   readonly mqttUrl: string | null;
+  /** Update repository, director, releases and desired releases (issue 12). */
+  readonly updates: UpdatesModule;
+  /** Measured-boot attestation (issue 13); null when the server does not listen. */
+  readonly attestation: AttestationModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   /** Prometheus metrics (null when `metrics.enabled` is false or the server does not listen). */
@@ -121,6 +127,13 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     logger,
     devices,
     bootstrapContext: systemContext('bootstrap'),
+  });
+
+  const u = config.updates;
+  const updates = await createUpdatesModule({
+    store, uow, box, bus, clock, dataDir: config.dataDir, names, logger,
+    maxArtifactBytes: u.maxArtifactBytes,
+    lifetimes: { timestampMs: parseDuration(u.timestampLifetime) ?? 86_400_000, snapshotMs: parseDuration(u.snapshotLifetime) ?? 604_800_000, directorMs: parseDuration(u.directorLifetime) ?? 86_400_000 },
   });
 
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
@@ -182,7 +195,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, metrics: null, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, attestation: null, bootstrapAdminToken, metrics: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -195,6 +208,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const metrics = config.metrics.enabled ? new FleetkeyMetrics({ store, gateway: () => gatewayForMetrics?.stats() ?? null }) : null;
   const readiness = new Readiness(store);
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs, metrics ?? undefined);
+  const a = config.attestation;
+  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
+  await attestation.start();
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -212,6 +228,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    updates,
+    attestation,
     ops: { metrics, allowedNetwork: networkAllowList(config.metrics.allowNetworks), readiness },
   });
   await http.listen({ host: config.http.host, port: config.http.port });
@@ -240,6 +258,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       challenges,
     },
     sessions: { uow, credentials, sessions },
+    updates: { updates, credentials },
+    attestation,
     ...(metrics === null ? {} : { metrics }),
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
@@ -255,6 +275,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
+      attestation: { contained: (id) => attestation.service.contained(id), admit: (id) => attestation.service.admit(id) },
       ...(metrics === null ? {} : { metrics }),
     });
     const gw = deviceGateway.gateway;
@@ -267,6 +288,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
+    // A released device gets the commands held while it was quarantined (issue 13).
+    attestation.service.onContainment = (id, quarantined) => {
+      if (quarantined || !gw.isConnected(id)) return;
+      void commands.takeFor(id).then((rows) => {
+        for (const r of rows) gw.sendCommand(id, r.id, wirePayload(r));
+      }).catch((e: unknown) => logger.error({ err: e }, 'command push after release failed'));
+    };
+    attestation.service.requester = (id) => gw.requestAttestation(id, Buffer.from(JSON.stringify({ requestedAt: new Date(clock.now()).toISOString() })));
     commands.onSent = (row) => {
       void (async () => {
         const holder = await commands.holderOf(row.name_id);
@@ -277,6 +306,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   }
   crlRefresher.start();
   challenges.start();
+  updates.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -293,10 +323,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     enrollments,
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
+    updates,
+    attestation,
     bootstrapAdminToken,
     metrics,
     close: async () => {
       unsubscribe();
+      await attestation.stop();
+      await updates.stop();
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';
 import { deviceKeyCommand } from './device-key.js';
+import { deviceAttestationCommand } from './attestation.js';
 
 export function showDevice(d: Device): string {
   return fields([
@@ -110,5 +111,6 @@ export function deviceCommand(): Command {
       });
   }
   cmd.addCommand(evidenceCommand());
+  cmd.addCommand(deviceAttestationCommand());
   return cmd;
 }

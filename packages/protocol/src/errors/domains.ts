@@ -1,3 +1,4 @@
+import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
 import { commonErrors } from './common.js';
@@ -7,6 +8,7 @@ import { gatewayErrors } from './gateway.js';
 import { operationsErrors } from './operations.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { updatesErrors } from './updates.js';
 
 /** The catalogue by domain, in the order docs/errors.md lists them. */
 export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: Catalogue }[] = [
@@ -18,4 +20,6 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
   { title: 'Operations', errors: operationsErrors },
+  { title: 'Update repository and releases', errors: updatesErrors },
+  { title: 'Measured-boot attestation', errors: attestationErrors },
 ];

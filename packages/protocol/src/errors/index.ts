@@ -1,3 +1,4 @@
+import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
 import { commonErrors } from './common.js';
@@ -7,6 +8,7 @@ import { gatewayErrors } from './gateway.js';
 import { operationsErrors } from './operations.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { updatesErrors } from './updates.js';
 
 export type { ErrorSpec } from './error-spec.js';
 
@@ -24,6 +26,8 @@ export const ERRORS = {
   ...provisioningErrors,
   ...gatewayErrors,
   ...operationsErrors,
+  ...updatesErrors,
+  ...attestationErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

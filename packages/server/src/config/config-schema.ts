@@ -125,6 +125,16 @@ export const ConfigSchema = Type.Object(
       LOG_LEVELS.map((l) => Type.Literal(l)),
       { default: 'info', description: 'pino log level of both listeners and the gateway.', env: 'FLEETKEY_LOG_LEVEL' },
     ),
+    attestation: Type.Object(
+      {
+        sweepIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 1_000, description: "How often overdue devices are marked stale: a device is stale within its policy's maximum age plus this." }),
+        nonceTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000, description: 'Lifetime of a quote nonce.' }),
+        maxNoncesPerDevice: Type.Integer({ minimum: 1, maximum: 64, default: 4, description: 'Outstanding quote nonces kept per device (older ones are dropped).' }),
+        perDevicePerMinute: Type.Integer({ minimum: 1, default: 120, description: 'Device-plane attestation requests (nonce and quote) per minute per device.' }),
+        perDeviceBurst: Type.Integer({ minimum: 1, default: 30, description: 'Burst of attestation requests per device.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Measured-boot attestation (issue 13).' },
+    ),
     webhooks: Type.Object(
       {
         allowInsecureHttp: Type.Boolean({ default: false, description: 'Allow `http://` webhook URLs off loopback (testing only).' }),
@@ -137,6 +147,15 @@ export const ConfigSchema = Type.Object(
         maxAttempts: Type.Integer({ minimum: 1, maximum: 50, default: 12, description: 'Deliveries are retried with backoff up to this many attempts, then marked failed.' }),
       },
       { additionalProperties: false, default: {}, description: 'Outbound webhooks and other outbound requests.' },
+    ),
+    updates: Type.Object(
+      {
+        maxArtifactBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 ** 3, default: 4 * 1024 ** 3, description: 'Largest update artifact accepted.' }),
+        timestampLifetime: Type.String({ pattern: DURATION_PATTERN, default: '24h', description: 'Lifetime of the online timestamp metadata (re-signed at half of it).' }),
+        snapshotLifetime: Type.String({ pattern: DURATION_PATTERN, default: '7d', description: 'Lifetime of the online snapshot metadata (re-signed at half of it).' }),
+        directorLifetime: Type.String({ pattern: DURATION_PATTERN, default: '24h', description: "Lifetime of the director's per-device targets metadata (re-signed at half of it)." }),
+      },
+      { additionalProperties: false, default: {}, description: 'Signed updates (docs/updates.md): online metadata lifetimes.' },
     ),
   },
   { additionalProperties: false },

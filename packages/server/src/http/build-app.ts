@@ -28,6 +28,10 @@ import type { OperatorServices } from './routes/services.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import type { FleetkeyMetrics } from '../modules/metrics/metrics.js';
 import type { Readiness } from '../modules/metrics/readiness.js';
+import type { UpdatesModule } from '../modules/updates/updates-module.js';
+import { updateRoutes } from './routes/update-routes.js';
+import type { AttestationModule } from '../modules/attestation/attestation-module.js';
+import { attestationRoutes } from './routes/attestation-routes.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -45,6 +49,8 @@ export interface HttpOptions {
   readonly commands: CommandService;
   readonly hub: StreamHub;
   readonly ops: { metrics: FleetkeyMetrics | null; allowedNetwork: (ip: string) => boolean; readiness: Readiness };
+  readonly updates: UpdatesModule;
+  readonly attestation?: AttestationModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -79,6 +85,8 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      await v1.register(updateRoutes, { updates: options.updates });
+      if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });
     },
     { prefix: '/v1' },
   );

@@ -9,6 +9,8 @@ import * as m006 from './migrations/006-message-keys.js';
 import * as m007 from './migrations/007-binding-intervals.js';
 import * as m008 from './migrations/008-enrollment-crls.js';
 import * as m009 from './migrations/009-device-evidence.js';
+import * as m010 from './migrations/010-updates.js';
+import * as m013 from './migrations/013-attestation.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -26,6 +28,8 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '007-binding-intervals': m007,
   '008-enrollment-crls': m008,
   '009-device-evidence': m009,
+  '010-updates': m010,
+  '013-attestation': m013,
 };
 
 class InlineProvider implements MigrationProvider {
