@@ -40,6 +40,7 @@ export const EVENT_TYPES = [
   'device.connected',
   'device.disconnected',
   'command.completed',
+  'device.update_reported',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
