@@ -44,6 +44,7 @@ import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { SecretBox } from './secrets/secret-box.js';
+import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
 
 export interface FleetkeyServer {
@@ -60,6 +61,8 @@ export interface FleetkeyServer {
   /** The MQTT gateway (mqtts://), when enabled. */
   readonly gateway: Gateway | null;
   readonly mqttUrl: string | null;
+  /** Update repository, director, releases and desired releases (issue 12). */
+  readonly updates: UpdatesModule;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -117,6 +120,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     devices,
     bootstrapContext: systemContext('bootstrap'),
   });
+
+  const updates = await createUpdatesModule({ store, uow, box, bus, clock, dataDir: config.dataDir, names, logger });
 
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
   const enrollmentCrls = new EnrollmentCrls(store, uow);
@@ -177,7 +182,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -203,6 +208,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    updates,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -229,6 +235,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       challenges,
     },
     sessions: { uow, credentials, sessions },
+    updates: { updates, credentials },
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
@@ -260,6 +267,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   }
   crlRefresher.start();
   challenges.start();
+  updates.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -276,9 +284,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     enrollments,
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
+    updates,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await updates.stop();
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();

@@ -6,12 +6,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { isErrorCode, type ErrorCode } from '../errors/index.js';
+import { SEMVER_PATTERN } from '../updates/semver.js';
 
 export const UPDATE_PHASES = ['downloading', 'verifying', 'installing', 'installed', 'failed'] as const;
 export type UpdatePhase = (typeof UPDATE_PHASES)[number];
 
-/** semver 2.0.0 §2 core plus optional pre-release and build (§9, §10), bounded. */
-export const SEMVER_PATTERN = '^(0|[1-9]\\d{0,8})\\.(0|[1-9]\\d{0,8})\\.(0|[1-9]\\d{0,8})(-[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$';
 
 export const UpdateReport = Type.Object(
   {
