@@ -2,8 +2,7 @@ import { metadataDocument, signMetadata, tufExpires } from '@fleetkey/crypto';
 import { TUF_SPEC_VERSION, type SnapshotSigned, type TargetsSigned, type TimestampSigned } from '@fleetkey/protocol';
 import type { Clock } from '../../context/clock.js';
 import type { Store } from '../../store/open-store.js';
-import type { DirectorDeviceRow } from '../../store/schema.js';
-import type { DesiredReleases } from './desired-releases.js';
+import type { DirectorDeviceRow, ReleaseRow } from '../../store/schema.js';
 import type { Lifetimes } from './image-repository.js';
 import type { OnlineKeys } from './online-keys.js';
 
@@ -18,7 +17,6 @@ export class Director {
   constructor(
     private readonly store: Store,
     private readonly keys: OnlineKeys,
-    private readonly desired: DesiredReleases,
     private readonly clock: Clock,
     private readonly lifetimes: Lifetimes,
   ) {}
@@ -27,11 +25,9 @@ export class Director {
   async documents(deviceId: string): Promise<DirectorDeviceRow> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const now = this.clock.now();
-      const row = await this.store.db.selectFrom('director_devices').selectAll().where('device_id', '=', deviceId).executeTakeFirst();
-      const want = await this.desired.forDevice(deviceId);
-      const device = await this.store.db.selectFrom('devices').select('model').where('id', '=', deviceId).executeTakeFirst();
+      const { row, want, model } = await this.state(deviceId);
       // A release for another model is never offered to this device (a wrong image bricks it).
-      const release = want !== null && (device?.model == null || device.model === want.release.model) ? want.release : null;
+      const release = want !== null && (model === null || model === want.release.model) ? want.release : null;
       const fresh =
         row !== undefined &&
         row.release_id === (release?.id ?? null) &&
@@ -79,5 +75,60 @@ export class Director {
       }
     }
     throw new Error(`director documents for ${deviceId} kept changing`);
+  }
+
+  /**
+   * One round trip for a check: the device's stored director documents, its current name's
+   * desired release and its model (device → open binding → desired_releases → releases).
+   */
+  private async state(deviceId: string): Promise<{ row: DirectorDeviceRow | undefined; want: { nameId: string; name: string; release: ReleaseRow } | null; model: string | null }> {
+    const r = await this.store.db
+      .selectFrom('devices')
+      .leftJoin('director_devices', 'director_devices.device_id', 'devices.id')
+      .leftJoin('bindings', (j) => j.onRef('bindings.device_id', '=', 'devices.id').on('bindings.valid_to', 'is', null))
+      .leftJoin('names', 'names.id', 'bindings.name_id')
+      .leftJoin('desired_releases', 'desired_releases.name_id', 'bindings.name_id')
+      .leftJoin('releases', 'releases.id', 'desired_releases.release_id')
+      .select([
+        'devices.model as model',
+        'director_devices.device_id as d_device',
+        'director_devices.counter as d_counter',
+        'director_devices.name_id as d_name_id',
+        'director_devices.release_id as d_release_id',
+        'director_devices.timestamp_body as d_ts',
+        'director_devices.snapshot_body as d_snap',
+        'director_devices.targets_body as d_targets',
+        'director_devices.expires_at as d_expires',
+        'director_devices.signed_at as d_signed',
+        'names.id as n_id',
+        'names.name as n_name',
+        'releases.id as r_id',
+        'releases.model as r_model',
+        'releases.version as r_version',
+        'releases.min_version as r_min',
+        'releases.target_name as r_target',
+        'releases.sha256 as r_sha',
+        'releases.length as r_length',
+        'releases.signed_by as r_signed_by',
+        'releases.targets_version as r_tv',
+        'releases.created_at as r_created_at',
+        'releases.created_by as r_created_by',
+      ])
+      .where('devices.id', '=', deviceId)
+      .executeTakeFirst();
+    if (r === undefined) return { row: undefined, want: null, model: null };
+    const row: DirectorDeviceRow | undefined =
+      r.d_device === null
+        ? undefined
+        : { device_id: r.d_device, counter: Number(r.d_counter), name_id: r.d_name_id, release_id: r.d_release_id, timestamp_body: r.d_ts!, snapshot_body: r.d_snap!, targets_body: r.d_targets!, expires_at: Number(r.d_expires), signed_at: Number(r.d_signed) };
+    const want =
+      r.r_id === null || r.n_id === null
+        ? null
+        : {
+            nameId: r.n_id,
+            name: r.n_name!,
+            release: { id: r.r_id, model: r.r_model!, version: r.r_version!, min_version: r.r_min, target_name: r.r_target!, sha256: r.r_sha!, length: Number(r.r_length), signed_by: r.r_signed_by!, targets_version: Number(r.r_tv), created_at: Number(r.r_created_at), created_by: r.r_created_by! },
+          };
+    return { row, want, model: r.model };
   }
 }

@@ -53,7 +53,7 @@ export async function createUpdatesModule(deps: UpdatesModuleDeps): Promise<Upda
   const repository = new ImageRepository(deps.uow, tuf, keys, artifacts, lifetimes);
   const desired = new DesiredReleases(deps.store, deps.uow, deps.names);
   const releases = new ReleaseService(deps.store, deps.uow, repository);
-  const director = new Director(deps.store, keys, desired, deps.clock, lifetimes);
+  const director = new Director(deps.store, keys, deps.clock, lifetimes);
   const reader = new RepoReader(tuf, artifacts, director, deps.clock);
   // The cached timestamp is dropped as soon as a change this node committed is published.
   const unsubscribe = deps.bus.subscribe((e) => {
