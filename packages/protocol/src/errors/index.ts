@@ -8,6 +8,7 @@ import { gatewayErrors } from './gateway.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { updatesErrors } from './updates.js';
+import { updateClientErrors } from './update-client.js';
 
 export type { ErrorSpec } from './error-spec.js';
 
@@ -26,6 +27,7 @@ export const ERRORS = {
   ...gatewayErrors,
   ...updatesErrors,
   ...attestationErrors,
+  ...updateClientErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

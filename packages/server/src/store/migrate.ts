@@ -11,6 +11,7 @@ import * as m008 from './migrations/008-enrollment-crls.js';
 import * as m009 from './migrations/009-device-evidence.js';
 import * as m010 from './migrations/010-updates.js';
 import * as m013 from './migrations/013-attestation.js';
+import * as m011 from './migrations/011-update-reports.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '009-device-evidence': m009,
   '010-updates': m010,
   '013-attestation': m013,
+  '011-update-reports': m011,
 };
 
 class InlineProvider implements MigrationProvider {
