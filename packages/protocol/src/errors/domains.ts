@@ -4,6 +4,7 @@ import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { Catalogue } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 
@@ -16,4 +17,5 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Certificate authority', errors: caErrors },
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
+  { title: 'Sealed storage and posture', errors: postureErrors },
 ];

@@ -4,6 +4,7 @@ import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 
@@ -22,6 +23,7 @@ export const ERRORS = {
   ...caErrors,
   ...provisioningErrors,
   ...gatewayErrors,
+  ...postureErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
