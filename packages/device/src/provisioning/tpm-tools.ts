@@ -53,7 +53,9 @@ export interface TpmTools {
  * prints the TSS2 RC whose low 16 bits are the TPM_RC (TPM 2.0 Part 2 §6.6).
  */
 export function tpmResponseCode(stderr: string): number | undefined {
-  const m = /Esys_\w+\((0x[0-9A-Fa-f]+)\)/.exec(stderr);
+  // Both forms tpm2-tools prints: `ErrorCode (0x000001df)` from the ESAPI and `Esys_Load(0x1DF)`
+  // (spelt `Eys_Load` by some 5.x tools, hence the loose prefix).
+  const m = /ErrorCode \((0x[0-9A-Fa-f]+)\)/.exec(stderr) ?? /\bE\w*_\w+\((0x[0-9A-Fa-f]+)\)/.exec(stderr);
   return m === null ? undefined : Number.parseInt(m[1]!, 16) & 0xffff;
 }
 
