@@ -43,6 +43,7 @@ import { StreamHub } from './modules/telemetry/stream-hub.js';
 import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
+import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
 
@@ -60,6 +61,8 @@ export interface FleetkeyServer {
   /** The MQTT gateway (mqtts://), when enabled. */
   readonly gateway: Gateway | null;
   readonly mqttUrl: string | null;
+  /** The posture audit; modules built elsewhere add their finding providers with `posture.register`. */
+  readonly posture: PostureModule;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -105,6 +108,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
   const webhooks = new WebhookService(store, uow, box, destinations);
   const services: OperatorServices = { devices, names, bindings, tokens, webhooks, audit };
+  const posture = createPostureModule({ store, clock, logger });
 
   const ca = await createCaModule({
     store,
@@ -177,7 +181,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, posture, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -203,6 +207,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    posture: posture.service,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -276,6 +281,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     enrollments,
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
+    posture,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();

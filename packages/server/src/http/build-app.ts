@@ -25,6 +25,8 @@ import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
+import type { PostureService } from '../modules/posture/posture-service.js';
+import { postureRoutes } from './routes/posture-routes.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -41,6 +43,7 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  readonly posture: PostureService;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -74,6 +77,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      await v1.register(postureRoutes, { posture: options.posture });
     },
     { prefix: '/v1' },
   );
