@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { FleetkeyError, isFleetkeyError } from '@fleetkey/protocol';
-import { openSecret, readSecretFile, sealSecret, writeSecretFile, zero, type KeyProtector } from '@fleetkey/crypto';
+import { openSecret, randomSecret, readSecretFile, sealSecret, writeSecretFile, zero, type KeyProtector } from '@fleetkey/crypto';
 import { ensureSecureDir } from '../internal/secure-dir.js';
 import { openTpmTools } from '../provisioning/tpm-tools.js';
 import { checkPcrs, decodeSealed, encodeSealed } from './sealed-file.js';
@@ -87,7 +86,7 @@ export class DeviceSealer {
         }
         return new DeviceSealer(options.dir, sealed.pcrs, secret);
       }
-      const secret = randomBytes(32);
+      const secret = randomSecret(32);
       try {
         const sealed = await sealToTpm(tools, secret, pcrs);
         await writeSecretFile(path, encodeSealed(sealed));
