@@ -14,6 +14,7 @@ export const BUNDLE_FILES = {
   deviceKey: 'device-key.b64',
   keysDir: 'keys',
   machineSecret: 'machine.secret',
+  sealedDir: 'sealed',
   provisioned: 'provisioned.json',
   operationalChain: 'operational-chain.pem',
 } as const;
@@ -88,6 +89,7 @@ function checkDevice(d: DeviceBundle): void {
   if (url.protocol !== 'https:') throw invalid('provisioningUrl must be https');
   if (d.attestation === 'x509' && d.idevidKeyLabel === null) throw invalid('x509 attestation needs idevidKeyLabel');
   if (d.attestation === 'tpm' && d.tpmTcti === null) throw invalid('tpm attestation needs tpmTcti');
+  if (d.keystore.type === 'file' && d.keystore.protector === 'tpm-sealed' && d.tpmTcti === null) throw invalid('a tpm-sealed keystore needs tpmTcti');
 }
 
 /**

@@ -23,6 +23,11 @@ export interface DeviceSealerOptions {
   pcrs?: readonly number[];
   /** Seal a fresh secret when the directory has none (default true); false: refuse with KEY_FILE_NOT_FOUND. */
   create?: boolean;
+  /**
+   * The 32-byte secret to seal when there is none yet, instead of a random one: a bundle's
+   * machine.secret, so the keys already sealed under it (the IDevID key) still open. Copied.
+   */
+  initialSecret?: Uint8Array;
 }
 
 function checkBlobName(name: string): void {
@@ -86,7 +91,9 @@ export class DeviceSealer {
         }
         return new DeviceSealer(options.dir, sealed.pcrs, secret);
       }
+      if (options.initialSecret !== undefined && options.initialSecret.length !== 32) throw new RangeError('initialSecret must be 32 bytes');
       const secret = randomSecret(32);
+      if (options.initialSecret !== undefined) secret.set(options.initialSecret);
       try {
         const sealed = await sealToTpm(tools, secret, pcrs);
         await writeSecretFile(path, encodeSealed(sealed));

@@ -6,13 +6,15 @@
  * Order matters: the PCR-extension test runs last on TPM A (PCRs stay extended until swtpm restarts).
  */
 import { randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeystore } from '../../src/keystore/index.js';
 import { OfflineBuffer } from '../../src/offline/index.js';
 import { DeviceSealer, SEALED_SECRET_FILE } from '../../src/sealing/index.js';
+import { loadBundle, openBundleKeystore, openBundleSealer, writeBundle } from '../../src/provisioning/index.js';
+import { bundleJson } from '../support/bundle-json.js';
 import { startSwtpm, swtpmMissing, type Swtpm } from '../../../crypto/test/support/swtpm.js';
 
 const missing = await swtpmMissing();
@@ -129,6 +131,36 @@ describe.skipIf(missing !== null)(`TPM-sealed storage on swtpm${missing === null
     await cp(join(d.sealed, 'update-floor.sealed'), join(d.sealed, 'other-state.sealed'));
     await expect(sealer.readBlob('other-state')).rejects.toEqual(code('KEY_FILE_WRONG_PURPOSE'));
     await sealer.close();
+  }, 60_000);
+
+  it('a bundle with keystore protector tpm-sealed: the first open seals the manufactured machine.secret and deletes it; the IDevID key made under it still opens', async () => {
+    const dir = join(root, 'bundle');
+    const machineSecret = randomBytes(32);
+    // The manufacturing station: an IDevID key under the plain machine secret.
+    const station = await FileKeystore.open({ dir: join(dir, 'keys'), protector: { kind: 'machine', secret: machineSecret } });
+    const idevid = (await station.generateKey('idevid', 'P-256')).spkiDer;
+    await station.close();
+    await writeBundle(dir, {
+      device: bundleJson(
+        { deviceId: '5b0c8f0e-8f3a-4c55-9d0e-0f1f2a3b4c5d', attestation: 'x509', enrollmentId: '6c1d9f1f-9a4b-4d66-8e1f-1a2b3c4d5e6f', provisioningUrl: 'https://127.0.0.1:1', keystore: { type: 'file', dir: 'keys', protector: 'tpm-sealed' } },
+        { idevidKeyLabel: 'idevid', tpmTcti: tcti(a) },
+      ),
+      caBundlePem: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
+      idevidChainPem: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n',
+      machineSecret,
+    });
+    for (let boot = 0; boot < 2; boot++) {
+      const ks = await openBundleKeystore(await loadBundle(dir));
+      expect((await ks.getKey('idevid'))?.spkiDer.equals(idevid)).toBe(true);
+      await ks.close();
+      await expect(access(join(dir, 'machine.secret'))).rejects.toThrow(); // gone after the first open
+    }
+    const sealed = await readFile(join(dir, 'sealed', SEALED_SECRET_FILE));
+    expect(sealed.includes(machineSecret)).toBe(false);
+    const sealer = await openBundleSealer(await loadBundle(dir));
+    expect(Buffer.from((sealer.protector() as { secret: Uint8Array }).secret).equals(machineSecret)).toBe(true);
+    await sealer.close();
+    await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('fail: after tpm2_pcrextend of an unexpected measurement into PCR 7 the TPM refuses with TPM_SEAL_POLICY_FAILED, and the files stay closed', async () => {
