@@ -10,7 +10,7 @@
  *      base64url, unpadded base64, a PEM body with its line breaks removed, and as raw bytes in a
  *      one-byte string;
  *   2. the child's whole readable memory (/proc/<pid>/mem over /proc/<pid>/maps): the raw bytes of
- *      each secret, wherever they are — V8 heap, ArrayBuffer backing stores (which a heap snapshot
+ *      each secret, and the symmetric key's base64 text as it is on disk, wherever they are — V8 heap, ArrayBuffer backing stores (which a heap snapshot
  *      does not contain), OpenSSL's and libc's heap, freed memory not yet reused.
  * Limits (docs/SECURITY.md): OpenSSL keeps a live key as a BIGNUM (native-endian limbs), which
  * this big-endian search does not match; memory swapped out, core dumps and copies made by the
@@ -85,6 +85,8 @@ describe.skipIf(!procMem)('zeroization: a device process after provisioning', ()
       { what: 'operational key PKCS#8', bytes: key.export({ type: 'pkcs8', format: 'der' }) },
       { what: 'operational key scalar', bytes: Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url') },
       { what: 'symmetric device key', bytes: deviceKey },
+      // The form it has on disk (device-key.b64): decoding it through a JS string would leave this text in the heap.
+      { what: 'symmetric device key as base64 text', bytes: Buffer.from(deviceKey.toString('base64')) },
       { what: 'machine secret', bytes: machineSecret },
       { what: 'key-file AES key (HKDF of the machine secret)', bytes: Buffer.from(hkdfSync('sha256', machineSecret, salt, 'fleetkey-envelope/v1 machine', 32)) },
     ];
@@ -126,7 +128,7 @@ describe.skipIf(!procMem)('zeroization: a device process after provisioning', ()
     expect(searchHeapSnapshot(leaky.snapshot, key).length).toBeGreaterThan(0);
   }, 120_000);
 
-  it('fail: no readable page of the device process holds the raw bytes of any secret (heap, buffers, OpenSSL, freed memory), before any forced GC', () => {
+  it('fail: no readable page of the device process holds the raw bytes of any secret, nor the key file\'s base64 text (heap, buffers, OpenSSL, freed memory), before any forced GC', () => {
     expect([...new Set(searchProcessMemory(clean.child.pid!, clean.needles))]).toEqual([]);
   }, 120_000);
 
