@@ -1,6 +1,7 @@
 import { FleetkeyError } from '@fleetkey/protocol';
 import { Command, CommanderError } from 'commander';
 import { ApiError } from './client.js';
+import { attestationCommand } from './commands/attestation.js';
 import { auditCommand } from './commands/audit.js';
 import { caCommand } from './commands/ca.js';
 import { certCommand } from './commands/cert.js';
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), postureCommand()]) {
+  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), attestationCommand(), postureCommand()]) {
     program.addCommand(c);
   }
   // Subcommands copy settings only when created, so usage errors deep in the tree would call

@@ -40,6 +40,11 @@ export const EVENT_TYPES = [
   'device.connected',
   'device.disconnected',
   'command.completed',
+  // Measured-boot attestation (issue 13).
+  'device.attestation_failed',
+  'device.attestation_stale',
+  'device.quarantined',
+  'device.released',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -36,6 +36,7 @@ import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
 import { X509Method } from './modules/provisioning/attestation/x509-method.js';
 import { CommandService, wirePayload } from './modules/commands/command-service.js';
 import { createDeviceGateway } from './modules/gateway/device-gateway.js';
+import { createAttestationModule, type AttestationModule } from './modules/attestation/attestation-module.js';
 import type { Gateway } from './modules/gateway/index.js';
 import { DataService } from './modules/telemetry/data-service.js';
 import { IngestBatcher } from './modules/telemetry/ingest.js';
@@ -44,6 +45,7 @@ import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
+import { attestationPostureProvider } from './modules/attestation/posture-findings.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
 
@@ -63,6 +65,8 @@ export interface FleetkeyServer {
   readonly mqttUrl: string | null;
   /** The posture audit; modules built elsewhere add their finding providers with `posture.register`. */
   readonly posture: PostureModule;
+  /** Measured-boot attestation (issue 13); null when the server does not listen. */
+  readonly attestation: AttestationModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -181,7 +185,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, posture, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, posture, attestation: null, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -190,6 +194,10 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const data = new DataService(store);
   const hub = new StreamHub();
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  const a = config.attestation;
+  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice });
+  await attestation.start();
+  posture.register(attestationPostureProvider(store.db));
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -208,6 +216,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     commands,
     hub,
     posture: posture.service,
+    attestation,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -234,6 +243,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       challenges,
     },
     sessions: { uow, credentials, sessions },
+    attestation,
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
@@ -247,6 +257,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
+      attestation: { contained: (id) => attestation.service.contained(id), admit: (id) => attestation.service.admit(id) },
     });
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);
@@ -282,9 +293,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
     posture,
+    attestation,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await attestation.stop();
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();

@@ -1,3 +1,4 @@
+import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
 import { commonErrors } from './common.js';
@@ -24,6 +25,7 @@ export const ERRORS = {
   ...provisioningErrors,
   ...gatewayErrors,
   ...postureErrors,
+  ...attestationErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -119,6 +119,18 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Measured-boot attestation (issue 13). */
+    attestation: Type.Object(
+      {
+        /** How often overdue devices are marked stale: a device is stale within its policy's maximum age plus this. */
+        sweepIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 1_000 }),
+        /** Lifetime of a quote nonce. */
+        nonceTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
+        /** Outstanding quote nonces kept per device (older ones are dropped). */
+        maxNoncesPerDevice: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
     webhooks: Type.Object(
       {

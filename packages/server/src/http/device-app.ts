@@ -15,6 +15,8 @@ import { sessionTokenRoutes } from './routes/session-token-routes.js';
 import type { UnitOfWork } from '../context/unit-of-work.js';
 import type { DeviceCredentials } from '../modules/auth/device-credentials.js';
 import type { SessionTokens } from '../modules/auth/session-tokens.js';
+import type { AttestationModule } from '../modules/attestation/attestation-module.js';
+import { deviceAttestationRoutes, quarantineGuard } from './routes/attestation-routes.js';
 
 const RenewResult = Type.Object(
   { serial: Type.String(), certificatePem: Type.String(), chainPem: Type.String(), notAfter: Type.String(), renewAfter: Type.String() },
@@ -51,10 +53,13 @@ export async function buildDeviceApp(
   deps: DeviceListenerDeps & {
     provisioning: ProvisioningRouteDeps;
     sessions: { uow: UnitOfWork; credentials: DeviceCredentials; sessions: SessionTokens };
+    attestation?: AttestationModule;
   },
 ): Promise<FastifyInstance> {
   const { ca } = deps;
   const app = deviceFastify(deps).withTypeProvider<TypeBoxTypeProvider>();
+  // Issue 13: a quarantined device reaches only the attestation, update and renewal routes.
+  if (deps.attestation !== undefined) app.addHook('onRequest', quarantineGuard(deps.attestation));
 
   app.post('/device/v1/renew', { schema: { querystring: NoQuery, body: RenewBody, response: { 200: RenewResult } } }, async (req) => {
     const socket = req.raw.socket as TLSSocket;
@@ -79,6 +84,7 @@ export async function buildDeviceApp(
   });
   await app.register(provisioningRoutes, { deps: deps.provisioning });
   await app.register(sessionTokenRoutes, deps.sessions);
+  if (deps.attestation !== undefined) await app.register(deviceAttestationRoutes, { attestation: deps.attestation, credentials: deps.sessions.credentials });
   await app.ready();
   return app as unknown as FastifyInstance;
 }

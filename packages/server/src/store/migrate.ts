@@ -9,6 +9,7 @@ import * as m006 from './migrations/006-message-keys.js';
 import * as m007 from './migrations/007-binding-intervals.js';
 import * as m008 from './migrations/008-enrollment-crls.js';
 import * as m009 from './migrations/009-device-evidence.js';
+import * as m013 from './migrations/013-attestation.js';
 import * as m014 from './migrations/014-posture-indexes.js';
 
 interface DialectMigration {
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '007-binding-intervals': m007,
   '008-enrollment-crls': m008,
   '009-device-evidence': m009,
+  '013-attestation': m013,
   '014-posture-indexes': m014,
 };
 

@@ -234,6 +234,50 @@ export interface DeviceEvidenceRow {
   reset_at: number | null;
   reset_reason: string | null;
   reset_actor: string | null;
+  /** TPM2B_PUBLIC of the AK (base64), TPM evidence only (migration 013). */
+  ak_public: string | null;
+}
+
+export type AttestationAction = 'quarantine' | 'revoke' | 'alert';
+
+export interface AttestationPolicyRow {
+  id: string;
+  scope: 'enrollment' | 'model';
+  scope_key: string;
+  pcrs: string;
+  reference: string | null;
+  event_log: string | null;
+  interval_ms: number;
+  max_age_ms: number;
+  on_failure: AttestationAction;
+  on_stale: AttestationAction;
+  require_on_connect: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DeviceAttestationRow {
+  device_id: string;
+  status: 'trusted' | 'failed' | 'stale';
+  policy_id: string | null;
+  last_trusted_at: number | null;
+  last_result_at: number;
+  due_at: number;
+  reason: string | null;
+  quarantined_at: number | null;
+  quarantine_reason: string | null;
+}
+
+export interface AttestationRow {
+  id: string;
+  device_id: string;
+  at: number;
+  verdict: 'trusted' | 'failed' | 'stale';
+  code: string | null;
+  reason: string | null;
+  policy_id: string | null;
+  pcrs: string | null;
+  action: string | null;
 }
 
 export interface DiagnosticRow {
@@ -291,6 +335,10 @@ export interface Database {
   provisioning_records: ProvisioningRecordRow;
   provisioning_challenges: ChallengeRow;
   device_evidence: DeviceEvidenceRow;
+  attestation_policies: AttestationPolicyRow;
+  attestation_nonces: { nonce_sha256: string; device_id: string; expires_at: number; used_at: number | null; created_at: number };
+  device_attestation: DeviceAttestationRow;
+  attestations: AttestationRow;
   diagnostics: DiagnosticRow;
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };

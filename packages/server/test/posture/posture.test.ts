@@ -31,17 +31,28 @@ describe.each(DIALECTS)('posture audit on %s', (dialect) => {
       const r = await t.call('GET', `/v1/posture?${q}`);
       expect([r.status, r.body.code], q).toEqual([400, 'VALIDATION_FAILED']);
     }
-    const before = await t.server.store.db.selectFrom('audit_log').select(({ fn }) => fn.countAll().as('n')).executeTakeFirstOrThrow();
+    // The attestation module's staleness sweeper writes its own entries meanwhile (seeded devices are overdue).
+    const count = () =>
+      t.server.store.db.selectFrom('audit_log').select(({ fn }) => fn.countAll().as('n')).where('action', 'not like', 'device.attestation%').executeTakeFirstOrThrow();
+    const before = await count();
     await t.call('GET', '/v1/posture', { token: viewer });
-    const after = await t.server.store.db.selectFrom('audit_log').select(({ fn }) => fn.countAll().as('n')).executeTakeFirstOrThrow();
+    const after = await count();
     expect(Number(after.n)).toBe(Number(before.n)); // a read: no mutation, no audit row
   });
 
   test('fail: a family whose module is missing is reported as not checked, never as "nothing found"', async () => {
     const r = (await t.call('GET', '/v1/posture', { token: viewer })).body as PostureReport;
-    const missing = r.notChecked.flatMap((g) => g.findings);
-    expect(missing).toEqual(expect.arrayContaining(['devices.never-attested', 'devices.attestation-stale', 'devices.attestation-failing', 'devices.quarantined', 'devices.release-below-floor']));
-    for (const id of missing) expect(r.findings.map((f) => f.id)).not.toContain(id);
+    // TODO(merge): the release module registers its provider; then notChecked is empty here.
+    expect(r.notChecked).toEqual([{ provider: 'releases', reason: 'the release module is not part of this build', findings: ['devices.release-below-floor'] }]);
+    expect(r.findings.map((f) => f.id)).not.toContain('devices.release-below-floor');
+  });
+
+  test('fail: a provider that throws is reported as not checked ("the check failed"), and the others still answer', async () => {
+    t.server.posture.register({ name: 'broken', findingIds: ['devices.broken'], run: () => Promise.reject(new Error('relation does not exist')) });
+    const r = (await t.call('GET', '/v1/posture?idLimit=0', { token: viewer })).body as PostureReport;
+    expect(r.notChecked).toContainEqual({ provider: 'broken', reason: 'the check failed (see the server log)', findings: ['devices.broken'] });
+    expect(r.findings.find((f) => f.id === 'devices.without-name')!.count).toBe(fleet.expected['devices.without-name']!.length);
+    t.server.posture.register({ name: 'broken', findingIds: [], run: async () => [] });
   });
 
   test('a viewer reads every finding with its exact count and its ids (capped, ordered, complete count)', async () => {

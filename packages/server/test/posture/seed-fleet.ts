@@ -32,7 +32,18 @@ export async function seedFleet(store: Store, n: number, now: number, expiringDa
     'names.without-device': [],
     'certificates.expiring': [],
     'devices.symmetric-key-never-rotated': [],
+    'devices.never-attested': [],
+    'devices.attestation-stale': [],
+    'devices.attestation-failing': [],
+    'devices.quarantined': [],
   };
+  // Attestation policies: one for a model, one for an enrollment (on_stale 'alert', so the module's
+  // own staleness sweeper, running meanwhile, never quarantines a seeded device).
+  const policies = [
+    { id: randomUUID(), scope: 'model', key: 'robot-tpm' },
+    { id: randomUUID(), scope: 'enrollment', key: enrollments[2]!.id },
+  ];
+  const attestation: unknown[][] = [];
   const devices: unknown[][] = [];
   const names: unknown[][] = [];
   const bindings: unknown[][] = [];
@@ -49,7 +60,8 @@ export async function seedFleet(store: Store, n: number, now: number, expiringDa
   for (let i = 0; i < n; i++) {
     const id = randomUUID();
     const status = i % 50 === 0 ? 'retired' : i % 50 === 1 ? 'suspended' : i % 50 === 2 ? 'manufactured' : 'active';
-    devices.push([id, 'robot', '{}', null, status, null, null, now - 200 * DAY, now]);
+    const model = i % 5 === 0 ? 'robot-tpm' : 'robot';
+    devices.push([id, model, '{}', null, status, null, null, now - 200 * DAY, now]);
     const named = i % 10 !== 3 && status !== 'retired' && status !== 'manufactured';
     if (named) {
       const nameId = randomUUID();
@@ -74,7 +86,30 @@ export async function seedFleet(store: Store, n: number, now: number, expiringDa
       ev(id, 'symmetric', null, enrollments[0]!.id);
       if (i % 9 !== 0 && status !== 'retired') expected['devices.symmetric-key-never-rotated']!.push(id);
     } else {
-      ev(id, 'x509', null, enrollments[1]!.id);
+      ev(id, 'x509', null, enrollments[i % 17 === 0 ? 2 : 1]!.id);
+    }
+    // Attestation state, for devices a policy covers (by model, or by their evidence's enrollment).
+    const covered = model === 'robot-tpm' || (i % 3 !== 0 && i % 17 === 0);
+    if (covered) {
+      const inService = status === 'active' || status === 'provisioned';
+      const r = (i * 7) % 5;
+      const row = (st: string, dueAt: number, quarantinedAt: number | null) =>
+        attestation.push([id, st, policies[0]!.id, now - 2 * DAY, now - DAY, dueAt, null, quarantinedAt, quarantinedAt === null ? null : 'attestation failed']);
+      if (r === 0 && inService) expected['devices.never-attested']!.push(id);
+      if (r === 1) row('trusted', now + DAY, null);
+      if (r === 2) {
+        row('failed', now + DAY, null);
+        if (status !== 'retired') expected['devices.attestation-failing']!.push(id);
+      }
+      if (r === 3) {
+        row('trusted', now - HOUR, null); // overdue, not yet swept
+        if (status !== 'retired') expected['devices.attestation-stale']!.push(id);
+      }
+      if (r === 4) {
+        row('stale', now - DAY, now - HOUR);
+        if (status !== 'retired') expected['devices.attestation-stale']!.push(id);
+        if (status !== 'retired') expected['devices.quarantined']!.push(id);
+      }
     }
   }
   for (let k = 0; k < Math.ceil(n / 20); k++) {
@@ -98,6 +133,12 @@ export async function seedFleet(store: Store, n: number, now: number, expiringDa
     await insertRows(tx, store.dialect, 'certificates', [
       'serial', 'fingerprint', 'device_id', 'kind', 'issuer_id', 'method', 'public_key_sha256', 'not_before', 'not_after', 'status', 'superseded_by', 'grace_until', 'revoked_at', 'revocation_reason', 'der', 'created_at',
     ], certs);
+    await insertRows(tx, store.dialect, 'attestation_policies', [
+      'id', 'scope', 'scope_key', 'pcrs', 'reference', 'event_log', 'interval_ms', 'max_age_ms', 'on_failure', 'on_stale', 'require_on_connect', 'created_at', 'updated_at',
+    ], policies.map((p) => [p.id, p.scope, p.key, '[7]', '{}', null, 60_000, 300_000, 'alert', 'alert', 0, now, now]));
+    await insertRows(tx, store.dialect, 'device_attestation', [
+      'device_id', 'status', 'policy_id', 'last_trusted_at', 'last_result_at', 'due_at', 'reason', 'quarantined_at', 'quarantine_reason',
+    ], attestation);
     await insertRows(tx, store.dialect, 'device_evidence', ['id', 'device_id', 'method', 'evidence_key', 'identity', 'seen', 'enrollment_id', 'recorded_at', 'last_seen_at', 'reset_at', 'reset_reason', 'reset_actor'], evidence);
   });
   // What autovacuum does within a minute of a bulk load: without statistics PostgreSQL believed

@@ -32,6 +32,8 @@ export interface DeviceGatewayDeps {
   readonly maxPayloadBytes: number;
   readonly maxPublishesPerSecond: number;
   readonly refusalAuditWindowMs: number;
+  /** Measured-boot attestation (issue 13): containment and the connect requirement. */
+  readonly attestation?: { contained(deviceId: string): string | null; admit(deviceId: string): Promise<string | null> };
 }
 
 
@@ -66,6 +68,9 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
     if (!r.ok) return { ok: false, reason: r.kind, detail: r.detail };
     // [MQTT-3.1.3-*]: the client identifier must be the authenticated device id, nothing else.
     if (ctx.clientId !== r.deviceId) return { ok: false, reason: 'identifier_rejected', detail: `client id ${ctx.clientId.slice(0, 64)} is not ${r.deviceId}` };
+    // Issue 13: a policy may require an attestation younger than its maximum age before a connect.
+    const refusedBy = d.attestation === undefined ? null : await d.attestation.admit(r.deviceId);
+    if (refusedBy !== null) return { ok: false, reason: 'not_authorized', detail: refusedBy };
     if (r.serial !== null) sessionSerial.set(r.deviceId, r.serial);
     else sessionSerial.delete(r.deviceId);
     return { ok: true, deviceId: r.deviceId };
@@ -103,6 +108,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       },
       pendingCommands: async (deviceId) => (await d.commands.takeFor(deviceId)).map((r) => ({ commandId: r.id, payload: wirePayload(r) })),
       onCommandAcked: async (deviceId, commandId) => d.commands.acked(deviceId, commandId),
+      ...(d.attestation === undefined ? {} : { contained: d.attestation.contained }),
       onConnect: async (deviceId, info) => presence.record({ deviceId, connected: true, remote: info.remoteAddress }),
       onDisconnect: async (deviceId, reason) => {
         sessionSerial.delete(deviceId);

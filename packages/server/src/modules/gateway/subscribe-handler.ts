@@ -34,6 +34,13 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
       granted.push(failure);
       continue;
     }
+    const contained = conn.core.hooks.contained?.(deviceId) ?? null;
+    if (contained !== null) {
+      // Issue 13: no commands reach a quarantined device; they wait in the store for its release.
+      conn.refuse('quarantined', `subscribe while quarantined: ${contained}`.slice(0, 300));
+      granted.push(failure);
+      continue;
+    }
     const qos = sub.qos >= 1 ? 1 : 0;
     session.filters |= filterBit(sub.topic);
     session.subscribedQos = Math.max(session.subscribedQos, qos) as 0 | 1;
