@@ -59,7 +59,7 @@ export async function seedFleet(store: Store, n: number, now: number, expiringDa
 
   for (let i = 0; i < n; i++) {
     const id = randomUUID();
-    const status = i % 50 === 0 ? 'retired' : i % 50 === 1 ? 'suspended' : i % 50 === 2 ? 'manufactured' : 'active';
+    const status: string = i % 50 === 0 ? 'retired' : i % 50 === 1 ? 'suspended' : i % 50 === 2 ? 'manufactured' : 'active';
     const model = i % 5 === 0 ? 'robot-tpm' : 'robot';
     devices.push([id, model, '{}', null, status, null, null, now - 200 * DAY, now]);
     const named = i % 10 !== 3 && status !== 'retired' && status !== 'manufactured';

@@ -11,7 +11,7 @@ const IN_SERVICE = ['provisioned', 'active'] as const;
  * A device is expected to attest when a policy applies to it: its current evidence's enrollment
  * has one, or its model has one (the rule of AttestationPolicies.forDevice).
  */
-const checks: readonly SqlCheck[] = [
+export const attestationChecks: readonly SqlCheck[] = [
   {
     id: 'devices.never-attested',
     severity: 'high',
@@ -82,9 +82,9 @@ const checks: readonly SqlCheck[] = [
 ];
 
 // The placeholder and this provider must name the same findings.
-if (checks.map((c) => c.id).join() !== ATTESTATION_FINDINGS.join()) throw new Error('attestation posture findings out of sync with ATTESTATION_FINDINGS');
+if (attestationChecks.map((c) => c.id).join() !== ATTESTATION_FINDINGS.join()) throw new Error('attestation posture findings out of sync with ATTESTATION_FINDINGS');
 
 /** Registered by the composition root under the name `attestation`, replacing the placeholder. */
 export function attestationPostureProvider(db: Kysely<Database>): PostureProvider {
-  return sqlProvider('attestation', db, checks);
+  return sqlProvider('attestation', db, attestationChecks);
 }

@@ -14,6 +14,6 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .columns(['method', 'device_id'])
     .where(sql.ref('reset_at'), 'is', null)
     .execute();
-  // Devices in quarantine (device_attestation is migration 013's).
-  await db.schema.createIndex('device_attestation_quarantined').on('device_attestation').column('quarantined_at').execute();
+  // Devices in quarantine (device_attestation is migration 013's): partial, so it holds only them.
+  await db.schema.createIndex('device_attestation_quarantined').on('device_attestation').column('device_id').where(sql.ref('quarantined_at'), 'is not', null).execute();
 }
