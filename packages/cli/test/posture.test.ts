@@ -23,8 +23,6 @@ describe('fleetkey posture', () => {
   });
 
   test('--json gives every finding with its count and ids; the human form lists what was found and what was not checked', async () => {
-    await fleetkeyJson(cwd, ['device', 'create', '--model', 'kuka-kr16']);
-    const dev = await fleetkeyJson(cwd, ['device', 'create', '--model', 'kuka-kr16']);
     const r = await fleetkeyJson(cwd, ['posture', '--expiring-days', '10', '--ids', '2']);
     expect(r.expiringDays).toBe(10);
     const hsm = r.findings.find((f: { id: string }) => f.id === 'ca.keys-not-in-hsm');
