@@ -195,7 +195,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const hub = new StreamHub();
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
   const a = config.attestation;
-  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice });
+  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
   posture.register(attestationPostureProvider(store.db));
   let publicUrl = config.ca.publicUrl ?? '';
@@ -266,6 +266,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
+    // A released device gets the commands held while it was quarantined (issue 13).
+    attestation.service.onContainment = (id, quarantined) => {
+      if (quarantined || !gw.isConnected(id)) return;
+      void commands.takeFor(id).then((rows) => {
+        for (const r of rows) gw.sendCommand(id, r.id, wirePayload(r));
+      }).catch((e: unknown) => logger.error({ err: e }, 'command push after release failed'));
+    };
+    attestation.service.requester = (id) => gw.requestAttestation(id, Buffer.from(JSON.stringify({ requestedAt: new Date(clock.now()).toISOString() })));
     commands.onSent = (row) => {
       void (async () => {
         const holder = await commands.holderOf(row.name_id);

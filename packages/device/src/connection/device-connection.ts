@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { FleetkeyError, MQTT_LIMITS, commandSubscriptionFilters, formatDeviceTopic, type DeviceMessageKind } from '@fleetkey/protocol';
+import { FleetkeyError, MQTT_LIMITS, attestationRequestTopic, commandSubscriptionFilters, formatDeviceTopic, type DeviceMessageKind } from '@fleetkey/protocol';
 import type { Keystore } from '../keystore/keystore.js';
 import type { OfflineBuffer } from '../offline/offline-buffer.js';
 import { backoffDelay, type RetryPolicy } from '../provisioning/backoff.js';
@@ -348,6 +348,11 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
       client.subscribe(commandSubscriptionFilters(this.deviceId)[0], { qos: 1 }, (err, granted) => {
         if (err !== null || (granted?.[0]?.qos ?? 0x80) >= 0x80) this.emit('warning', { message: 'command subscription refused', error: err ?? undefined });
       });
+      if (this.#o.attestationRequests === true) {
+        client.subscribe(attestationRequestTopic(this.deviceId), { qos: 0 }, (err, granted) => {
+          if (err !== null || (granted?.[0]?.qos ?? 0x80) >= 0x80) this.emit('warning', { message: 'attestation request subscription refused', error: err ?? undefined });
+        });
+      }
       this.emit('connected', { attempt: this.#attempts, auth: this.auth, serial: this.#serial });
       this.#firstConnect.resolve();
       this.#kickDrain();
@@ -423,6 +428,8 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   // --- commands and renewal --------------------------------------------------------------------
 
   #onMessage(topic: string, payload: Buffer): void {
+    // Issue 13: the server asks for an attestation; the payload carries nothing the device needs.
+    if (this.#o.attestationRequests === true && topic === attestationRequestTopic(this.deviceId)) return void this.emit('attestation-request');
     const parsed = parseCommand(this.deviceId, topic, payload);
     if ('problem' in parsed) return void this.emit('warning', { message: parsed.problem });
     const command = parsed.command;

@@ -34,6 +34,11 @@ export interface ConnectOptions extends BundleKeystoreOptions {
   waitForConnection?: boolean;
   /** Per device-plane HTTP request (renewal). Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * Issue 13: subscribe to `devices/{id}/attestation/request` and emit `attestation-request` when
+   * the server asks for an attestation (wire it to an attester's `attestNow()`). Default false.
+   */
+  attestationRequests?: boolean;
 }
 
 /** A command from the cloud: `devices/{id}/commands/{commandId}`, payload `{id,type,payload,expiresAt}`. */
@@ -62,6 +67,7 @@ export interface DeviceConnectionEvents {
   reconnecting: [{ attempt: number; delayMs: number }];
   stopped: [StopInfo];
   command: [DeviceCommand];
+  'attestation-request': [];
   renewed: [{ serial: string; notAfter: string; renewAfter: string }];
   'renewal-failed': [{ error: unknown; retryAt: Date }];
   /** Something went wrong that the connection survives (a refused buffered message, a bad command). */

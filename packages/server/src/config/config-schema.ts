@@ -128,6 +128,9 @@ export const ConfigSchema = Type.Object(
         nonceTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
         /** Outstanding quote nonces kept per device (older ones are dropped). */
         maxNoncesPerDevice: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+        /** Device-plane attestation requests (nonce and quote) per device. */
+        perDevicePerMinute: Type.Integer({ minimum: 1, default: 120 }),
+        perDeviceBurst: Type.Integer({ minimum: 1, default: 30 }),
       },
       { additionalProperties: false, default: {} },
     ),

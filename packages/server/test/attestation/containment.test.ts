@@ -22,7 +22,7 @@ const BAD = { ...GOOD, '7': sha('evil') };
 describe.each(DIALECTS)('attestation containment (%s)', (dialect) => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer(dialect, { config: { attestation: { sweepIntervalMs: 100 } } });
+    t = await startTestServer(dialect, { config: { attestation: { sweepIntervalMs: 100, perDevicePerMinute: 60, perDeviceBurst: 12 } } });
     await t.call('POST', '/v1/enrollments', { body: { label: 'robots', kind: 'group', attestation: 'x509' } });
   });
   afterAll(async () => t?.stop());
@@ -79,6 +79,29 @@ describe.each(DIALECTS)('attestation containment (%s)', (dialect) => {
     }
   }, 60_000);
 
+  test('the server asks a device to attest over MQTT (devices/{id}/attestation/request), also while quarantined; another device cannot subscribe to it', async () => {
+    await policy('ask-robot');
+    const r = await robot('ask-robot');
+    const other = await robot('ask-robot');
+    expect((await r.attest(GOOD)).body.verdict).toBe('trusted');
+    expect((await t.call('POST', `/v1/devices/${r.id}/attestation/request`, { body: {} })).body).toEqual({ requested: false });
+    expect((await r.attest(BAD)).body.quarantined).toBe(true);
+    const c = await r.connect();
+    const o = await other.connect();
+    try {
+      expect((await c.subscribeAsync(`devices/${r.id}/attestation/request`, { qos: 1 }))[0]?.qos).toBe(0);
+      await expect(o.subscribeAsync(`devices/${r.id}/attestation/request`, { qos: 0 })).rejects.toThrow(/Not authorized/);
+      const got = new Promise<string>((resolve) => c.on('message', (topic) => resolve(topic)));
+      expect((await t.call('POST', `/v1/devices/${r.id}/attestation/request`, { body: {} })).body).toEqual({ requested: true });
+      expect(await got).toBe(`devices/${r.id}/attestation/request`);
+      const viewer = (await t.call('POST', '/v1/tokens', { body: { role: 'viewer' } })).body.secret;
+      expect((await t.call('POST', `/v1/devices/${r.id}/attestation/request`, { token: viewer, body: {} })).status).toBe(403);
+    } finally {
+      await c.endAsync();
+      await o.endAsync();
+    }
+  }, 60_000);
+
   test('fail: with requireOnConnect, a device without a trusted attestation younger than max age cannot connect; after one it can', async () => {
     await policy('gated-robot', { requireOnConnect: true });
     const r = await robot('gated-robot');
@@ -99,6 +122,18 @@ describe.each(DIALECTS)('attestation containment (%s)', (dialect) => {
     const ev = await t.server.store.db.selectFrom('events').select('type').where('subject', '=', `device:${r.id}`).execute();
     expect(ev.map((e) => e.type)).toEqual(expect.arrayContaining(['device.attestation_stale', 'device.status_changed']));
   }, 30_000);
+
+  test('fail: a device cannot hammer the attestation routes: past its per-device budget it gets 429 RATE_LIMITED, others are unaffected', async () => {
+    await policy('noisy-robot');
+    const noisy = await robot('noisy-robot');
+    const quiet = await robot('noisy-robot');
+    const codes: number[] = [];
+    for (let i = 0; i < 35; i++) codes.push((await mtlsPost(`${t.server.deviceUrl}/device/v1/attestation/nonce`, {}, noisy.tls)).status);
+    // Burst 12, then one per second: 35 requests in a few seconds cannot all pass.
+    expect(codes.filter((c) => c === 200).length).toBeLessThan(30);
+    expect(codes.at(-1)).toBe(429);
+    expect((await quiet.attest(GOOD)).body.verdict).toBe('trusted');
+  }, 60_000);
 
   test('fail: malformed quote bodies are schema or catalogue refusals, never a 500, and change nothing', async () => {
     await policy('fuzz-robot');

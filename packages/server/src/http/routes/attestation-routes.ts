@@ -41,6 +41,14 @@ export const attestationRoutes: FastifyPluginAsyncTypebox<{ attestation: Attesta
       return reply.status(204).send();
     },
   );
+  app.post(
+    '/devices/:id/attestation/request',
+    {
+      config: { permission: 'command:send' },
+      schema: { tags: ['devices'], params: IdParams, querystring: NoQuery, body: Type.Union([NoBody, Type.Object({}, { additionalProperties: false })]), response: { 200: Type.Object({ requested: Type.Boolean() }, { additionalProperties: false }) } },
+    },
+    async (req) => attestation.service.request(requestContext(req), req.params.id),
+  );
   app.get(
     '/devices/:id/attestations',
     { config: { permission: 'device:read' }, schema: { tags: ['devices'], params: IdParams, querystring: AttestationHistoryQuery, response: { 200: DeviceAttestations } } },
@@ -66,6 +74,12 @@ export const deviceAttestationRoutes: FastifyPluginAsyncTypebox<{ attestation: A
     if (peer === undefined) throw new FleetkeyError('UNAUTHENTICATED', { detail: 'no client certificate' });
     const r = await deps.credentials.certificate(peer.serialNumber);
     if (!r.ok) throw new FleetkeyError('UNAUTHENTICATED', { detail: r.detail });
+    if (!deps.attestation.limiter.allow(r.deviceId, Date.now())) {
+      const err = new FleetkeyError('RATE_LIMITED', { detail: `device ${r.deviceId} over its attestation budget` });
+      // Audited at most once per refill by the limiter's bound, not per request.
+      auditedErrors.add(err);
+      throw err;
+    }
     return r.deviceId;
   };
   const ctxOf = (ip: string, id: string, deviceId?: string): OpContext => ({ actor: { kind: 'anonymous', label: deviceId === undefined ? `device@${ip}` : `device:${deviceId}` }, requestId: id, remoteAddress: ip });

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../../context/clock.js';
+import { RateLimiter } from '../../context/rate-limiter.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
 import type { DeviceService } from '../registry/device-service.js';
@@ -9,11 +10,16 @@ import { AttestationPolicies } from './policy-service.js';
 export interface AttestationModuleOptions extends Partial<AttestationOptions> {
   /** How often overdue devices are looked for (default 1 s; a device goes stale within one interval of its policy plus this). */
   readonly sweepIntervalMs?: number;
+  /** Device-plane attestation requests (nonce + quote) per device: a device cannot grow the audit log or the nonce table at will. */
+  readonly perDevicePerMinute?: number;
+  readonly perDeviceBurst?: number;
 }
 
 export interface AttestationModule {
   readonly service: AttestationService;
   readonly policies: AttestationPolicies;
+  /** Per-device budget of the device-plane attestation routes. */
+  readonly limiter: RateLimiter;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -43,6 +49,7 @@ export function createAttestationModule(d: { store: Store; uow: UnitOfWork; cloc
   return {
     service,
     policies,
+    limiter: new RateLimiter(o.perDevicePerMinute ?? 120, o.perDeviceBurst ?? 30),
     async start() {
       await service.load();
       stopped = false;

@@ -33,6 +33,8 @@ export class AttestationService {
   readonly #keys = new Map<string, AttestationKey>();
   /** Called after a device is quarantined or released (the gateway pushes held commands). */
   onContainment: ((deviceId: string, quarantined: boolean) => void) | undefined;
+  /** Asks a connected device to attest now (the gateway's devices/{id}/attestation/request); false when it cannot be reached. */
+  requester: ((deviceId: string) => boolean) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -45,6 +47,7 @@ export class AttestationService {
   ) {}
 
   async load(): Promise<void> {
+    await this.policies.refresh();
     const rows = await this.store.db.selectFrom('device_attestation').select(['device_id', 'quarantine_reason']).where('quarantined_at', 'is not', null).execute();
     this.#quarantined.clear();
     for (const r of rows) this.#quarantined.set(r.device_id, r.quarantine_reason ?? 'quarantined');
@@ -60,6 +63,7 @@ export class AttestationService {
    * and only when no trusted attestation younger than its maximum age is on record.
    */
   async admit(deviceId: string): Promise<string | null> {
+    if (!this.policies.anyRequireOnConnect) return null;
     const policy = await this.policies.forDevice(this.store.db, deviceId);
     if (policy === undefined || policy.require_on_connect !== 1) return null;
     const st = await this.store.db.selectFrom('device_attestation').select(['last_trusted_at', 'status']).where('device_id', '=', deviceId).executeTakeFirst();
@@ -275,6 +279,17 @@ export class AttestationService {
       }
     }
     return n;
+  }
+
+  /** An operator asks a device to attest now, over MQTT (issue 13). Audited; `requested` says whether it was reachable. */
+  async request(ctx: OpContext, deviceId: string): Promise<{ requested: boolean }> {
+    return this.uow.run(ctx, { action: 'device.attestation_requested', subject: `device:${deviceId}` }, async (w) => {
+      const device = await w.tx.selectFrom('devices').select('id').where('id', '=', deviceId).executeTakeFirst();
+      if (device === undefined) throw new FleetkeyError('DEVICE_NOT_FOUND', { detail: deviceId });
+      const requested = this.requester?.(deviceId) ?? false;
+      w.note({ requested });
+      return { requested };
+    });
   }
 
   async history(deviceId: string, limit = 100): Promise<DeviceAttestations> {

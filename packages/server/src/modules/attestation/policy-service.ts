@@ -34,6 +34,17 @@ export function quotePolicyOf(r: AttestationPolicyRow): QuotePolicy {
  * over its model's: an enrollment is the narrower statement of which hardware this is.
  */
 export class AttestationPolicies {
+  /**
+   * Whether any policy requires an attestation on connect: when none does (the common case) the
+   * gateway's CONNECT path costs no query at all. Refreshed at start and after every change.
+   */
+  anyRequireOnConnect = false;
+
+  async refresh(): Promise<void> {
+    const r = await this.store.db.selectFrom('attestation_policies').select('id').where('require_on_connect', '=', 1).limit(1).executeTakeFirst();
+    this.anyRequireOnConnect = r !== undefined;
+  }
+
   constructor(
     private readonly store: Store,
     private readonly uow: UnitOfWork,
@@ -73,9 +84,11 @@ export class AttestationPolicies {
       else await w.tx.updateTable('attestation_policies').set(values).where('id', '=', id).execute();
       const row = await w.tx.selectFrom('attestation_policies').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
       const p = toPolicy(row);
+      // Set before commit as well: a connect racing the change is judged by the stricter rule.
+      if (p.requireOnConnect) this.anyRequireOnConnect = true;
       w.note({ policyId: id, pcrs: p.pcrs, onFailure: p.onFailure, onStale: p.onStale, intervalSeconds: p.intervalSeconds, maxAgeSeconds: p.maxAgeSeconds, requireOnConnect: p.requireOnConnect, replaced: existing !== undefined });
       return p;
-    });
+    }).finally(() => this.refresh());
   }
 
   async list(): Promise<AttestationPolicy[]> {
@@ -87,6 +100,7 @@ export class AttestationPolicies {
       const r = await w.tx.deleteFrom('attestation_policies').where('id', '=', id).executeTakeFirst();
       if (r.numDeletedRows !== 1n) throw new FleetkeyError('ATTESTATION_POLICY_NOT_FOUND', { detail: id });
     });
+    await this.refresh();
   }
 
   /** The policy that applies to a device: its enrollment's, else its model's. */
