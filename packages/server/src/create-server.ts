@@ -44,6 +44,8 @@ import { StreamHub } from './modules/telemetry/stream-hub.js';
 import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
+import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
+import { attestationPostureProvider } from './modules/attestation/posture-findings.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
@@ -64,6 +66,8 @@ export interface FleetkeyServer {
   readonly mqttUrl: string | null;
   /** Update repository, director, releases and desired releases (issue 12). */
   readonly updates: UpdatesModule;
+  /** The posture audit; modules built elsewhere add their finding providers with `posture.register`. */
+  readonly posture: PostureModule;
   /** Measured-boot attestation (issue 13); null when the server does not listen. */
   readonly attestation: AttestationModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
@@ -111,6 +115,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
   const webhooks = new WebhookService(store, uow, box, destinations);
   const services: OperatorServices = { devices, names, bindings, tokens, webhooks, audit };
+  const posture = createPostureModule({ store, clock, logger });
 
   const ca = await createCaModule({
     store,
@@ -190,7 +195,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, attestation: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -202,6 +207,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const a = config.attestation;
   const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
+  posture.register(attestationPostureProvider(store.db));
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -220,6 +226,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     commands,
     hub,
     updates,
+    posture: posture.service,
     attestation,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
@@ -307,6 +314,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
     updates,
+    posture,
     attestation,
     bootstrapAdminToken,
     close: async () => {

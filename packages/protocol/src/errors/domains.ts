@@ -5,6 +5,7 @@ import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { Catalogue } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { updatesErrors } from './updates.js';
@@ -20,6 +21,7 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
   { title: 'Update repository and releases', errors: updatesErrors },
+  { title: 'Sealed storage and posture', errors: postureErrors },
   { title: 'Measured-boot attestation', errors: attestationErrors },
   { title: 'Updates on the device', errors: updateClientErrors },
 ];

@@ -5,6 +5,7 @@ import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { updatesErrors } from './updates.js';
@@ -26,6 +27,7 @@ export const ERRORS = {
   ...provisioningErrors,
   ...gatewayErrors,
   ...updatesErrors,
+  ...postureErrors,
   ...attestationErrors,
   ...updateClientErrors,
 } as const;

@@ -27,6 +27,8 @@ import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
 import type { UpdatesModule } from '../modules/updates/updates-module.js';
 import { updateRoutes } from './routes/update-routes.js';
+import type { PostureService } from '../modules/posture/posture-service.js';
+import { postureRoutes } from './routes/posture-routes.js';
 import type { AttestationModule } from '../modules/attestation/attestation-module.js';
 import { attestationRoutes } from './routes/attestation-routes.js';
 
@@ -46,6 +48,7 @@ export interface HttpOptions {
   readonly commands: CommandService;
   readonly hub: StreamHub;
   readonly updates: UpdatesModule;
+  readonly posture: PostureService;
   readonly attestation?: AttestationModule;
 }
 
@@ -81,6 +84,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
       await v1.register(updateRoutes, { updates: options.updates });
+      await v1.register(postureRoutes, { posture: options.posture });
       if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });
     },
     { prefix: '/v1' },
