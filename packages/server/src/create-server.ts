@@ -46,6 +46,7 @@ import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
 import { attestationPostureProvider } from './modules/attestation/posture-findings.js';
+import { releasePostureProvider } from './modules/updates/posture-findings.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
@@ -208,6 +209,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
   posture.register(attestationPostureProvider(store.db));
+  posture.register(releasePostureProvider(store.db));
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {

@@ -8,6 +8,8 @@ import type { PostureReport } from '@fleetkey/protocol';
 import { DIALECTS } from '../support/databases.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 import { seedFleet, type SeededFleet } from './seed-fleet.js';
+import { UnavailableProvider } from '../../src/modules/posture/posture-provider.js';
+import { randomUUID } from 'node:crypto';
 
 const FLEET = 10_000;
 /** On a 2-core machine shared by other jobs; the measured figure is printed and goes in docs/posture.md. */
@@ -41,10 +43,36 @@ describe.each(DIALECTS)('posture audit on %s', (dialect) => {
   });
 
   test('fail: a family whose module is missing is reported as not checked, never as "nothing found"', async () => {
+    const all = (await t.call('GET', '/v1/posture', { token: viewer })).body as PostureReport;
+    // Every module of this build registers its family (the releases one included).
+    expect(all.notChecked).toEqual([]);
+    t.server.posture.register(new UnavailableProvider('spare', ['devices.spare'], 'the spare module is not part of this build'));
     const r = (await t.call('GET', '/v1/posture', { token: viewer })).body as PostureReport;
-    // TODO(merge): the release module registers its provider; then notChecked is empty here.
-    expect(r.notChecked).toEqual([{ provider: 'releases', reason: 'the release module is not part of this build', findings: ['devices.release-below-floor'] }]);
-    expect(r.findings.map((f) => f.id)).not.toContain('devices.release-below-floor');
+    expect(r.notChecked).toEqual([{ provider: 'spare', reason: 'the spare module is not part of this build', findings: ['devices.spare'] }]);
+    expect(r.findings.map((f) => f.id)).not.toContain('devices.spare');
+    t.server.posture.register({ name: 'spare', findingIds: [], run: async () => [] });
+  });
+
+  test("devices whose installed version precedes their model's floor (highest minVersion, SemVer precedence) are a finding", async () => {
+    const db = t.server.store.db;
+    const release = (model: string, version: string, min: string | null) => ({
+      id: randomUUID(), model, version, min_version: min, target_name: `${model}-${version}-${randomUUID()}.img`, sha256: '0'.repeat(64), length: 1,
+      signed_by: 'k', targets_version: 1, created_at: Date.now(), created_by: 'test',
+    });
+    const before = ((await t.call('GET', '/v1/posture', { token: viewer })).body as PostureReport).findings.find((f) => f.id === 'devices.release-below-floor')!;
+    expect(before.count).toBe(0); // no release declares a floor yet
+    // Floors: robot-tpm 2.0.0 (the higher of two), robot none.
+    await db.insertInto('releases').values([release('robot-tpm', '1.9.0', '1.5.0'), release('robot-tpm', '2.1.0', '2.0.0'), release('robot', '3.0.0', null)]).execute();
+    const tpm = await db.selectFrom('devices').select('id').where('model', '=', 'robot-tpm').where('status', '=', 'active').orderBy('id').limit(4).execute();
+    const other = await db.selectFrom('devices').select('id').where('model', '=', 'robot').where('status', '=', 'active').limit(1).execute();
+    // 2.0.0-rc.1 precedes 2.0.0 (§11.3); 10.0.0 follows 2.0.0 numerically, not as text.
+    const versions = ['1.9.9', '2.0.0-rc.1', '2.0.0', '10.0.0'];
+    for (const [i, d] of tpm.entries()) await db.updateTable('devices').set({ installed_version: versions[i]! }).where('id', '=', d.id).execute();
+    await db.updateTable('devices').set({ installed_version: '0.0.1' }).where('id', '=', other[0]!.id).execute();
+    const f = ((await t.call('GET', '/v1/posture', { token: viewer })).body as PostureReport).findings.find((x) => x.id === 'devices.release-below-floor')!;
+    expect([f.count, f.ids, f.severity]).toEqual([2, [tpm[0]!.id, tpm[1]!.id].sort(), 'high']);
+    await db.updateTable('devices').set({ installed_version: null }).where('installed_version', 'is not', null).execute();
+    await db.deleteFrom('releases').execute();
   });
 
   test('fail: a provider that throws is reported as not checked ("the check failed"), and the others still answer', async () => {
