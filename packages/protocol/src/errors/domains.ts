@@ -1,5 +1,6 @@
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
+import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { Catalogue } from './error-spec.js';
@@ -16,4 +17,5 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Certificate authority', errors: caErrors },
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
+  { title: 'Cluster', errors: clusterErrors },
 ];
