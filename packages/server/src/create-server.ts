@@ -34,7 +34,7 @@ import { ProvisioningService } from './modules/provisioning/provisioning-service
 import { SymmetricMethod } from './modules/provisioning/attestation/symmetric-method.js';
 import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
 import { X509Method } from './modules/provisioning/attestation/x509-method.js';
-import { CommandService, wirePayload } from './modules/commands/command-service.js';
+import { CommandService } from './modules/commands/command-service.js';
 import { createDeviceGateway } from './modules/gateway/device-gateway.js';
 import type { Gateway } from './modules/gateway/index.js';
 import { DataService } from './modules/telemetry/data-service.js';
@@ -45,6 +45,7 @@ import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
+import { createClusterModule, type ClusterModule } from './modules/cluster/cluster-module.js';
 
 export interface FleetkeyServer {
   readonly url: string;
@@ -60,6 +61,8 @@ export interface FleetkeyServer {
   /** The MQTT gateway (mqtts://), when enabled. */
   readonly gateway: Gateway | null;
   readonly mqttUrl: string | null;
+  /** Cluster membership (issue 15): a single node unless `cluster.url` is set. */
+  readonly cluster: ClusterModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -177,7 +180,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, cluster: null, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -185,7 +188,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const commands = new CommandService(store, uow, clock);
   const data = new DataService(store);
   const hub = new StreamHub();
-  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  // Joined before any listener: a node accepts devices only once it hears the cluster (issue 15).
+  const cluster = await createClusterModule({ config, store, uow, events: bus, clock, logger });
+  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => {
+    hub.publish(m);
+    cluster.stored(m);
+  }, config.gateway.ingestLingerMs);
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -203,6 +211,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    cluster,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -234,6 +243,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
   destinations.protectOwnPort(portOf(deviceHttp));
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
+  let link: ReturnType<ClusterModule['link']> | null = null;
   if (config.gateway.enabled) {
     deviceGateway = await createDeviceGateway({
       store, uow, audit, bus, clock, ca, credentials, ingest, commands, logger,
@@ -242,22 +252,20 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
+      cluster: { nodeId: cluster.nodeId, opened: (id) => link?.opened(id), closed: (id) => link?.closed(id) },
     });
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
   }
-  // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
+  // A command sent while its device is online is pushed at once (by whichever node holds it);
+  // otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
-    const gw = deviceGateway.gateway;
-    commands.onSent = (row) => {
-      void (async () => {
-        const holder = await commands.holderOf(row.name_id);
-        if (holder === null || !gw.isConnected(holder)) return;
-        for (const r of await commands.takeFor(holder)) gw.sendCommand(holder, r.id, wirePayload(r));
-      })().catch((e: unknown) => logger.error({ err: e }, 'command push failed'));
-    };
+    const l = cluster.link(deviceGateway.gateway, commands);
+    link = l;
+    commands.onSent = (row) => l.commandSent(row.name_id);
   }
+  cluster.start({ url, deviceUrl, mqttUrl });
   crlRefresher.start();
   challenges.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
@@ -276,12 +284,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     enrollments,
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
+    cluster,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();
+      await cluster.close();
       await deviceHttp.close();
       await http.close();
       await dispatcher.stop();

@@ -21,6 +21,8 @@ import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import { evidenceRoutes } from './routes/evidence-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
+import { clusterRoutes } from './routes/cluster-routes.js';
+import type { ClusterModule } from '../modules/cluster/cluster-module.js';
 import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
@@ -41,6 +43,7 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  readonly cluster: ClusterModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -74,6 +77,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      await v1.register(clusterRoutes, { cluster: options.cluster });
     },
     { prefix: '/v1' },
   );

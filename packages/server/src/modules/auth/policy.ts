@@ -30,6 +30,8 @@ export const PERMISSIONS = [
   'enrollment:derive',
   'data:read',
   'command:send',
+  // Node hosts, pids and internal URLs (issue 15): operators run the cluster, viewers do not need it.
+  'cluster:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -37,7 +39,7 @@ const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read',
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'cluster:read']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.

@@ -32,6 +32,8 @@ export interface DeviceGatewayDeps {
   readonly maxPayloadBytes: number;
   readonly maxPublishesPerSecond: number;
   readonly refusalAuditWindowMs: number;
+  /** Cluster (issue 15): presence rows name this node; other nodes hear of sessions opened here. */
+  readonly cluster?: { readonly nodeId: string; opened(deviceId: string): void; closed(deviceId: string): void };
 }
 
 
@@ -41,7 +43,7 @@ export interface DeviceGatewayDeps {
  * the device's symmetric key), where its messages go, what it receives, and when it is cut off.
  */
 export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gateway: Gateway; close(): Promise<void> }> {
-  const presence = new PresenceRecorder(d.uow, d.logger);
+  const presence = new PresenceRecorder(d.uow, d.logger, undefined, d.cluster?.nodeId ?? null);
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
   // Refusals of an authenticated device: one audit row per device, code and window, with a count.
@@ -103,9 +105,13 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       },
       pendingCommands: async (deviceId) => (await d.commands.takeFor(deviceId)).map((r) => ({ commandId: r.id, payload: wirePayload(r) })),
       onCommandAcked: async (deviceId, commandId) => d.commands.acked(deviceId, commandId),
-      onConnect: async (deviceId, info) => presence.record({ deviceId, connected: true, remote: info.remoteAddress }),
+      onConnect: async (deviceId, info) => {
+        d.cluster?.opened(deviceId);
+        await presence.record({ deviceId, connected: true, remote: info.remoteAddress });
+      },
       onDisconnect: async (deviceId, reason) => {
         sessionSerial.delete(deviceId);
+        d.cluster?.closed(deviceId);
         await presence.record({ deviceId, connected: false, remote: null, reason });
       },
       onRefusal: async (info) => {
