@@ -13,7 +13,9 @@ export function serveCommand(): Command {
     .option('--device-port <port>', 'device-plane HTTPS port (default 8443)', (v) => Number.parseInt(v, 10))
     .option('--mqtt-port <port>', 'MQTT over TLS port (default 8883)', (v) => Number.parseInt(v, 10))
     .option('--database-url <url>', 'postgres://… to use PostgreSQL (DATABASE_URL)')
-    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; devicePort?: number; mqttPort?: number; databaseUrl?: string }, c: Command) => {
+    .option('--cluster <url>', 'join the cluster on this NATS server, nats://HOST:4222 (FLEETKEY_CLUSTER; needs PostgreSQL)')
+    .option('--node-id <id>', 'this node\'s id in the cluster (default: host-pid-random)')
+    .action(async (o: { dataDir?: string; config?: string; host?: string; port?: number; devicePort?: number; mqttPort?: number; databaseUrl?: string; cluster?: string; nodeId?: string }, c: Command) => {
       // The program declares --data-dir too, and commander gives an option to the first command
       // that declares it wherever it stands: read both, or the flag is silently ignored and a
       // second CA and admin token appear in ./fleetkey-data (issue 11 item 14).
@@ -25,8 +27,10 @@ export function serveCommand(): Command {
           ...(o.host === undefined ? {} : { host: o.host }),
           ...(o.port === undefined ? {} : { port: o.port }),
           ...(o.databaseUrl === undefined ? {} : { databaseUrl: o.databaseUrl }),
+          ...(o.cluster === undefined ? {} : { clusterUrl: o.cluster }),
         },
       });
+      if (o.nodeId !== undefined) config.cluster.nodeId = o.nodeId;
       if (o.devicePort !== undefined) config.deviceHttp.port = o.devicePort;
       if (o.mqttPort !== undefined) config.gateway.port = o.mqttPort;
       const server = await createServer(config);
@@ -41,6 +45,7 @@ export function serveCommand(): Command {
       process.stderr.write(`fleetkey: device plane on ${server.deviceUrl}\n`);
       if (server.mqttUrl !== null) process.stderr.write(`fleetkey: MQTT gateway on ${server.mqttUrl}\n`);
       process.stderr.write(`fleetkey: listening on ${server.url} (${store}, data ${config.dataDir})\n`);
+      if (server.cluster?.clustered === true) process.stderr.write(`fleetkey: cluster node ${server.cluster.nodeId} on ${new URL(config.cluster.url ?? '').host}\n`);
       const stop = (signal: string) => {
         process.stderr.write(`fleetkey: ${signal}, shutting down\n`);
         server.close().then(

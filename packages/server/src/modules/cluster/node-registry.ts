@@ -56,6 +56,9 @@ export class NodeRegistry {
       throw new FleetkeyError('CLUSTER_NODE_ID_TAKEN', { detail: `node ${this.nodeId} heartbeat ${now - Number(row.heartbeat_at)} ms ago` });
     }
     await this.#upsert(now, true);
+    // Heartbeats from the moment the row exists: the rest of the start (CA, listeners) may take
+    // longer than the timeout on a loaded machine, and a node reaped while starting stays dead.
+    this.start();
   }
 
   setEndpoints(e: NodeEndpoints): void {
@@ -63,6 +66,7 @@ export class NodeRegistry {
   }
 
   start(): void {
+    if (this.#timer !== null) return;
     this.#beating = this.#tick()
       .catch((err: unknown) => this.logger.warn({ err }, 'cluster heartbeat failed'))
       .finally(() => (this.#beating = null));
@@ -91,6 +95,12 @@ export class NodeRegistry {
 
   async #upsert(now: number, starting: boolean): Promise<void> {
     const endpoints = JSON.stringify(this.#endpoints);
+    if (!starting) {
+      // Declared dead by others (a pause longer than the timeout: GC, VM freeze, network cut to the
+      // database): its devices were marked offline; they are re-recorded on their next connect.
+      const r = await this.store.db.updateTable('cluster_nodes').set({ heartbeat_at: now, endpoints, stopped_at: null, stop_reason: null }).where('id', '=', this.nodeId).where('stopped_at', 'is not', null).where('stop_reason', '!=', 'stopped').executeTakeFirst();
+      if (r.numUpdatedRows > 0n) this.logger.warn({ node: this.nodeId }, 'this node had been declared dead by the cluster; rejoined');
+    }
     const set = { heartbeat_at: now, endpoints, ...(starting ? { started_at: now, stopped_at: null, stop_reason: null, pid: process.pid, host: hostname() } : {}) };
     const up = await this.store.db.updateTable('cluster_nodes').set(set).where('id', '=', this.nodeId).executeTakeFirst();
     if (up.numUpdatedRows > 0n) return;
