@@ -78,6 +78,8 @@ export interface CreateOptions {
   readonly resolveHost?: Resolver;
   /** false: initialise (data dir, store, CA, admin token) and return without listening (`fleetkey init`). */
   readonly listen?: boolean;
+  /** A worker of `fleetkey serve --workers N` without NATS: its bus is the primary's IPC (issue 15). */
+  readonly workerBus?: boolean;
 }
 
 /** The composition root: builds every module, wires them through their interfaces, listens. */
@@ -189,7 +191,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const data = new DataService(store);
   const hub = new StreamHub();
   // Joined before any listener: a node accepts devices only once it hears the cluster (issue 15).
-  const cluster = await createClusterModule({ config, store, uow, events: bus, clock, logger });
+  const cluster = await createClusterModule({ config, store, uow, events: bus, clock, logger, workerBus: options.workerBus === true });
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => {
     hub.publish(m);
     cluster.stored(m);

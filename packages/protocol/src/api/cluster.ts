@@ -24,8 +24,8 @@ export const ClusterNodeList = Type.Object(
   {
     /** The node that answered. */
     self: Type.String(),
-    /** 'local': a single node; 'nats': a cluster on NATS. */
-    bus: Type.Union([Type.Literal('local'), Type.Literal('nats')]),
+    /** 'local': a single node; 'nats': a cluster on NATS; 'ipc': the workers of `serve --workers N`. */
+    bus: Type.Union([Type.Literal('local'), Type.Literal('nats'), Type.Literal('ipc')]),
     busConnected: Type.Boolean(),
     nodes: Type.Array(ClusterNode),
   },

@@ -32,8 +32,8 @@ export type BusEnvelope = Static<typeof BusEnvelopeSchema>;
 export type BusBody = BusEnvelope['body'];
 
 export interface ClusterBus {
-  /** 'local': one node, in-process; 'nats': NATS with JetStream. */
-  readonly kind: 'local' | 'nats';
+  /** 'local': one node, in-process; 'nats': NATS with JetStream; 'ipc': workers of one machine. */
+  readonly kind: 'local' | 'nats' | 'ipc';
   readonly nodeId: string;
   /** Whether messages published now reach the other nodes (false while NATS is unreachable). */
   connected(): boolean;

@@ -13,6 +13,7 @@ import type { StoredMessage } from '../telemetry/ingest.js';
 import type { ClusterBus } from './cluster-bus.js';
 import { EventRelay } from './event-relay.js';
 import { GatewayLink } from './gateway-link.js';
+import { IpcClusterBus } from './ipc-bus.js';
 import { LocalClusterBus } from './local-bus.js';
 import { NatsClusterBus } from './nats-bus.js';
 import { NodeRegistry, type NodeEndpoints } from './node-registry.js';
@@ -25,13 +26,15 @@ export interface ClusterDeps {
   readonly events: EventBus;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** `serve --workers N` without NATS: the workers' bus through the primary (node:cluster IPC). */
+  readonly workerBus?: boolean;
 }
 
 export interface ClusterModule {
   readonly nodeId: string;
   readonly bus: ClusterBus;
   readonly nodes: NodeRegistry;
-  /** Whether this node is part of a multi-node cluster (a `cluster.url` was configured). */
+  /** Whether this node is part of a multi-node cluster (`cluster.url`, or a worker of `serve --workers`). */
   readonly clustered: boolean;
   readonly relay: EventRelay | null;
   readonly telemetry: TelemetryOut | null;
@@ -53,10 +56,10 @@ export interface ClusterModule {
 export async function createClusterModule(d: ClusterDeps): Promise<ClusterModule> {
   const c = d.config.cluster;
   const nodeId = c.nodeId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 32)}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const clustered = c.url !== undefined;
+  const clustered = c.url !== undefined || d.workerBus === true;
   if (clustered && d.store.dialect !== 'postgres') throw new FleetkeyError('CLUSTER_NEEDS_POSTGRES');
   let bus: ClusterBus;
-  if (c.url === undefined) bus = new LocalClusterBus(nodeId);
+  if (c.url === undefined) bus = d.workerBus === true ? new IpcClusterBus(nodeId, d.logger) : new LocalClusterBus(nodeId);
   else {
     try {
       bus = await NatsClusterBus.open({ url: c.url, nodeId, logger: d.logger, stream: { name: c.telemetryStream, subjectRoot: 'fleetkey.data' } });
@@ -73,7 +76,7 @@ export async function createClusterModule(d: ClusterDeps): Promise<ClusterModule
     throw e;
   }
   const relay = clustered ? new EventRelay(d.store, d.events, bus, d.clock, d.logger, c.storePollMs) : null;
-  const telemetry = clustered ? new TelemetryOut(bus, 'fleetkey.data', d.logger) : null;
+  const telemetry = c.url !== undefined ? new TelemetryOut(bus, 'fleetkey.data', d.logger) : null;
   const offState = telemetry === null ? () => undefined : bus.onStateChange((up) => (up ? telemetry.flush() : undefined));
   let link: GatewayLink | null = null;
   return {
