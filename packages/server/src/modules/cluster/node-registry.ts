@@ -6,6 +6,9 @@ import { systemContext } from '../../context/op-context.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
 
+/** A node stopped or lost this long ago is dropped from the list. */
+const FORGET_AFTER_MS = 24 * 3600_000;
+
 export interface NodeEndpoints {
   url: string;
   deviceUrl: string;
@@ -36,6 +39,7 @@ export interface NodeView {
 export class NodeRegistry {
   #timer: NodeJS.Timeout | null = null;
   #beating: Promise<void> | null = null;
+  #ticks = 0;
   #endpoints: NodeEndpoints = { url: '', deviceUrl: '', mqttUrl: null };
 
   constructor(
@@ -91,6 +95,9 @@ export class NodeRegistry {
     const now = this.clock.now();
     await this.#upsert(now, false);
     await this.reap(now);
+    // Rows of nodes gone for a day are history (each single-node start has its own id): the audit
+    // log keeps their losses.
+    if (this.#ticks++ % 60 === 0) await this.store.db.deleteFrom('cluster_nodes').where('stopped_at', '<', now - FORGET_AFTER_MS).execute();
   }
 
   async #upsert(now: number, starting: boolean): Promise<void> {
