@@ -254,7 +254,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
-      cluster: { nodeId: cluster.nodeId, opened: (id) => link?.opened(id), closed: (id) => link?.closed(id) },
+      cluster: { nodeId: cluster.nodeId, publishRate: cluster.publishRate, opened: (id) => link?.opened(id), closed: (id) => link?.closed(id) },
     });
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { mtlsPost } from '../support/mtls.js';
 import { deviceKey } from '../support/pki.js';
 import { bundleOf, manufactured, provisionX509 } from '../support/provision.js';
-import { CLUSTER_TIMING, startCluster, type ClusterNode, type TestCluster } from './support/cluster.js';
+import { CLUSTER_RATE, CLUSTER_TIMING, startCluster, type ClusterNode, type TestCluster } from './support/cluster.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 240_000 });
 
@@ -174,6 +174,20 @@ describe('a cluster of three nodes on PostgreSQL and NATS', () => {
     expect(JSON.parse(payload)).toMatchObject({ type: 'reboot' });
   });
 
+  test('fail: moving to another node does not buy a fresh PUBLISH allowance (the bucket follows the device; 0x96 on the new node)', async () => {
+    const r = await robot(n1);
+    const first = await connectTo(n1, r);
+    // Spend the allowance on node 1 (burst = one second's worth).
+    for (let i = 0; i < CLUSTER_RATE; i++) first.publish(`devices/${r.id}/telemetry`, JSON.stringify({ i }), { qos: 0 });
+    await sleep(50);
+    const second = await connectTo(n2, r);
+    const cut = disconnectCode(second);
+    await sleep(100); // the takeover and the allowance cross the bus
+    // A full fresh bucket would take these; the one handed over from node 1 does not.
+    for (let i = 0; i < CLUSTER_RATE; i++) second.publish(`devices/${r.id}/telemetry`, JSON.stringify({ i }), { qos: 0 });
+    expect((await cut).code).toBe(0x96);
+  });
+
   test('telemetry stored through node 3 is published to the JetStream stream, stamped with device id and name, on per-name and per-device subjects', async () => {
     const r = await robot(n1);
     expect((await n1.t.call('POST', '/v1/names', { body: { name: 'line.4' } })).status).toBe(201);
@@ -291,7 +305,7 @@ describe('a cluster of three nodes on PostgreSQL and NATS', () => {
           await Promise.race([cl.publishAsync(`devices/${r.id}/telemetry`, JSON.stringify({ seq }), { qos: 1 }), closed]);
           acked.get(r.id)!.add(seq);
           seq++;
-          await sleep(50);
+          await sleep(Math.ceil(2000 / CLUSTER_RATE)); // half the per-device rate
         } catch {
           // Every fourth device stays away: only the reaper can mark it offline.
           if (i % 4 === 3) return;

@@ -7,7 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
  * session takeover (which the device answers by reconnecting). The one exception is `session`:
  * see gateway-link.ts.
  */
-export const BUS_TOPICS = ['events', 'session', 'command'] as const;
+export const BUS_TOPICS = ['events', 'session', 'command', 'rate'] as const;
 export type BusTopic = (typeof BUS_TOPICS)[number];
 
 const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', maxLength: 36 });
@@ -22,6 +22,8 @@ export const BusEnvelopeSchema = Type.Object(
       Type.Object({ kind: Type.Literal('events'), ids: Type.Array(Uuid, { minItems: 1, maxItems: 500 }) }, { additionalProperties: false }),
       // A device opened a session on `from` at `at` (ms): older sessions elsewhere end [MQTT-3.1.4-3].
       Type.Object({ kind: Type.Literal('session'), deviceId: Uuid, at: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      // The PUBLISH allowance a device had on `from` when it moved away (cluster-publish-rate.ts).
+      Type.Object({ kind: Type.Literal('rate'), deviceId: Uuid, tokens: Type.Number({ minimum: 0, maximum: 1_000_000 }), at: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
       // A command was stored for this name: its holder's node pushes it.
       Type.Object({ kind: Type.Literal('command'), nameId: Uuid }, { additionalProperties: false }),
     ]),

@@ -11,6 +11,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { Gateway } from '../gateway/index.js';
 import type { StoredMessage } from '../telemetry/ingest.js';
 import type { ClusterBus } from './cluster-bus.js';
+import { ClusterPublishRate } from './cluster-publish-rate.js';
 import { EventRelay } from './event-relay.js';
 import { GatewayLink } from './gateway-link.js';
 import { IpcClusterBus } from './ipc-bus.js';
@@ -38,6 +39,8 @@ export interface ClusterModule {
   readonly clustered: boolean;
   readonly relay: EventRelay | null;
   readonly telemetry: TelemetryOut | null;
+  /** The gateway's per-device PUBLISH allowance, handed between nodes when a device moves. */
+  readonly publishRate: ClusterPublishRate;
   /** Called by the gateway wiring: sessions opened/closed here, commands stored here. */
   link(gateway: Gateway, commands: CommandService): GatewayLink;
   /** Every stored device message (after commit). */
@@ -79,6 +82,7 @@ export async function createClusterModule(d: ClusterDeps): Promise<ClusterModule
   const telemetry = c.url !== undefined ? new TelemetryOut(bus, 'fleetkey.data', d.logger) : null;
   const offState = telemetry === null ? () => undefined : bus.onStateChange((up) => (up ? telemetry.flush() : undefined));
   let link: GatewayLink | null = null;
+  const publishRate = new ClusterPublishRate(d.config.gateway.maxPublishesPerSecond);
   return {
     nodeId,
     bus,
@@ -86,7 +90,8 @@ export async function createClusterModule(d: ClusterDeps): Promise<ClusterModule
     clustered,
     relay,
     telemetry,
-    link: (gateway, commands) => (link = new GatewayLink(bus, gateway, commands, d.logger, () => d.clock.now())),
+    publishRate,
+    link: (gateway, commands) => (link = new GatewayLink(bus, gateway, commands, d.logger, () => d.clock.now(), publishRate)),
     stored: (m) => telemetry?.stored(m),
     start: (endpoints) => {
       nodes.setEndpoints(endpoints);

@@ -3,6 +3,7 @@ import type { CommandService } from '../commands/command-service.js';
 import { wirePayload } from '../commands/command-service.js';
 import type { Gateway } from '../gateway/index.js';
 import type { ClusterBus } from './cluster-bus.js';
+import type { ClusterPublishRate } from './cluster-publish-rate.js';
 
 /**
  * What the gateway of one node must hear from the others.
@@ -27,6 +28,7 @@ export class GatewayLink {
     private readonly commands: CommandService,
     private readonly logger: Logger,
     private readonly now: () => number,
+    private readonly rate: ClusterPublishRate,
   ) {
     this.#unsubscribe.push(
       bus.subscribe('session', (_from, body) => {
@@ -35,6 +37,12 @@ export class GatewayLink {
         if (mine === undefined || mine > body.at) return;
         this.#since.delete(body.deviceId);
         gateway.disconnectDevice(body.deviceId, 'takeover');
+        // The device's allowance follows it: moving cannot buy a fresh burst.
+        const b = this.rate.export(body.deviceId, this.now());
+        this.bus.publish({ kind: 'rate', deviceId: body.deviceId, tokens: b.tokens, at: b.at });
+      }),
+      bus.subscribe('rate', (_from, body) => {
+        if (body.kind === 'rate') this.rate.merge(body.deviceId, body.tokens, body.at);
       }),
       bus.subscribe('command', (_from, body) => {
         if (body.kind === 'command') this.push(body.nameId);

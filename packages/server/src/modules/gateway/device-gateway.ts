@@ -13,6 +13,7 @@ import type { IngestBatcher } from '../telemetry/ingest.js';
 import type { Store } from '../../store/open-store.js';
 import { createGateway } from './gateway.js';
 import { PresenceRecorder } from './presence-recorder.js';
+import type { PublishRateStore } from './publish-rate.js';
 import { RefusalAggregator } from './refusal-audit.js';
 import type { AuthenticateContext, AuthenticateResult, Gateway } from './index.js';
 
@@ -33,7 +34,7 @@ export interface DeviceGatewayDeps {
   readonly maxPublishesPerSecond: number;
   readonly refusalAuditWindowMs: number;
   /** Cluster (issue 15): presence rows name this node; other nodes hear of sessions opened here. */
-  readonly cluster?: { readonly nodeId: string; opened(deviceId: string): void; closed(deviceId: string): void };
+  readonly cluster?: { readonly nodeId: string; readonly publishRate?: PublishRateStore; opened(deviceId: string): void; closed(deviceId: string): void };
 }
 
 
@@ -76,6 +77,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   const gateway = await createGateway({
     listen: d.listen,
     limits: { maxPublishesPerSecond: d.maxPublishesPerSecond },
+    ...(d.cluster?.publishRate === undefined ? {} : { publishRate: d.cluster.publishRate }),
     tls: {
       key: d.ca.tls.keyPem,
       cert: d.ca.tls.chainPem,

@@ -14,6 +14,8 @@ const ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 // The node timeout leaves room for event-loop stalls of a loaded 2-core machine (a node reaped while
 // alive rejoins, but its devices' presence would flap).
 export const CLUSTER_TIMING = { heartbeatMs: 250, nodeTimeoutMs: 3_000, storePollMs: 200 };
+/** A low PUBLISH rate per device, so a test can spend a device's allowance in a few messages. */
+export const CLUSTER_RATE = 10;
 
 export interface ClusterNode {
   readonly id: string;
@@ -74,6 +76,7 @@ export async function startCluster(kinds: ('inprocess' | 'child')[], timing: Par
       config.deviceHttp.port = 0;
       config.gateway.port = 0;
       config.cluster = { ...config.cluster, ...clusterCfg, nodeId: id };
+      config.gateway.maxPublishesPerSecond = CLUSTER_RATE;
       const server = await createServer(config);
       let stopped = false;
       const stop = async () => {
@@ -89,7 +92,7 @@ export async function startCluster(kinds: ('inprocess' | 'child')[], timing: Par
         cwd: ROOT,
         execPath: process.execPath,
         execArgv: [`${ROOT}node_modules/vite-node/vite-node.mjs`, '--config', `${ROOT}vitest.config.ts`],
-        env: { ...process.env, FLEETKEY_NODE_CONFIG: JSON.stringify({ dataDir, databaseUrl: pg.url, clusterUrl: nats.url, cluster: clusterCfg, nodeId: id }) },
+        env: { ...process.env, FLEETKEY_NODE_CONFIG: JSON.stringify({ dataDir, databaseUrl: pg.url, clusterUrl: nats.url, cluster: clusterCfg, nodeId: id, maxPublishesPerSecond: CLUSTER_RATE }) },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       });
       let err = '';
