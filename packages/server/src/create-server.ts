@@ -267,7 +267,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     link = l;
     commands.onSent = (row) => l.commandSent(row.name_id);
   }
-  cluster.start({ url, deviceUrl, mqttUrl });
+  await cluster.start({ url, deviceUrl, mqttUrl });
   crlRefresher.start();
   challenges.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');

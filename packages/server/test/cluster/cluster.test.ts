@@ -15,7 +15,7 @@ import { deviceKey } from '../support/pki.js';
 import { bundleOf, manufactured, provisionX509 } from '../support/provision.js';
 import { CLUSTER_RATE, CLUSTER_TIMING, startCluster, type ClusterNode, type TestCluster } from './support/cluster.js';
 
-vi.setConfig({ testTimeout: 120_000, hookTimeout: 240_000 });
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 400_000 });
 
 /** Revocations measured in this test (the full 500 run in bench/cluster). */
 const REVOCATIONS = Number(process.env['FLEETKEY_CLUSTER_REVOCATIONS'] ?? 20);

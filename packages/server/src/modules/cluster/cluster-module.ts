@@ -46,7 +46,7 @@ export interface ClusterModule {
   /** Every stored device message (after commit). */
   stored(m: StoredMessage): void;
   /** After the listeners are up: publish the endpoints, start heartbeats and the relay. */
-  start(endpoints: NodeEndpoints): void;
+  start(endpoints: NodeEndpoints): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -93,8 +93,8 @@ export async function createClusterModule(d: ClusterDeps): Promise<ClusterModule
     publishRate,
     link: (gateway, commands) => (link = new GatewayLink(bus, gateway, commands, d.logger, () => d.clock.now(), publishRate)),
     stored: (m) => telemetry?.stored(m),
-    start: (endpoints) => {
-      nodes.setEndpoints(endpoints);
+    start: async (endpoints) => {
+      await nodes.setEndpoints(endpoints);
       nodes.start();
       relay?.start();
     },

@@ -65,8 +65,11 @@ export class NodeRegistry {
     this.start();
   }
 
-  setEndpoints(e: NodeEndpoints): void {
+  /** The node's listeners, written at once (the list shows them from the moment the node serves). */
+  async setEndpoints(e: NodeEndpoints): Promise<void> {
     this.#endpoints = e;
+    await this.#beating;
+    await this.#upsert(this.clock.now(), false);
   }
 
   start(): void {

@@ -98,7 +98,7 @@ export async function startCluster(kinds: ('inprocess' | 'child')[], timing: Par
       let err = '';
       child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
       const urls = await new Promise<{ url: string; deviceUrl: string; mqttUrl: string }>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`node ${id} did not start: ${err}`)), 90_000);
+        const timer = setTimeout(() => reject(new Error(`node ${id} did not start: ${err}`)), 200_000);
         child.on('message', (m: { type: string; url: string; deviceUrl: string; mqttUrl: string }) => {
           if (m.type !== 'ready') return;
           clearTimeout(timer);
