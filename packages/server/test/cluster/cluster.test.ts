@@ -142,7 +142,7 @@ describe('a cluster of three nodes on PostgreSQL and NATS', () => {
     expect(p99(cross)).toBeLessThanOrEqual(Math.max(100, p99(single)) + 100);
     // And the revoked device cannot come back on any node.
     await expect(connectTo(n2, robots[1]!)).rejects.toThrow();
-  });
+  }, 300_000);
 
   test('a device connecting to node 2 ends its session on node 1 (0x8E, [MQTT-3.1.4-3]); presence names node 2', async () => {
     const r = await robot(n2);
