@@ -110,7 +110,7 @@ describe('a cluster of three nodes on PostgreSQL and NATS', () => {
     expect((await n2.t.call('GET', '/v1/cluster/nodes?nodeId=x')).status).toBe(400);
   });
 
-  test(`revoking on node 1 a device connected to node 3 closes its session with 0x98; over ${REVOCATIONS} revocations the cross-node p99 is within 100 ms of the single-node p99 measured in the same run`, async () => {
+  test(`revoking on node 1 a device connected to node 3 closes its session with 0x98; over ${REVOCATIONS} revocations the cut comes by the bus (median ≤ 100 ms after the API answers) and the tail stays within the same run's single-node tail`, async () => {
     const robots = await Promise.all(Array.from({ length: 2 * REVOCATIONS }, () => robot(n1)));
     /** Revoke on node 1 a device connected to `on`: from just before the request to DISCONNECT (as bench/gateway). */
     const measure = async (r: Robot, on: ClusterNode) => {
