@@ -40,6 +40,11 @@ export const EVENT_TYPES = [
   'device.connected',
   'device.disconnected',
   'command.completed',
+  'release.created',
+  'release.assigned',
+  'release.unassigned',
+  'updates.root_rotated',
+  'updates.targets_published',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -44,6 +44,7 @@ import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { SecretBox } from './secrets/secret-box.js';
+import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
 import { createClusterModule, type ClusterModule } from './modules/cluster/cluster-module.js';
 
@@ -61,6 +62,8 @@ export interface FleetkeyServer {
   /** The MQTT gateway (mqtts://), when enabled. */
   readonly gateway: Gateway | null;
   readonly mqttUrl: string | null;
+  /** Update repository, director, releases and desired releases (issue 12). */
+  readonly updates: UpdatesModule;
   /** Cluster membership (issue 15): a single node unless `cluster.url` is set. */
   readonly cluster: ClusterModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
@@ -123,6 +126,13 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapContext: systemContext('bootstrap'),
   });
 
+  const u = config.updates;
+  const updates = await createUpdatesModule({
+    store, uow, box, bus, clock, dataDir: config.dataDir, names, logger,
+    maxArtifactBytes: u.maxArtifactBytes,
+    lifetimes: { timestampMs: parseDuration(u.timestampLifetime) ?? 86_400_000, snapshotMs: parseDuration(u.snapshotLifetime) ?? 604_800_000, directorMs: parseDuration(u.directorLifetime) ?? 86_400_000 },
+  });
+
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
   const enrollmentCrls = new EnrollmentCrls(store, uow);
   // The provisioning module's CRL refresher (outside enrollment anchors); started with the listeners.
@@ -182,7 +192,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, cluster: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, cluster: null, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -213,6 +223,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    updates,
     cluster,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
@@ -240,6 +251,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       challenges,
     },
     sessions: { uow, credentials, sessions },
+    updates: { updates, credentials },
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
@@ -270,6 +282,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   await cluster.start({ url, deviceUrl, mqttUrl });
   crlRefresher.start();
   challenges.start();
+  updates.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -286,10 +299,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     enrollments,
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
+    updates,
     cluster,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
+      await updates.stop();
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();

@@ -2,4 +2,5 @@ export * from './common.js';
 export * from './operators.js';
 export * from './registry.js';
 export * from './provisioning.js';
+export * from './updates.js';
 export * from './cluster.js';

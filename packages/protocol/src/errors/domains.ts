@@ -7,6 +7,7 @@ import type { Catalogue } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { updatesErrors } from './updates.js';
 
 /** The catalogue by domain, in the order docs/errors.md lists them. */
 export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: Catalogue }[] = [
@@ -17,5 +18,6 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Certificate authority', errors: caErrors },
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
+  { title: 'Update repository and releases', errors: updatesErrors },
   { title: 'Cluster', errors: clusterErrors },
 ];

@@ -7,6 +7,7 @@ import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { updatesErrors } from './updates.js';
 
 export type { ErrorSpec } from './error-spec.js';
 
@@ -23,6 +24,7 @@ export const ERRORS = {
   ...caErrors,
   ...provisioningErrors,
   ...gatewayErrors,
+  ...updatesErrors,
   ...clusterErrors,
 } as const;
 

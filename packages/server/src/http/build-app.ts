@@ -27,6 +27,8 @@ import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
+import type { UpdatesModule } from '../modules/updates/updates-module.js';
+import { updateRoutes } from './routes/update-routes.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -43,6 +45,7 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  readonly updates: UpdatesModule;
   readonly cluster: ClusterModule;
 }
 
@@ -77,6 +80,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      await v1.register(updateRoutes, { updates: options.updates });
       await v1.register(clusterRoutes, { cluster: options.cluster });
     },
     { prefix: '/v1' },
