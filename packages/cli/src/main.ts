@@ -14,6 +14,7 @@ import { deviceCommand } from './commands/device.js';
 import { nameCommand } from './commands/name.js';
 import { postureCommand } from './commands/posture.js';
 import { serveCommand } from './commands/serve.js';
+import { clusterCommand } from './commands/cluster.js';
 import { simulateCommand } from './commands/simulate.js';
 import { tokenCommand } from './commands/token.js';
 import { webhookCommand } from './commands/webhook.js';
@@ -29,7 +30,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), releaseCommand(), updatesCommand(), attestationCommand(), postureCommand()]) {
+  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), releaseCommand(), updatesCommand(), attestationCommand(), postureCommand(), clusterCommand()]) {
     program.addCommand(c);
   }
   // Subcommands copy settings only when created, so usage errors deep in the tree would call

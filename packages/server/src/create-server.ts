@@ -50,6 +50,7 @@ import { releasePostureProvider } from './modules/updates/posture-findings.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
+import { createClusterModule, type ClusterModule } from './modules/cluster/cluster-module.js';
 
 export interface FleetkeyServer {
   readonly url: string;
@@ -71,6 +72,8 @@ export interface FleetkeyServer {
   readonly posture: PostureModule;
   /** Measured-boot attestation (issue 13); null when the server does not listen. */
   readonly attestation: AttestationModule | null;
+  /** Cluster membership (issue 15): a single node unless `cluster.url` is set. */
+  readonly cluster: ClusterModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   close(): Promise<void>;
@@ -86,6 +89,8 @@ export interface CreateOptions {
   readonly resolveHost?: Resolver;
   /** false: initialise (data dir, store, CA, admin token) and return without listening (`fleetkey init`). */
   readonly listen?: boolean;
+  /** A worker of `fleetkey serve --workers N` without NATS: its bus is the primary's IPC (issue 15). */
+  readonly workerBus?: boolean;
 }
 
 /** The composition root: builds every module, wires them through their interfaces, listens. */
@@ -196,7 +201,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, cluster: null, bootstrapAdminToken, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -204,7 +209,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const commands = new CommandService(store, uow, clock);
   const data = new DataService(store);
   const hub = new StreamHub();
-  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  // Joined before any listener: a node accepts devices only once it hears the cluster (issue 15).
+  const cluster = await createClusterModule({ config, store, uow, events: bus, clock, logger, workerBus: options.workerBus === true });
+  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => {
+    hub.publish(m);
+    cluster.stored(m);
+  }, config.gateway.ingestLingerMs);
   const a = config.attestation;
   const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
@@ -230,6 +240,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     updates,
     posture: posture.service,
     attestation,
+    cluster,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -263,6 +274,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
   destinations.protectOwnPort(portOf(deviceHttp));
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
+  let link: ReturnType<ClusterModule['link']> | null = null;
   if (config.gateway.enabled) {
     deviceGateway = await createDeviceGateway({
       store, uow, audit, bus, clock, ca, credentials, ingest, commands, logger,
@@ -272,12 +284,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
       attestation: { contained: (id) => attestation.service.contained(id), admit: (id) => attestation.service.admit(id) },
+      cluster: { nodeId: cluster.nodeId, publishRate: cluster.publishRate, opened: (id) => link?.opened(id), closed: (id) => link?.closed(id) },
     });
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
   }
-  // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
+  // A command sent while its device is online is pushed at once (by whichever node holds it);
+  // otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
     // A released device gets the commands held while it was quarantined (issue 13).
@@ -288,14 +302,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       }).catch((e: unknown) => logger.error({ err: e }, 'command push after release failed'));
     };
     attestation.service.requester = (id) => gw.requestAttestation(id, Buffer.from(JSON.stringify({ requestedAt: new Date(clock.now()).toISOString() })));
-    commands.onSent = (row) => {
-      void (async () => {
-        const holder = await commands.holderOf(row.name_id);
-        if (holder === null || !gw.isConnected(holder)) return;
-        for (const r of await commands.takeFor(holder)) gw.sendCommand(holder, r.id, wirePayload(r));
-      })().catch((e: unknown) => logger.error({ err: e }, 'command push failed'));
-    };
+    const l = cluster.link(deviceGateway.gateway, commands);
+    link = l;
+    commands.onSent = (row) => l.commandSent(row.name_id);
   }
+  await cluster.start({ url, deviceUrl, mqttUrl });
   crlRefresher.start();
   challenges.start();
   updates.start();
@@ -318,6 +329,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     updates,
     posture,
     attestation,
+    cluster,
     bootstrapAdminToken,
     close: async () => {
       unsubscribe();
@@ -326,6 +338,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();
+      await cluster.close();
       await deviceHttp.close();
       await http.close();
       await dispatcher.stop();

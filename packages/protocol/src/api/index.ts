@@ -5,3 +5,4 @@ export * from './provisioning.js';
 export * from './updates.js';
 export * from './posture.js';
 export * from './attestation.js';
+export * from './cluster.js';

@@ -1,6 +1,7 @@
 import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
+import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { Catalogue } from './error-spec.js';
@@ -24,4 +25,5 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Sealed storage and posture', errors: postureErrors },
   { title: 'Measured-boot attestation', errors: attestationErrors },
   { title: 'Updates on the device', errors: updateClientErrors },
+  { title: 'Cluster', errors: clusterErrors },
 ];

@@ -1,6 +1,7 @@
 import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
+import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
@@ -30,6 +31,7 @@ export const ERRORS = {
   ...postureErrors,
   ...attestationErrors,
   ...updateClientErrors,
+  ...clusterErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -21,6 +21,8 @@ import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import { evidenceRoutes } from './routes/evidence-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
+import { clusterRoutes } from './routes/cluster-routes.js';
+import type { ClusterModule } from '../modules/cluster/cluster-module.js';
 import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
@@ -50,6 +52,7 @@ export interface HttpOptions {
   readonly updates: UpdatesModule;
   readonly posture: PostureService;
   readonly attestation?: AttestationModule;
+  readonly cluster: ClusterModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -86,6 +89,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(updateRoutes, { updates: options.updates });
       await v1.register(postureRoutes, { posture: options.posture });
       if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });
+      await v1.register(clusterRoutes, { cluster: options.cluster });
     },
     { prefix: '/v1' },
   );

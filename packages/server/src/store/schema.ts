@@ -417,10 +417,23 @@ export interface Database {
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };
   commands: CommandRow;
-  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null };
+  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null; node_id: string | null };
   releases: ReleaseRow;
   desired_releases: DesiredReleaseRow;
   tuf_metadata: TufMetadataRow;
   tuf_online_keys: TufOnlineKeyRow;
   director_devices: DirectorDeviceRow;
+  cluster_nodes: ClusterNodeRow;
+}
+
+/** A node of the cluster and its last heartbeat (migration 016). */
+export interface ClusterNodeRow {
+  id: string;
+  host: string;
+  pid: number;
+  endpoints: string;
+  started_at: number;
+  heartbeat_at: number;
+  stopped_at: number | null;
+  stop_reason: string | null;
 }

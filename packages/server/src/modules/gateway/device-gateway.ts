@@ -14,6 +14,7 @@ import type { Store } from '../../store/open-store.js';
 import { createUpdateReports } from '../update-reports/index.js';
 import { createGateway } from './gateway.js';
 import { PresenceRecorder } from './presence-recorder.js';
+import type { PublishRateStore } from './publish-rate.js';
 import { RefusalAggregator } from './refusal-audit.js';
 import type { AuthenticateContext, AuthenticateResult, Gateway } from './index.js';
 
@@ -35,6 +36,8 @@ export interface DeviceGatewayDeps {
   readonly refusalAuditWindowMs: number;
   /** Measured-boot attestation (issue 13): containment and the connect requirement. */
   readonly attestation?: { contained(deviceId: string): string | null; admit(deviceId: string): Promise<string | null> };
+  /** Cluster (issue 15): presence rows name this node; other nodes hear of sessions opened here. */
+  readonly cluster?: { readonly nodeId: string; readonly publishRate?: PublishRateStore; opened(deviceId: string): void; closed(deviceId: string): void };
 }
 
 
@@ -44,7 +47,7 @@ export interface DeviceGatewayDeps {
  * the device's symmetric key), where its messages go, what it receives, and when it is cut off.
  */
 export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gateway: Gateway; close(): Promise<void> }> {
-  const presence = new PresenceRecorder(d.uow, d.logger);
+  const presence = new PresenceRecorder(d.uow, d.logger, undefined, d.cluster?.nodeId ?? null);
   const updateReports = createUpdateReports({ uow: d.uow, logger: d.logger });
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
@@ -81,6 +84,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   const gateway = await createGateway({
     listen: d.listen,
     limits: { maxPublishesPerSecond: d.maxPublishesPerSecond },
+    ...(d.cluster?.publishRate === undefined ? {} : { publishRate: d.cluster.publishRate }),
     tls: {
       key: d.ca.tls.keyPem,
       cert: d.ca.tls.chainPem,
@@ -113,9 +117,13 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       pendingCommands: async (deviceId) => (await d.commands.takeFor(deviceId)).map((r) => ({ commandId: r.id, payload: wirePayload(r) })),
       onCommandAcked: async (deviceId, commandId) => d.commands.acked(deviceId, commandId),
       ...(d.attestation === undefined ? {} : { contained: d.attestation.contained }),
-      onConnect: async (deviceId, info) => presence.record({ deviceId, connected: true, remote: info.remoteAddress }),
+      onConnect: async (deviceId, info) => {
+        d.cluster?.opened(deviceId);
+        await presence.record({ deviceId, connected: true, remote: info.remoteAddress });
+      },
       onDisconnect: async (deviceId, reason) => {
         sessionSerial.delete(deviceId);
+        d.cluster?.closed(deviceId);
         await presence.record({ deviceId, connected: false, remote: null, reason });
       },
       onRefusal: async (info) => {
