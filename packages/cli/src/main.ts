@@ -34,6 +34,8 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'audit', summary: 'the hash-chained audit log', load: async () => (await import('./commands/audit.js')).auditCommand() },
   { name: 'release', summary: 'signed releases (TUF targets) and which name runs which release', load: async () => (await import('./commands/release.js')).releaseCommand() },
   { name: 'updates', summary: 'TUF roots of the update repository and the director', load: async () => (await import('./commands/release.js')).updatesCommand() },
+  { name: 'posture', summary: 'the fleet posture audit: findings by severity with their counts and ids', load: async () => (await import('./commands/posture.js')).postureCommand() },
+  { name: 'cluster', summary: 'the nodes of a Fleetkey cluster', load: async () => (await import('./commands/cluster.js')).clusterCommand() },
   { name: 'attestation', summary: 'measured-boot attestation: policies per enrollment or model', load: async () => (await import('./commands/attestation.js')).attestationCommand() },
 ];
 
@@ -59,7 +61,7 @@ export function version(): string {
   return pkg.version;
 }
 
-/** Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 server unreachable or other failure. */
+/** Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 server unreachable or other failure, 4 posture findings at or above --fail-on. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('fleetkey')
     .description('Fleetkey: identity, provisioning and security for IoT fleets')

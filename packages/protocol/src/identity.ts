@@ -50,6 +50,7 @@ export const EVENT_TYPES = [
   'device.attestation_stale',
   'device.quarantined',
   'device.released',
+  'device.update_reported',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

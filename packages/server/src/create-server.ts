@@ -47,9 +47,13 @@ import { NameService } from './modules/registry/name-service.js';
 import { FleetkeyMetrics } from './modules/metrics/metrics.js';
 import { networkAllowList } from './modules/metrics/network-allow.js';
 import { Readiness } from './modules/metrics/readiness.js';
+import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
+import { attestationPostureProvider } from './modules/attestation/posture-findings.js';
+import { releasePostureProvider } from './modules/updates/posture-findings.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
+import { createClusterModule, type ClusterModule } from './modules/cluster/cluster-module.js';
 
 export interface FleetkeyServer {
   readonly url: string;
@@ -67,8 +71,12 @@ export interface FleetkeyServer {
   readonly mqttUrl: string | null;
   /** Update repository, director, releases and desired releases (issue 12). */
   readonly updates: UpdatesModule;
+  /** The posture audit; modules built elsewhere add their finding providers with `posture.register`. */
+  readonly posture: PostureModule;
   /** Measured-boot attestation (issue 13); null when the server does not listen. */
   readonly attestation: AttestationModule | null;
+  /** Cluster membership (issue 15): a single node unless `cluster.url` is set. */
+  readonly cluster: ClusterModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   /** Prometheus metrics (null when `metrics.enabled` is false or the server does not listen). */
@@ -86,6 +94,8 @@ export interface CreateOptions {
   readonly resolveHost?: Resolver;
   /** false: initialise (data dir, store, CA, admin token) and return without listening (`fleetkey init`). */
   readonly listen?: boolean;
+  /** A worker of `fleetkey serve --workers N` without NATS: its bus is the primary's IPC (issue 15). */
+  readonly workerBus?: boolean;
 }
 
 /** The composition root: builds every module, wires them through their interfaces, listens. */
@@ -116,6 +126,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
   const webhooks = new WebhookService(store, uow, box, destinations);
   const services: OperatorServices = { devices, names, bindings, tokens, webhooks, audit };
+  const posture = createPostureModule({ store, clock, logger });
 
   const ca = await createCaModule({
     store,
@@ -195,7 +206,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, attestation: null, bootstrapAdminToken, metrics: null, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, cluster: null, bootstrapAdminToken, metrics: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -207,10 +218,17 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   let gatewayForMetrics: Gateway | null = null;
   const metrics = config.metrics.enabled ? new FleetkeyMetrics({ store, gateway: () => gatewayForMetrics?.stats() ?? null }) : null;
   const readiness = new Readiness(store);
-  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs, metrics ?? undefined);
+  // Joined before any listener: a node accepts devices only once it hears the cluster (issue 15).
+  const cluster = await createClusterModule({ config, store, uow, events: bus, clock, logger, workerBus: options.workerBus === true });
+  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => {
+    hub.publish(m);
+    cluster.stored(m);
+  }, config.gateway.ingestLingerMs, metrics ?? undefined);
   const a = config.attestation;
   const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
+  posture.register(attestationPostureProvider(store.db));
+  posture.register(releasePostureProvider(store.db));
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -229,8 +247,10 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     commands,
     hub,
     updates,
+    posture: posture.service,
     attestation,
     ops: { metrics, allowedNetwork: networkAllowList(config.metrics.allowNetworks), readiness },
+    cluster,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -267,6 +287,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   readiness.listener('deviceListener', () => deviceHttp.server.listening);
   destinations.protectOwnPort(portOf(deviceHttp));
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
+  let link: ReturnType<ClusterModule['link']> | null = null;
   if (config.gateway.enabled) {
     deviceGateway = await createDeviceGateway({
       store, uow, audit, bus, clock, ca, credentials, ingest, commands, logger,
@@ -277,6 +298,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
       attestation: { contained: (id) => attestation.service.contained(id), admit: (id) => attestation.service.admit(id) },
       ...(metrics === null ? {} : { metrics }),
+      cluster: { nodeId: cluster.nodeId, publishRate: cluster.publishRate, opened: (id) => link?.opened(id), closed: (id) => link?.closed(id) },
     });
     const gw = deviceGateway.gateway;
     gatewayForMetrics = gw;
@@ -285,7 +307,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     destinations.protectOwnPort(a.port);
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
   }
-  // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
+  // A command sent while its device is online is pushed at once (by whichever node holds it);
+  // otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
     // A released device gets the commands held while it was quarantined (issue 13).
@@ -296,14 +319,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       }).catch((e: unknown) => logger.error({ err: e }, 'command push after release failed'));
     };
     attestation.service.requester = (id) => gw.requestAttestation(id, Buffer.from(JSON.stringify({ requestedAt: new Date(clock.now()).toISOString() })));
-    commands.onSent = (row) => {
-      void (async () => {
-        const holder = await commands.holderOf(row.name_id);
-        if (holder === null || !gw.isConnected(holder)) return;
-        for (const r of await commands.takeFor(holder)) gw.sendCommand(holder, r.id, wirePayload(r));
-      })().catch((e: unknown) => logger.error({ err: e }, 'command push failed'));
-    };
+    const l = cluster.link(deviceGateway.gateway, commands);
+    link = l;
+    commands.onSent = (row) => l.commandSent(row.name_id);
   }
+  await cluster.start({ url, deviceUrl, mqttUrl });
   crlRefresher.start();
   challenges.start();
   updates.start();
@@ -324,7 +344,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
     updates,
+    posture,
     attestation,
+    cluster,
     bootstrapAdminToken,
     metrics,
     close: async () => {
@@ -334,6 +356,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();
+      await cluster.close();
       await deviceHttp.close();
       await http.close();
       await dispatcher.stop();

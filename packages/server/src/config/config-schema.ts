@@ -135,6 +135,30 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Measured-boot attestation (issue 13).' },
     ),
+    cluster: Type.Object(
+      {
+        url: Type.Optional(
+          Type.String({
+            pattern: '^nats://[^\\s]+$',
+            maxLength: 512,
+            description: 'nats://host:port (JetStream enabled): with a PostgreSQL `databaseUrl`, the node joins the cluster of every node sharing that database and bus. Unset: a single node (in-process bus, no NATS).',
+            env: 'FLEETKEY_CLUSTER',
+            flag: '--cluster',
+          }),
+        ),
+        nodeId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: "This node's id (default: host-pid-random); unique in the cluster.", flag: '--node-id' })),
+        heartbeatMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 1_000, description: 'How often a node writes its heartbeat.' }),
+        nodeTimeoutMs: Type.Integer({ minimum: 300, maximum: 600_000, default: 5_000, description: 'A node whose heartbeat is older than this is dead: its devices are marked offline.' }),
+        storePollMs: Type.Integer({
+          minimum: 50,
+          maximum: 60_000,
+          default: 500,
+          description: 'Store fallback: how often a node reads revocations and status changes committed by others from the events table while the bus is down (and, at 5× this, while it is up, to catch a message lost in flight). The bound on a cross-node revocation without NATS.',
+        }),
+        telemetryStream: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'FLEETKEY_DATA', description: 'JetStream stream that receives every stored diagnostics/telemetry message.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Cluster membership (issue 15).' },
+    ),
     webhooks: Type.Object(
       {
         allowInsecureHttp: Type.Boolean({ default: false, description: 'Allow `http://` webhook URLs off loopback (testing only).' }),

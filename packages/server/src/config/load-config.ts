@@ -17,6 +17,7 @@ export interface ConfigOverrides {
   databaseUrl: string;
   devicePort: number;
   mqttPort: number;
+  clusterUrl: string;
 }
 
 export interface ConfigSources {
@@ -33,6 +34,7 @@ const OVERRIDE_PATHS: Readonly<Record<Exclude<keyof ConfigOverrides, 'dataDir'>,
   databaseUrl: { path: 'databaseUrl', flag: '--database-url' },
   devicePort: { path: 'deviceHttp.port', flag: '--device-port' },
   mqttPort: { path: 'gateway.port', flag: '--mqtt-port' },
+  clusterUrl: { path: 'cluster.url', flag: '--cluster' },
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -95,14 +97,14 @@ export function loadConfig(sources: ConfigSources = {}): FleetkeyConfig {
   for (const s of allSettings()) {
     if (s.env === undefined || s.path === 'dataDir') continue;
     const v = env[s.env];
-    // An empty DATABASE_URL (a shell's `DATABASE_URL=`) means "not set", as it always has.
-    if (v === undefined || (v === '' && s.path === 'databaseUrl')) continue;
+    // An empty DATABASE_URL or FLEETKEY_CLUSTER (a shell's `X=`) means "not set", as it always has.
+    if (v === undefined || (v === '' && (s.path === 'databaseUrl' || s.path === 'cluster.url'))) continue;
     setPath(raw, s.path, fromEnv(s.schema, v));
     origin.set(s.path, `environment variable ${s.env}`);
   }
   for (const [key, target] of Object.entries(OVERRIDE_PATHS)) {
     const v = sources.overrides?.[key as keyof typeof OVERRIDE_PATHS];
-    if (v === undefined || (key === 'databaseUrl' && v === '')) continue;
+    if (v === undefined || ((key === 'databaseUrl' || key === 'clusterUrl') && v === '')) continue;
     setPath(raw, target.path, v);
     origin.set(target.path, `flag ${target.flag}`);
   }

@@ -21,6 +21,8 @@ import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import { evidenceRoutes } from './routes/evidence-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
+import { clusterRoutes } from './routes/cluster-routes.js';
+import type { ClusterModule } from '../modules/cluster/cluster-module.js';
 import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
@@ -30,6 +32,8 @@ import type { FleetkeyMetrics } from '../modules/metrics/metrics.js';
 import type { Readiness } from '../modules/metrics/readiness.js';
 import type { UpdatesModule } from '../modules/updates/updates-module.js';
 import { updateRoutes } from './routes/update-routes.js';
+import type { PostureService } from '../modules/posture/posture-service.js';
+import { postureRoutes } from './routes/posture-routes.js';
 import type { AttestationModule } from '../modules/attestation/attestation-module.js';
 import { attestationRoutes } from './routes/attestation-routes.js';
 
@@ -50,7 +54,9 @@ export interface HttpOptions {
   readonly hub: StreamHub;
   readonly ops: { metrics: FleetkeyMetrics | null; allowedNetwork: (ip: string) => boolean; readiness: Readiness };
   readonly updates: UpdatesModule;
+  readonly posture: PostureService;
   readonly attestation?: AttestationModule;
+  readonly cluster: ClusterModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -86,7 +92,9 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
       await v1.register(updateRoutes, { updates: options.updates });
+      await v1.register(postureRoutes, { posture: options.posture });
       if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });
+      await v1.register(clusterRoutes, { cluster: options.cluster });
     },
     { prefix: '/v1' },
   );

@@ -16,6 +16,23 @@ export interface DeviceRow {
   prior_status: string | null;
   created_at: number;
   updated_at: number;
+  /** Last version the device reported `installed` (migration 011); null until then. */
+  installed_version: string | null;
+  installed_release_id: string | null;
+  installed_at: number | null;
+}
+
+/** One `devices/{id}/update` report (migration 011). */
+export interface DeviceUpdateReportRow {
+  id: string;
+  device_id: string;
+  name_id: string | null;
+  release_id: string;
+  version: string;
+  phase: string;
+  code: string | null;
+  progress: number | null;
+  received_at: number;
 }
 
 export interface NameRow {
@@ -395,14 +412,28 @@ export interface Database {
   attestation_nonces: { nonce_sha256: string; device_id: string; expires_at: number; used_at: number | null; created_at: number };
   device_attestation: DeviceAttestationRow;
   attestations: AttestationRow;
+  device_update_reports: DeviceUpdateReportRow;
   diagnostics: DiagnosticRow;
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };
   commands: CommandRow;
-  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null };
+  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null; node_id: string | null };
   releases: ReleaseRow;
   desired_releases: DesiredReleaseRow;
   tuf_metadata: TufMetadataRow;
   tuf_online_keys: TufOnlineKeyRow;
   director_devices: DirectorDeviceRow;
+  cluster_nodes: ClusterNodeRow;
+}
+
+/** A node of the cluster and its last heartbeat (migration 016). */
+export interface ClusterNodeRow {
+  id: string;
+  host: string;
+  pid: number;
+  endpoints: string;
+  started_at: number;
+  heartbeat_at: number;
+  stopped_at: number | null;
+  stop_reason: string | null;
 }

@@ -37,6 +37,8 @@ export const PERMISSIONS = [
   'updates:root',
   // Attestation policies decide which boot states are trusted and what happens otherwise (issue 13).
   'attestation:policy',
+  // Node hosts, pids and internal URLs (issue 15): operators run the cluster, viewers do not need it.
+  'cluster:read',
   // GET /metrics: counts and latencies only, no identities (issue 14).
   'metrics:read',
 ] as const;
@@ -46,7 +48,7 @@ const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read',
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy', 'metrics:read']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy', 'cluster:read', 'metrics:read']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.

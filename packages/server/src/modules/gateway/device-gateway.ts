@@ -12,9 +12,11 @@ import type { CredentialResult, DeviceCredentials } from '../auth/device-credent
 import type { IngestBatcher } from '../telemetry/ingest.js';
 import type { Store } from '../../store/open-store.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
+import { createUpdateReports } from '../update-reports/index.js';
 import { createGateway } from './gateway.js';
 import { GatewayLog } from './gateway-log.js';
 import { PresenceRecorder } from './presence-recorder.js';
+import type { PublishRateStore } from './publish-rate.js';
 import { RefusalAggregator } from './refusal-audit.js';
 import type { AuthenticateContext, AuthenticateResult, Gateway } from './index.js';
 
@@ -36,6 +38,8 @@ export interface DeviceGatewayDeps {
   readonly refusalAuditWindowMs: number;
   /** Measured-boot attestation (issue 13): containment and the connect requirement. */
   readonly attestation?: { contained(deviceId: string): string | null; admit(deviceId: string): Promise<string | null> };
+  /** Cluster (issue 15): presence rows name this node; other nodes hear of sessions opened here. */
+  readonly cluster?: { readonly nodeId: string; readonly publishRate?: PublishRateStore; opened(deviceId: string): void; closed(deviceId: string): void };
   readonly metrics?: GatewayMetrics;
 }
 
@@ -46,7 +50,8 @@ export interface DeviceGatewayDeps {
  * the device's symmetric key), where its messages go, what it receives, and when it is cut off.
  */
 export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gateway: Gateway; close(): Promise<void> }> {
-  const presence = new PresenceRecorder(d.uow, d.logger);
+  const presence = new PresenceRecorder(d.uow, d.logger, undefined, d.cluster?.nodeId ?? null);
+  const updateReports = createUpdateReports({ uow: d.uow, logger: d.logger });
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
   const log = new GatewayLog(d.logger);
@@ -91,6 +96,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   const gateway = await createGateway({
     listen: d.listen,
     limits: { maxPublishesPerSecond: d.maxPublishesPerSecond },
+    ...(d.cluster?.publishRate === undefined ? {} : { publishRate: d.cluster.publishRate }),
     tls: {
       key: d.ca.tls.keyPem,
       cert: d.ca.tls.chainPem,
@@ -102,6 +108,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       authenticate,
       validate: (msg) => {
         if (msg.payload.length > d.maxPayloadBytes) return `payload of ${msg.payload.length} bytes over ${d.maxPayloadBytes}`;
+        if (msg.kind === 'update') return updateReports.check(msg.payload);
         try {
           JSON.parse(msg.payload.toString('utf8'));
           return null;
@@ -110,6 +117,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
         }
       },
       accept: async (msg) => {
+        if (msg.kind === 'update') return updateReports.accept(msg.deviceId, msg.payload, msg.receivedAt.getTime());
         await d.ingest.submit({
           deviceId: msg.deviceId,
           kind: msg.kind,
@@ -123,6 +131,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       ...(d.attestation === undefined ? {} : { contained: d.attestation.contained }),
       onConnect: async (deviceId, info) => {
         log.connected(deviceId, info);
+        d.cluster?.opened(deviceId);
         await presence.record({ deviceId, connected: true, remote: info.remoteAddress });
       },
       onDisconnect: async (deviceId, reason) => {
@@ -133,6 +142,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
           d.metrics?.revocationCut(Math.max(0, d.clock.now() - started) / 1000);
         }
         sessionSerial.delete(deviceId);
+        d.cluster?.closed(deviceId);
         await presence.record({ deviceId, connected: false, remote: null, reason });
       },
       onRefusal: async (info) => {
@@ -186,6 +196,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       await refusals.close();
       // Records of the last disconnects and the last accepted messages land before the store closes.
       await presence.drain();
+      await updateReports.close();
       await d.ingest.drain();
     },
   };
