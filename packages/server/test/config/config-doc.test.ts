@@ -25,6 +25,7 @@ function sample(s: TSchema): { env: string; value: unknown } {
   }
   if (kind === 'Union') return { env: 'debug', value: 'debug' };
   if (kind === 'String' && typeof s['pattern'] === 'string' && s['pattern'].startsWith('^postgres')) return { env: 'postgres://u@127.0.0.1:5432/x', value: 'postgres://u@127.0.0.1:5432/x' };
+  if (kind === 'String' && typeof s['pattern'] === 'string' && s['pattern'].startsWith('^nats')) return { env: 'nats://127.0.0.1:4222', value: 'nats://127.0.0.1:4222' };
   return { env: '0.0.0.0', value: '0.0.0.0' };
 }
 
