@@ -43,6 +43,7 @@ import { StreamHub } from './modules/telemetry/stream-hub.js';
 import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
+import { createConsoleModule } from './modules/console/console-module.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
 
@@ -186,6 +187,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const data = new DataService(store);
   const hub = new StreamHub();
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  const consoleModule = createConsoleModule({ store, uow, tokens, clock });
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -203,7 +205,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    console: consoleModule,
   });
+  consoleModule.start();
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
   if (publicUrl === '') publicUrl = url;
@@ -281,6 +285,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       unsubscribe();
       await crlRefresher.stop();
       await challenges.stop();
+      consoleModule.stop();
       await deviceGateway?.close();
       await deviceHttp.close();
       await http.close();

@@ -50,6 +50,10 @@ export type DeviceList = Static<typeof DeviceList>;
 export const DeviceListQuery = Type.Object(
   {
     status: Type.Optional(Status),
+    /** Exact model (the console's filter; indexed with the id for keyset pagination). */
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' })),
+    /** Search: a prefix of the device id or of the name it is bound to. */
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     after: Type.Optional(Uuid),
   },

@@ -1,6 +1,7 @@
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
 import { commonErrors } from './common.js';
+import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
@@ -22,6 +23,7 @@ export const ERRORS = {
   ...caErrors,
   ...provisioningErrors,
   ...gatewayErrors,
+  ...consoleErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -25,6 +25,8 @@ import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
+import type { ConsoleModule } from '../modules/console/console-module.js';
+import { consoleSessionRoutes } from './routes/console-session-routes.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -41,6 +43,8 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  /** The web console (`/`) and its cookie sessions; absent, only bearer tokens authenticate. */
+  readonly console?: ConsoleModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -61,10 +65,12 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
 
   app.get('/healthz', { schema: { hide: true, querystring: NoQuery } }, async () => ({ status: 'ok' }));
   await app.register(pkiRoutes, { ca: options.ca });
+  await options.console?.register(app as unknown as FastifyInstance);
 
   await app.register(
     async (v1) => {
-      installOperatorAuth(v1, { tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock });
+      const sessions = options.console?.sessions;
+      installOperatorAuth(v1, { tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock, ...(sessions === undefined ? {} : { sessions }) });
       v1.get('/openapi.json', { config: { permission: 'api:read' }, schema: { hide: true, querystring: NoQuery } }, async () => app.swagger());
       await v1.register(deviceRoutes, { services });
       await v1.register(nameRoutes, { services });
@@ -74,6 +80,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      if (sessions !== undefined) await v1.register(consoleSessionRoutes, { sessions });
     },
     { prefix: '/v1' },
   );

@@ -5,6 +5,7 @@ import {
   DeviceListQuery,
   DeviceStatusAction,
   DeviceStatusBody,
+  DeviceSummary,
   NameAt,
   AtQuery,
   NoQuery,
@@ -29,6 +30,12 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorService
     '/devices',
     { config: { permission: 'device:read' }, schema: { tags: ['devices'], querystring: DeviceListQuery, response: { 200: DeviceList } } },
     async (req) => ({ devices: await services.devices.list(stripUndefined(req.query)) }),
+  );
+
+  app.get(
+    '/devices/summary',
+    { config: { permission: 'device:read' }, schema: { tags: ['devices'], querystring: NoQuery, response: { 200: DeviceSummary } } },
+    async () => services.devices.summary(),
   );
 
   app.get(

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import {
   FleetkeyError,
   type CreateDeviceBody,
@@ -73,7 +74,7 @@ export class DeviceService {
     return toDevice(row, await this.currentName(this.store.db, id));
   }
 
-  async list(filter: { status?: DeviceStatus; limit?: number; after?: string }): Promise<Device[]> {
+  async list(filter: { status?: DeviceStatus; model?: string; q?: string; limit?: number; after?: string }): Promise<Device[]> {
     let q = this.store.db
       .selectFrom('devices')
       .leftJoin('bindings', (j) => j.onRef('bindings.device_id', '=', 'devices.id').on('bindings.valid_to', 'is', null))
@@ -83,8 +84,22 @@ export class DeviceService {
       .orderBy('devices.id', 'asc');
     if (filter.status !== undefined) q = q.where('devices.status', '=', filter.status);
     if (filter.after !== undefined) q = q.where('devices.id', '>', filter.after);
+    if (filter.model !== undefined) q = q.where('devices.model', '=', filter.model);
+    if (filter.q !== undefined) {
+      // The schema limits q to [A-Za-z0-9_.:/-], so only LIKE's own `_` needs escaping.
+      const prefix = `${filter.q.replaceAll('\\', '\\\\').replaceAll('_', '\\_').replaceAll('%', '\\%')}%`;
+      q = q.where((eb) => eb.or([sql<boolean>`${sql.ref('devices.id')} like ${prefix.toLowerCase()} escape '\\'`, sql<boolean>`${sql.ref('names.name')} like ${prefix} escape '\\'`]));
+    }
     const rows = await q.limit(filter.limit ?? 100).execute();
     return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
+  }
+
+  /** Devices by status (the console's overview): one GROUP BY over the status index. */
+  async summary(): Promise<{ total: number; byStatus: Record<string, number> }> {
+    const rows = await this.store.db.selectFrom('devices').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const byStatus: Record<string, number> = {};
+    for (const r of rows) byStatus[r.status] = Number(r.n);
+    return { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus };
   }
 
   async changeStatus(ctx: OpContext, id: string, action: DeviceStatusAction, reason: string | undefined): Promise<Device> {
