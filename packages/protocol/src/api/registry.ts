@@ -75,6 +75,8 @@ export const Binding = Type.Object(
   { additionalProperties: false },
 );
 export type Binding = Static<typeof Binding>;
+export const BindingList = Type.Object({ bindings: Type.Array(Binding) }, { additionalProperties: false });
+export type BindingList = Static<typeof BindingList>;
 
 export const Name = Type.Object(
   {

@@ -8,6 +8,7 @@ import {
   DeviceSummary,
   NameAt,
   AtQuery,
+  BindingList,
   NoQuery,
   OptionalBody,
   Uuid,
@@ -57,6 +58,15 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorService
       },
     },
     async (req) => services.devices.changeStatus(requestContext(req), req.params.id, req.params.action, req.body?.reason),
+  );
+
+  app.get(
+    '/devices/:id/bindings',
+    { config: { permission: 'name:read' }, schema: { tags: ['devices'], params: IdParams, querystring: NoQuery, response: { 200: BindingList } } },
+    async (req) => {
+      await services.devices.get(req.params.id);
+      return { bindings: await services.bindings.historyOfDevice(req.params.id) };
+    },
   );
 
   app.get(
