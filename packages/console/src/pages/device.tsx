@@ -92,7 +92,7 @@ export function DevicePage(props: { id: string; role: Role }) {
           (evidence.data.current === null ? (
             <p>No evidence recorded yet (the device has not been admitted).</p>
           ) : (
-            <pre class="json">{JSON.stringify(evidence.data.current, null, 2)}</pre>
+            <pre class="json" tabIndex={0} aria-label="Recorded evidence">{JSON.stringify(evidence.data.current, null, 2)}</pre>
           ))}
       </Section>
       <Section title="Certificates">
