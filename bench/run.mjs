@@ -17,6 +17,7 @@ const BENCHES = [
   { name: 'ca', title: 'CA: certificates/s and CSR verifications/s vs raw P-256 signatures, CRL of 100,000; SAS token verifications/s vs raw HMAC-SHA256', args: ['bench/ca/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'provisioning', title: 'Provisioning: registrations/s vs raw mTLS handshakes/s; manufacture devices/s', args: ['bench/provisioning/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'gateway', title: 'Gateway vs Mosquitto: connects/s, memory per connection, QoS 0/1 msgs/s, revoke→disconnect', args: ['bench/gateway/run.mjs', quick ? '--smoke' : ''].filter(Boolean), ulimit: 20000 },
+  { name: 'console', title: 'Console: JS to the first page (gzip), time to first render in chromium, filtering 100,000 devices (p99)', args: ['bench/console/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'simulator', title: 'Simulator: reconnect storm vs Mosquitto (success rate, time to 99%, CONNACK p99, refusals)', args: ['bench/simulator/run.mjs', ...(quick ? ['--quick'] : [])], ulimit: 20000 },
 ];
 

@@ -1,4 +1,4 @@
-import type { Device, DeviceList } from '@fleetkey/protocol';
+import type { Device, DeviceList, DeviceStatus } from '@fleetkey/protocol';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { ErrorNote, StatusBadge } from '../components/bits.js';
@@ -6,7 +6,8 @@ import { shortId, when } from '../format.js';
 import { href } from '../router.js';
 
 const PAGE = 50;
-const STATUSES = ['', 'manufactured', 'active', 'suspended', 'revoked', 'retired'];
+// The protocol's DEVICE_STATUSES, typed against it (a value import would bundle TypeBox).
+const STATUSES: readonly ('' | DeviceStatus)[] = ['', 'manufactured', 'provisioned', 'active', 'suspended', 'revoked', 'retired'];
 
 /** Server-side search, filters and keyset pages: the browser never holds more than one page. */
 export function DevicesPage() {
