@@ -45,7 +45,7 @@ const jsGzip = refs.filter((f) => f.endsWith('.js')).reduce((a, f) => a + gz(f),
 const cssGzip = refs.filter((f) => f.endsWith('.css')).reduce((a, f) => a + gz(f), 0);
 const libGzip = gzipSync(readFileSync(join(root, 'node_modules/preact/dist/preact.module.js'))).length
   + gzipSync(readFileSync(join(root, 'node_modules/preact/hooks/dist/hooks.module.js'))).length
-  + gzipSync(readFileSync(join(root, 'node_modules/uplot/dist/uPlot.esm.js'))).length;
+  + gzipSync(readFileSync(join(root, 'node_modules/uplot/dist/uPlot.iife.min.js'))).length;
 
 const s = scratch('fleetkey-bench-console-');
 const server = await createServer(loadConfig({ env: { FLEETKEY_LOG_LEVEL: 'silent' }, overrides: { dataDir: s.dir, port: 0, host: '127.0.0.1' } }), {});

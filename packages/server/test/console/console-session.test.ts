@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readSessionCookie, setSessionCookie } from '../../src/http/console-cookie.js';
 import { DIALECTS } from '../support/databases.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -155,5 +156,18 @@ describe.each(DIALECTS)('web console sessions on %s', (dialect) => {
     const summary = await t.call('GET', '/v1/devices/summary', { token: tokens['viewer']! });
     expect(summary.body.total).toBeGreaterThanOrEqual(8);
     expect(summary.body.byStatus['revoked']).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('the session cookie over TLS', () => {
+  test('is __Host- prefixed and Secure, and a plain-HTTP cookie name is not read there (no shadowing)', () => {
+    const headers: Record<string, string> = {};
+    const reply = { header: (k: string, v: string) => (headers[k] = v) };
+    const tls = { protocol: 'https', headers: { cookie: 'fleetkey-session=planted; __Host-fleetkey-session=real' } };
+    setSessionCookie(tls as never, reply as never, 'A'.repeat(43), Date.now() + 60_000);
+    expect(headers['set-cookie']).toMatch(/^__Host-fleetkey-session=A{43}; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
+    expect(headers['set-cookie']).not.toContain('Domain');
+    expect(readSessionCookie(tls as never)).toBe('real');
+    expect(readSessionCookie({ protocol: 'https', headers: { cookie: 'fleetkey-session=planted' } } as never)).toBeUndefined();
   });
 });
