@@ -254,6 +254,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
+    consoleModule.countOnline(() => gw.connectionCount());
     commands.onSent = (row) => {
       void (async () => {
         const holder = await commands.holderOf(row.name_id);

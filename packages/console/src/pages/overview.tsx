@@ -31,6 +31,9 @@ export function Overview() {
             <li class="card">
               <span class="big">{summary.data.total}</span> devices
             </li>
+            <li class="card" data-testid="online">
+              <span class="big">{summary.data.online ?? '—'}</span> online now
+            </li>
             {Object.entries(summary.data.byStatus).map(([s, n]) => (
               <li class="card" key={s}>
                 <span class="big">{n}</span> <StatusBadge status={s} />

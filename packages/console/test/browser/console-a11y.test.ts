@@ -19,6 +19,8 @@ describe.skipIf(!chromiumAvailable())('web console in Debian chromium: accessibi
     // Admin-only pages are checked with the admin's session.
     await f.browser.context.clearCookies();
     await f.signIn(page, f.t.adminToken);
+    // Robot A is connected over MQTT: the overview counts it online.
+    await expect.poll(() => page.getByTestId('online').textContent()).toBe('1 online now');
     const pages: [string, string, string | null][] = [
       ['overview', '#/', 'overview.png'],
       ['devices', '#/devices', 'devices.png'],

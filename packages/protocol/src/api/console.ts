@@ -16,7 +16,12 @@ export type ConsoleSession = Static<typeof ConsoleSession>;
 
 /** Devices by status: the fleet overview's counts (one indexed GROUP BY, not a list walk). */
 export const DeviceSummary = Type.Object(
-  { total: Type.Integer(), byStatus: Type.Record(Type.String(), Type.Integer()) },
+  {
+    total: Type.Integer(),
+    byStatus: Type.Record(Type.String(), Type.Integer()),
+    /** Devices connected to this node's MQTT gateway now; null when the gateway is off. */
+    online: Type.Union([Type.Integer(), Type.Null()]),
+  },
   { additionalProperties: false },
 );
 export type DeviceSummary = Static<typeof DeviceSummary>;

@@ -72,7 +72,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       const sessions = options.console?.sessions;
       installOperatorAuth(v1, { tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock, ...(sessions === undefined ? {} : { sessions }) });
       v1.get('/openapi.json', { config: { permission: 'api:read' }, schema: { hide: true, querystring: NoQuery } }, async () => app.swagger());
-      await v1.register(deviceRoutes, { services });
+      await v1.register(deviceRoutes, { services, online: () => options.console?.online() ?? null });
       await v1.register(nameRoutes, { services });
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });

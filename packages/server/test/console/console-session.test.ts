@@ -156,6 +156,8 @@ describe.each(DIALECTS)('web console sessions on %s', (dialect) => {
     const summary = await t.call('GET', '/v1/devices/summary', { token: tokens['viewer']! });
     expect(summary.body.total).toBeGreaterThanOrEqual(8);
     expect(summary.body.byStatus['revoked']).toBeGreaterThanOrEqual(1);
+    // Nothing is connected to this server's gateway.
+    expect(summary.body.online).toBe(0);
   });
 });
 

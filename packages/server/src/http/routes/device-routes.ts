@@ -20,7 +20,7 @@ import type { OperatorServices } from './services.js';
 
 const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 
-export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices }> = async (app, { services }) => {
+export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices; online?: () => number | null }> = async (app, { services, online }) => {
   app.post(
     '/devices',
     { config: { permission: 'device:create' }, schema: { tags: ['devices'], querystring: NoQuery, body: CreateDeviceBody, response: { 201: Device } } },
@@ -36,7 +36,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorService
   app.get(
     '/devices/summary',
     { config: { permission: 'device:read' }, schema: { tags: ['devices'], querystring: NoQuery, response: { 200: DeviceSummary } } },
-    async () => services.devices.summary(),
+    async () => ({ ...(await services.devices.summary()), online: online?.() ?? null }),
   );
 
   app.get(

@@ -15,6 +15,9 @@ export interface ConsoleModule {
   readonly assets: ConsoleAssets;
   /** Registers `/` and `/assets/*` on the operator app (outside /v1: the page itself needs no credential). */
   register(app: FastifyInstance): Promise<void>;
+  /** Devices connected now (the overview's "online now"); null until a gateway counts them. */
+  online(): number | null;
+  countOnline(counter: () => number): void;
   start(): void;
   stop(): void;
 }
@@ -22,11 +25,16 @@ export interface ConsoleModule {
 export function createConsoleModule(deps: { store: Store; uow: UnitOfWork; tokens: TokenService; clock: Clock; ttlMs?: number; dir?: string }): ConsoleModule {
   const sessions = new ConsoleSessions(deps.store, deps.uow, deps.tokens, deps.clock, deps.ttlMs ?? CONSOLE_SESSION_TTL_MS);
   const assets = loadConsoleAssets(deps.dir);
+  let counter: (() => number) | null = null;
   return {
     sessions,
     assets,
     register: async (app) => {
       await app.register(consoleRoutes, { assets });
+    },
+    online: () => (counter === null ? null : counter()),
+    countOnline: (c) => {
+      counter = c;
     },
     start: () => sessions.start(),
     stop: () => sessions.stop(),
