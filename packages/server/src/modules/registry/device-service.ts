@@ -85,12 +85,28 @@ export class DeviceService {
     if (filter.status !== undefined) q = q.where('devices.status', '=', filter.status);
     if (filter.after !== undefined) q = q.where('devices.id', '>', filter.after);
     if (filter.model !== undefined) q = q.where('devices.model', '=', filter.model);
-    if (filter.q !== undefined) {
-      // The schema limits q to [A-Za-z0-9_.:/-], so only LIKE's own `_` needs escaping.
-      const prefix = `${filter.q.replaceAll('\\', '\\\\').replaceAll('_', '\\_').replaceAll('%', '\\%')}%`;
-      q = q.where((eb) => eb.or([sql<boolean>`${sql.ref('devices.id')} like ${prefix.toLowerCase()} escape '\\'`, sql<boolean>`${sql.ref('names.name')} like ${prefix} escape '\\'`]));
+    const limit = filter.limit ?? 100;
+    if (filter.q === undefined) {
+      const rows = await q.limit(limit).execute();
+      return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
     }
-    const rows = await q.limit(filter.limit ?? 100).execute();
+    // Search: id prefix OR bound-name prefix, as two queries each able to use its own index (one
+    // OR across both would scan the table), merged in id order. The schema limits q to
+    // [A-Za-z0-9_.:/-], so only LIKE's own `_` needs escaping.
+    const like = `${filter.q.replaceAll('\\', '\\\\').replaceAll('_', '\\_').replaceAll('%', '\\%')}%`;
+    const hex = filter.q.toLowerCase();
+    // A hex prefix of the id's first group is a primary-key range: 'g' sorts after every hex digit
+    // (and, in PostgreSQL's locale collations, hyphens only break ties after the letters and digits).
+    // Anything but hex digits and hyphens cannot begin an id: then only names are searched.
+    const byId = /^[0-9a-f]{1,8}$/.test(hex)
+      ? q.where('devices.id', '>=', hex).where('devices.id', '<', `${hex}g`)
+      : /^[0-9a-f-]+$/.test(hex)
+        ? q.where(sql<boolean>`${sql.ref('devices.id')} like ${like.toLowerCase()} escape '\\'`)
+        : null;
+    const byName = q.where(sql<boolean>`${sql.ref('names.name')} like ${like} escape '\\'`);
+    const [a, b] = await Promise.all([byId === null ? [] : byId.limit(limit).execute(), byName.limit(limit).execute()]);
+    const merged = new Map([...a, ...b].map((r) => [r.id, r]));
+    const rows = [...merged.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).slice(0, limit);
     return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
   }
 
