@@ -103,7 +103,19 @@ export class DeviceService {
       : /^[0-9a-f-]+$/.test(hex)
         ? q.where(sql<boolean>`${sql.ref('devices.id')} like ${like.toLowerCase()} escape '\\'`)
         : null;
-    const byName = q.where(sql<boolean>`${sql.ref('names.name')} like ${like} escape '\\'`);
+    // Driven from the names table (inner joins): a fleet has as many names as devices at most,
+    // and the open binding and the device are then one indexed lookup each.
+    let byName = this.store.db
+      .selectFrom('names')
+      .innerJoin('bindings', (j) => j.onRef('bindings.name_id', '=', 'names.id').on('bindings.valid_to', 'is', null))
+      .innerJoin('devices', 'devices.id', 'bindings.device_id')
+      .selectAll('devices')
+      .select('names.name as bound_name')
+      .where(sql<boolean>`${sql.ref('names.name')} like ${like} escape '\\'`)
+      .orderBy('devices.id', 'asc');
+    if (filter.status !== undefined) byName = byName.where('devices.status', '=', filter.status);
+    if (filter.after !== undefined) byName = byName.where('devices.id', '>', filter.after);
+    if (filter.model !== undefined) byName = byName.where('devices.model', '=', filter.model);
     const [a, b] = await Promise.all([byId === null ? [] : byId.limit(limit).execute(), byName.limit(limit).execute()]);
     const merged = new Map([...a, ...b].map((r) => [r.id, r]));
     const rows = [...merged.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).slice(0, limit);
