@@ -40,6 +40,17 @@ export const EVENT_TYPES = [
   'device.connected',
   'device.disconnected',
   'command.completed',
+  'release.created',
+  'release.assigned',
+  'release.unassigned',
+  'updates.root_rotated',
+  'updates.targets_published',
+  // Measured-boot attestation (issue 13).
+  'device.attestation_failed',
+  'device.attestation_stale',
+  'device.quarantined',
+  'device.released',
+  'device.update_reported',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -13,6 +13,10 @@ export const Device = Type.Object(
     status: Status,
     statusReason: Type.Union([Type.String(), Type.Null()]),
     name: Type.Union([Type.String(), Type.Null()]),
+    /** The last version the device reported installed (`devices/{id}/update`), null before any. */
+    installedVersion: Type.Union([Type.String(), Type.Null()]),
+    installedReleaseId: Type.Union([Type.String(), Type.Null()]),
+    installedAt: Type.Union([Timestamp, Type.Null()]),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   },
@@ -54,6 +58,8 @@ export const DeviceListQuery = Type.Object(
     model: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' })),
     /** Search: a prefix of the device id or of the name it is bound to. */
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' })),
+    /** Devices whose last installed version is exactly this one (semver, as reported). */
+    installedVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z.+-]+$' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     after: Type.Optional(Uuid),
   },

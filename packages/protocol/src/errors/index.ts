@@ -1,12 +1,17 @@
+import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
+import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
 import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { updatesErrors } from './updates.js';
+import { updateClientErrors } from './update-client.js';
 
 export type { ErrorSpec } from './error-spec.js';
 
@@ -23,6 +28,11 @@ export const ERRORS = {
   ...caErrors,
   ...provisioningErrors,
   ...gatewayErrors,
+  ...updatesErrors,
+  ...postureErrors,
+  ...attestationErrors,
+  ...updateClientErrors,
+  ...clusterErrors,
   ...consoleErrors,
 } as const;
 

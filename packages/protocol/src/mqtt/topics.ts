@@ -8,9 +8,13 @@
  *     devices/{deviceId}/telemetry                      internal telemetry, stored under the device
  *     devices/{deviceId}/state                          reported state
  *     devices/{deviceId}/commands/{commandId}/result    outcome of a command
+ *     devices/{deviceId}/update                         update progress and outcome (update-report.ts)
  *
  *   cloud → device (PUBLISH by the gateway, QoS 1)
  *     devices/{deviceId}/commands/{commandId}
+ *   cloud → device (PUBLISH by the gateway, QoS 0; issue 13)
+ *     devices/{deviceId}/attestation/request     the server asks for an attestation now
+ *   (subscribed to by that exact filter; allowed while the device is quarantined)
  *   which the device receives by subscribing to one of
  *     devices/{deviceId}/commands/+    or    devices/{deviceId}/commands/#
  *
@@ -32,10 +36,10 @@ export const COMMAND_ID_MAX_LENGTH = 64;
 export const COMMAND_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** What a device may publish, as the gateway hands it to the store. */
-export type DeviceMessageKind = 'diagnostics' | 'telemetry' | 'state' | 'command_result';
+export type DeviceMessageKind = 'diagnostics' | 'telemetry' | 'state' | 'command_result' | 'update';
 
 export type ParsedDeviceTopic =
-  | { readonly deviceId: string; readonly kind: 'diagnostics' | 'telemetry' | 'state' }
+  | { readonly deviceId: string; readonly kind: 'diagnostics' | 'telemetry' | 'state' | 'update' }
   | { readonly deviceId: string; readonly kind: 'command_result'; readonly commandId: string };
 
 export function isDeviceId(value: string): boolean {
@@ -66,6 +70,7 @@ export function parseDeviceTopic(topic: string): ParsedDeviceTopic | undefined {
     case 'diagnostics':
     case 'telemetry':
     case 'state':
+    case 'update':
       return { deviceId, kind: rest };
     default:
       break;
@@ -129,4 +134,15 @@ function assertDeviceId(deviceId: string): void {
   if (!isDeviceId(deviceId)) {
     throw new FleetkeyError('GATEWAY_TOPIC_INVALID', { detail: 'malformed deviceId' });
   }
+}
+
+/** Issue 13: the cloud → device topic on which the server asks for an attestation now. */
+export function attestationRequestTopic(deviceId: string): string {
+  assertDeviceId(deviceId);
+  return `devices/${deviceId}/attestation/request`;
+}
+
+/** True when `filter` is exactly the device's own attestation request topic (no wildcards). */
+export function isOwnAttestationRequestFilter(deviceId: string, filter: string): boolean {
+  return filter.length === ID_END + '/attestation/request'.length && filter.startsWith('devices/') && filter.slice(PREFIX_LENGTH, ID_END) === deviceId && filter.endsWith('/attestation/request');
 }

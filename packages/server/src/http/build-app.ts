@@ -21,10 +21,18 @@ import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import { evidenceRoutes } from './routes/evidence-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
+import { clusterRoutes } from './routes/cluster-routes.js';
+import type { ClusterModule } from '../modules/cluster/cluster-module.js';
 import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
+import type { UpdatesModule } from '../modules/updates/updates-module.js';
+import { updateRoutes } from './routes/update-routes.js';
+import type { PostureService } from '../modules/posture/posture-service.js';
+import { postureRoutes } from './routes/posture-routes.js';
+import type { AttestationModule } from '../modules/attestation/attestation-module.js';
+import { attestationRoutes } from './routes/attestation-routes.js';
 import type { ConsoleModule } from '../modules/console/console-module.js';
 import { consoleSessionRoutes } from './routes/console-session-routes.js';
 
@@ -43,6 +51,10 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  readonly updates: UpdatesModule;
+  readonly posture: PostureService;
+  readonly attestation?: AttestationModule;
+  readonly cluster: ClusterModule;
   /** The web console (`/`) and its cookie sessions; absent, only bearer tokens authenticate. */
   readonly console?: ConsoleModule;
 }
@@ -80,6 +92,10 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      await v1.register(updateRoutes, { updates: options.updates });
+      await v1.register(postureRoutes, { posture: options.posture });
+      if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });
+      await v1.register(clusterRoutes, { cluster: options.cluster });
       if (sessions !== undefined) await v1.register(consoleSessionRoutes, { sessions });
     },
     { prefix: '/v1' },

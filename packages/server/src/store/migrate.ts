@@ -9,7 +9,12 @@ import * as m006 from './migrations/006-message-keys.js';
 import * as m007 from './migrations/007-binding-intervals.js';
 import * as m008 from './migrations/008-enrollment-crls.js';
 import * as m009 from './migrations/009-device-evidence.js';
+import * as m010 from './migrations/010-updates.js';
+import * as m011 from './migrations/011-update-reports.js';
+import * as m013 from './migrations/013-attestation.js';
+import * as m014 from './migrations/014-posture-indexes.js';
 import * as m015 from './migrations/015-console-sessions.js';
+import * as m016 from './migrations/016-cluster-nodes.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -27,7 +32,12 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '007-binding-intervals': m007,
   '008-enrollment-crls': m008,
   '009-device-evidence': m009,
+  '010-updates': m010,
+  '011-update-reports': m011,
+  '013-attestation': m013,
+  '014-posture-indexes': m014,
   '015-console-sessions': m015,
+  '016-cluster-nodes': m016,
 };
 
 class InlineProvider implements MigrationProvider {

@@ -16,6 +16,23 @@ export interface DeviceRow {
   prior_status: string | null;
   created_at: number;
   updated_at: number;
+  /** Last version the device reported `installed` (migration 011); null until then. */
+  installed_version: string | null;
+  installed_release_id: string | null;
+  installed_at: number | null;
+}
+
+/** One `devices/{id}/update` report (migration 011). */
+export interface DeviceUpdateReportRow {
+  id: string;
+  device_id: string;
+  name_id: string | null;
+  release_id: string;
+  version: string;
+  phase: string;
+  code: string | null;
+  progress: number | null;
+  received_at: number;
 }
 
 export interface NameRow {
@@ -243,6 +260,50 @@ export interface DeviceEvidenceRow {
   reset_at: number | null;
   reset_reason: string | null;
   reset_actor: string | null;
+  /** TPM2B_PUBLIC of the AK (base64), TPM evidence only (migration 013). */
+  ak_public: string | null;
+}
+
+export type AttestationAction = 'quarantine' | 'revoke' | 'alert';
+
+export interface AttestationPolicyRow {
+  id: string;
+  scope: 'enrollment' | 'model';
+  scope_key: string;
+  pcrs: string;
+  reference: string | null;
+  event_log: string | null;
+  interval_ms: number;
+  max_age_ms: number;
+  on_failure: AttestationAction;
+  on_stale: AttestationAction;
+  require_on_connect: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DeviceAttestationRow {
+  device_id: string;
+  status: 'trusted' | 'failed' | 'stale';
+  policy_id: string | null;
+  last_trusted_at: number | null;
+  last_result_at: number;
+  due_at: number;
+  reason: string | null;
+  quarantined_at: number | null;
+  quarantine_reason: string | null;
+}
+
+export interface AttestationRow {
+  id: string;
+  device_id: string;
+  at: number;
+  verdict: 'trusted' | 'failed' | 'stale';
+  code: string | null;
+  reason: string | null;
+  policy_id: string | null;
+  pcrs: string | null;
+  action: string | null;
 }
 
 export interface DiagnosticRow {
@@ -281,6 +342,62 @@ export interface CommandRow {
   completed_at: number | null;
 }
 
+/** A release: one artifact (a TUF target of the image repository) for one model and version. */
+export interface ReleaseRow {
+  id: string;
+  model: string;
+  version: string;
+  min_version: string | null;
+  target_name: string;
+  sha256: string;
+  length: number;
+  signed_by: string;
+  targets_version: number;
+  created_at: number;
+  created_by: string;
+}
+
+/** Which release a name should run: the one place, set by an operator or a rollout. */
+export interface DesiredReleaseRow {
+  name_id: string;
+  release_id: string;
+  source: 'operator' | 'rollout';
+  rollout_id: string | null;
+  updated_at: number;
+  updated_by: string;
+}
+
+export interface TufMetadataRow {
+  repo: 'image' | 'director';
+  role: 'root' | 'targets' | 'snapshot' | 'timestamp';
+  version: number;
+  body: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface TufOnlineKeyRow {
+  key_id: string;
+  repo: 'image' | 'director';
+  role: 'targets' | 'snapshot' | 'timestamp';
+  public_key: string;
+  sealed_private: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface DirectorDeviceRow {
+  device_id: string;
+  counter: number;
+  name_id: string | null;
+  release_id: string | null;
+  timestamp_body: string;
+  snapshot_body: string;
+  targets_body: string;
+  expires_at: number;
+  signed_at: number;
+}
+
 export interface Database {
   devices: DeviceRow;
   names: NameRow;
@@ -301,9 +418,32 @@ export interface Database {
   provisioning_records: ProvisioningRecordRow;
   provisioning_challenges: ChallengeRow;
   device_evidence: DeviceEvidenceRow;
+  attestation_policies: AttestationPolicyRow;
+  attestation_nonces: { nonce_sha256: string; device_id: string; expires_at: number; used_at: number | null; created_at: number };
+  device_attestation: DeviceAttestationRow;
+  attestations: AttestationRow;
+  device_update_reports: DeviceUpdateReportRow;
   diagnostics: DiagnosticRow;
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };
   commands: CommandRow;
-  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null };
+  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null; node_id: string | null };
+  releases: ReleaseRow;
+  desired_releases: DesiredReleaseRow;
+  tuf_metadata: TufMetadataRow;
+  tuf_online_keys: TufOnlineKeyRow;
+  director_devices: DirectorDeviceRow;
+  cluster_nodes: ClusterNodeRow;
+}
+
+/** A node of the cluster and its last heartbeat (migration 016). */
+export interface ClusterNodeRow {
+  id: string;
+  host: string;
+  pid: number;
+  endpoints: string;
+  started_at: number;
+  heartbeat_at: number;
+  stopped_at: number | null;
+  stop_reason: string | null;
 }

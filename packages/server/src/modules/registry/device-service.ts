@@ -52,6 +52,9 @@ export class DeviceService {
         status: 'manufactured',
         status_reason: null,
         prior_status: null,
+        installed_version: null,
+        installed_release_id: null,
+        installed_at: null,
         created_at: w.now,
         updated_at: w.now,
       };
@@ -74,7 +77,7 @@ export class DeviceService {
     return toDevice(row, await this.currentName(this.store.db, id));
   }
 
-  async list(filter: { status?: DeviceStatus; model?: string; q?: string; limit?: number; after?: string }): Promise<Device[]> {
+  async list(filter: { status?: DeviceStatus; installedVersion?: string; model?: string; q?: string; limit?: number; after?: string }): Promise<Device[]> {
     let q = this.store.db
       .selectFrom('devices')
       .leftJoin('bindings', (j) => j.onRef('bindings.device_id', '=', 'devices.id').on('bindings.valid_to', 'is', null))
@@ -83,6 +86,7 @@ export class DeviceService {
       .select('names.name as bound_name')
       .orderBy('devices.id', 'asc');
     if (filter.status !== undefined) q = q.where('devices.status', '=', filter.status);
+    if (filter.installedVersion !== undefined) q = q.where('devices.installed_version', '=', filter.installedVersion);
     if (filter.after !== undefined) q = q.where('devices.id', '>', filter.after);
     if (filter.model !== undefined) q = q.where('devices.model', '=', filter.model);
     const limit = filter.limit ?? 100;
@@ -116,6 +120,7 @@ export class DeviceService {
     if (filter.status !== undefined) byName = byName.where('devices.status', '=', filter.status);
     if (filter.after !== undefined) byName = byName.where('devices.id', '>', filter.after);
     if (filter.model !== undefined) byName = byName.where('devices.model', '=', filter.model);
+    if (filter.installedVersion !== undefined) byName = byName.where('devices.installed_version', '=', filter.installedVersion);
     const [a, b] = await Promise.all([byId === null ? [] : byId.limit(limit).execute(), byName.limit(limit).execute()]);
     const merged = new Map([...a, ...b].map((r) => [r.id, r]));
     const rows = [...merged.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).slice(0, limit);
@@ -187,7 +192,7 @@ export class DeviceService {
 
   /** Registers a device inside another operation's unit of work (a group enrollment admitting it). */
   async registerInWork(w: Work, id: string, model: string | null): Promise<DeviceRow> {
-    const row: DeviceRow = { id, model, serials: null, hw_fingerprint: null, status: 'manufactured', status_reason: null, prior_status: null, created_at: w.now, updated_at: w.now };
+    const row: DeviceRow = { id, model, serials: null, hw_fingerprint: null, status: 'manufactured', status_reason: null, prior_status: null, installed_version: null, installed_release_id: null, installed_at: null, created_at: w.now, updated_at: w.now };
     await w.tx.insertInto('devices').values(row).execute();
     await w.emit('device.created', `device:${id}`, { deviceId: id, model });
     return row;
