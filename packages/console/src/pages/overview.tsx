@@ -1,4 +1,4 @@
-import type { Certificate, DeviceSummary } from '@fleetkey/protocol';
+import type { Certificate, DeviceSummary, PostureReport } from '@fleetkey/protocol';
 import { useState } from 'preact/hooks';
 import { api, optional } from '../api.js';
 import { ErrorNote, Section, StatusBadge, useLoad } from '../components/bits.js';
@@ -13,8 +13,8 @@ const WINDOW = 120;
 export function Overview() {
   const summary = useLoad(() => api<DeviceSummary>('GET', '/devices/summary'), []);
   const certs = useLoad(() => api<{ certificates: Certificate[] }>('GET', '/certificates?limit=1000'), []);
-  // The posture API is another branch's work: absent (404), the card says so.
-  const findings = useLoad(() => optional<{ findings: unknown[] }>('/posture/findings'), []);
+  // The posture audit (GET /v1/posture); a server without it (404) is said to have none.
+  const posture = useLoad(() => optional<PostureReport>('/posture?expiringDays=30&idLimit=0'), []);
   const [rate, setRate] = useState<[number[], number[]]>([[], []]);
   useEventStream('/stream/rate', ['rate'], (_e, d) => {
     const { at, messages } = d as { at: string; messages: number };
@@ -46,7 +46,24 @@ export function Overview() {
         <Chart title="Messages stored per second, fleet-wide" series={[{ label: 'messages/s', color: '#1f5fbf' }]} data={rate} summary={`${rate[1].at(-1) ?? 0} messages in the last second`} testId="rate-chart" />
       </Section>
       <Section title="Posture findings">
-        {findings.data === null ? <p>Posture findings are not available on this server.</p> : <p>{findings.data.findings.length} open findings.</p>}
+        <ErrorNote error={posture.error} />
+        {posture.data === null ? (
+          <p>Posture findings are not available on this server.</p>
+        ) : (
+          <>
+            <ul class="log" data-testid="posture">
+              {posture.data.findings
+                .filter((f) => f.count > 0)
+                .map((f) => (
+                  <li key={f.id}>
+                    <StatusBadge status={f.severity} /> {f.title}: <strong>{f.count}</strong>
+                  </li>
+                ))}
+            </ul>
+            {posture.data.findings.every((f) => f.count === 0) && <p>No open findings.</p>}
+            {posture.data.notChecked.length > 0 && <p class="hint">Not checked: {posture.data.notChecked.map((g) => `${g.provider} (${g.reason})`).join('; ')}</p>}
+          </>
+        )}
       </Section>
       <Section title="Certificates expiring within 30 days">
         <ErrorNote error={certs.error} />
