@@ -24,7 +24,8 @@ export function Chart(props: { title: string; series: readonly Series[]; data: (
         width,
         height: 220,
         legend: { show: false },
-        scales: { x: { time: true } },
+        // One point alone would make uPlot span years around it: show the last minute instead.
+        scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 60, max + 1] : [min, max]) } },
         series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: false, points: { show: true, size: 5 } }))],
         axes: [{}, {}],
       },
