@@ -23,6 +23,7 @@ const BENCHES = [
   { name: 'attestation', title: 'Attestation: quote verifications/s vs raw P-256 verifications; N devices attesting through the device plane (p99, server CPU); bad quote → quarantine (p99)', args: ['bench/attestation/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'updates-verify', title: 'Updates (device): TUF client verification per update check (image + director, tuf-js) vs the raw signature verifications it needs', args: ['bench/updates/verify.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'cluster', title: 'Cluster (3 nodes, PostgreSQL + NATS): cross-node revoke→disconnect vs single node; NATS and JetStream msgs/s; PostgreSQL group-commit rows/s', args: ['bench/cluster/run.mjs', ...(quick ? ['--quick'] : [])] },
+  { name: 'console', title: 'Console: JS to the first page (gzip), time to first render in chromium, filtering 100,000 devices (p99)', args: ['bench/console/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'simulator', title: 'Simulator: reconnect storm vs Mosquitto (success rate, time to 99%, CONNACK p99, refusals)', args: ['bench/simulator/run.mjs', ...(quick ? ['--quick'] : [])], ulimit: 20000 },
 ];
 

@@ -50,6 +50,7 @@ import { Readiness } from './modules/metrics/readiness.js';
 import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
 import { attestationPostureProvider } from './modules/attestation/posture-findings.js';
 import { releasePostureProvider } from './modules/updates/posture-findings.js';
+import { createConsoleModule } from './modules/console/console-module.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
@@ -229,6 +230,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   await attestation.start();
   posture.register(attestationPostureProvider(store.db));
   posture.register(releasePostureProvider(store.db));
+  const consoleModule = createConsoleModule({ store, uow, tokens, clock });
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -251,7 +253,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     attestation,
     ops: { metrics, allowedNetwork: networkAllowList(config.metrics.allowNetworks), readiness },
     cluster,
+    console: consoleModule,
   });
+  consoleModule.start();
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
   readiness.listener('operatorListener', () => http.server.listening);
@@ -311,6 +315,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   // otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
+    consoleModule.countOnline(() => gw.connectionCount());
     // A released device gets the commands held while it was quarantined (issue 13).
     attestation.service.onContainment = (id, quarantined) => {
       if (quarantined || !gw.isConnected(id)) return;
@@ -355,6 +360,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       await updates.stop();
       await crlRefresher.stop();
       await challenges.stop();
+      consoleModule.stop();
       await deviceGateway?.close();
       await cluster.close();
       await deviceHttp.close();

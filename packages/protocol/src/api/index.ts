@@ -6,3 +6,4 @@ export * from './updates.js';
 export * from './posture.js';
 export * from './attestation.js';
 export * from './cluster.js';
+export * from './console.js';

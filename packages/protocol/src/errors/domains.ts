@@ -3,6 +3,7 @@ import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
 import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
+import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { Catalogue } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
@@ -28,4 +29,5 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Measured-boot attestation', errors: attestationErrors },
   { title: 'Updates on the device', errors: updateClientErrors },
   { title: 'Cluster', errors: clusterErrors },
+  { title: 'Web console', errors: consoleErrors },
 ];

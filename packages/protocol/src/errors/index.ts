@@ -3,6 +3,7 @@ import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
 import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
+import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
@@ -34,6 +35,7 @@ export const ERRORS = {
   ...attestationErrors,
   ...updateClientErrors,
   ...clusterErrors,
+  ...consoleErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

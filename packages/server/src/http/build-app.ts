@@ -36,6 +36,8 @@ import type { PostureService } from '../modules/posture/posture-service.js';
 import { postureRoutes } from './routes/posture-routes.js';
 import type { AttestationModule } from '../modules/attestation/attestation-module.js';
 import { attestationRoutes } from './routes/attestation-routes.js';
+import type { ConsoleModule } from '../modules/console/console-module.js';
+import { consoleSessionRoutes } from './routes/console-session-routes.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -57,6 +59,8 @@ export interface HttpOptions {
   readonly posture: PostureService;
   readonly attestation?: AttestationModule;
   readonly cluster: ClusterModule;
+  /** The web console (`/`) and its cookie sessions; absent, only bearer tokens authenticate. */
+  readonly console?: ConsoleModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -78,12 +82,14 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
   app.get('/healthz', { schema: { hide: true, querystring: NoQuery } }, async () => ({ status: 'ok' }));
   await app.register(pkiRoutes, { ca: options.ca });
   await app.register(opsRoutes, { ...options.ops, tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock });
+  await options.console?.register(app as unknown as FastifyInstance);
 
   await app.register(
     async (v1) => {
-      installOperatorAuth(v1, { tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock });
+      const sessions = options.console?.sessions;
+      installOperatorAuth(v1, { tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock, ...(sessions === undefined ? {} : { sessions }) });
       v1.get('/openapi.json', { config: { permission: 'api:read' }, schema: { hide: true, querystring: NoQuery } }, async () => app.swagger());
-      await v1.register(deviceRoutes, { services });
+      await v1.register(deviceRoutes, { services, online: () => options.console?.online() ?? null });
       await v1.register(nameRoutes, { services });
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
@@ -95,6 +101,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(postureRoutes, { posture: options.posture });
       if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });
       await v1.register(clusterRoutes, { cluster: options.cluster });
+      if (sessions !== undefined) await v1.register(consoleSessionRoutes, { sessions });
     },
     { prefix: '/v1' },
   );

@@ -13,6 +13,7 @@ import * as m010 from './migrations/010-updates.js';
 import * as m011 from './migrations/011-update-reports.js';
 import * as m013 from './migrations/013-attestation.js';
 import * as m014 from './migrations/014-posture-indexes.js';
+import * as m015 from './migrations/015-console-sessions.js';
 import * as m016 from './migrations/016-cluster-nodes.js';
 
 interface DialectMigration {
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '011-update-reports': m011,
   '013-attestation': m013,
   '014-posture-indexes': m014,
+  '015-console-sessions': m015,
   '016-cluster-nodes': m016,
 };
 

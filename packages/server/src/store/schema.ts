@@ -76,6 +76,15 @@ export interface ApiTokenRow {
   last_used_at: number | null;
 }
 
+export interface ConsoleSessionRow {
+  id: string;
+  /** SHA-256 (hex) of the cookie secret; the secret itself is never stored. */
+  secret_hash: string;
+  token_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface AuditRow {
   seq: number;
   at: number;
@@ -395,6 +404,7 @@ export interface Database {
   name_keys: NameKeyRow;
   bindings: BindingRow;
   api_tokens: ApiTokenRow;
+  console_sessions: ConsoleSessionRow;
   audit_log: AuditRow;
   audit_head: AuditHeadRow;
   events: EventRow;
