@@ -226,7 +226,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     cluster.stored(m);
   }, config.gateway.ingestLingerMs, metrics ?? undefined);
   const a = config.attestation;
-  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
+  const attestation = createAttestationModule({ store, uow, clock, devices, logger, events: bus }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
   posture.register(attestationPostureProvider(store.db));
   posture.register(releasePostureProvider(store.db));
