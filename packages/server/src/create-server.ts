@@ -277,8 +277,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       audit,
       clock,
       // Per source address and per identity (DESIGN.md §4): a fleet behind one NAT still fits.
-      perSource: new RateLimiter(config.provisioning.perSourcePerMinute, config.provisioning.perSourceBurst),
-      perDevice: new RateLimiter(config.provisioning.perDevicePerMinute, config.provisioning.perDeviceBurst),
+      // Cluster-wide when clustered: N nodes allow the configured rate, not N times it.
+      perSource: cluster.rateLimiter('provision-source', config.provisioning.perSourcePerMinute, config.provisioning.perSourceBurst),
+      perDevice: cluster.rateLimiter('provision-device', config.provisioning.perDevicePerMinute, config.provisioning.perDeviceBurst),
       challenges,
     },
     sessions: { uow, credentials, sessions },
