@@ -226,7 +226,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     cluster.stored(m);
   }, config.gateway.ingestLingerMs, metrics ?? undefined);
   const a = config.attestation;
-  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
+  const attestation = createAttestationModule({ store, uow, clock, devices, logger, events: bus }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
   posture.register(attestationPostureProvider(store.db));
   posture.register(releasePostureProvider(store.db));
@@ -277,8 +277,9 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       audit,
       clock,
       // Per source address and per identity (DESIGN.md §4): a fleet behind one NAT still fits.
-      perSource: new RateLimiter(config.provisioning.perSourcePerMinute, config.provisioning.perSourceBurst),
-      perDevice: new RateLimiter(config.provisioning.perDevicePerMinute, config.provisioning.perDeviceBurst),
+      // Cluster-wide when clustered: N nodes allow the configured rate, not N times it.
+      perSource: cluster.rateLimiter('provision-source', config.provisioning.perSourcePerMinute, config.provisioning.perSourceBurst),
+      perDevice: cluster.rateLimiter('provision-device', config.provisioning.perDevicePerMinute, config.provisioning.perDeviceBurst),
       challenges,
     },
     sessions: { uow, credentials, sessions },

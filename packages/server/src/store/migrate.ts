@@ -15,6 +15,7 @@ import * as m013 from './migrations/013-attestation.js';
 import * as m014 from './migrations/014-posture-indexes.js';
 import * as m015 from './migrations/015-console-sessions.js';
 import * as m016 from './migrations/016-cluster-nodes.js';
+import * as m017 from './migrations/017-rate-buckets.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -38,6 +39,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '014-posture-indexes': m014,
   '015-console-sessions': m015,
   '016-cluster-nodes': m016,
+  '017-rate-buckets': m017,
 };
 
 class InlineProvider implements MigrationProvider {

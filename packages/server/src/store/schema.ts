@@ -434,6 +434,7 @@ export interface Database {
   tuf_online_keys: TufOnlineKeyRow;
   director_devices: DirectorDeviceRow;
   cluster_nodes: ClusterNodeRow;
+  rate_buckets: RateBucketRow;
 }
 
 /** A node of the cluster and its last heartbeat (migration 016). */
@@ -446,4 +447,12 @@ export interface ClusterNodeRow {
   heartbeat_at: number;
   stopped_at: number | null;
   stop_reason: string | null;
+}
+
+/** A token bucket shared by the nodes of a cluster (migration 017). */
+export interface RateBucketRow {
+  bucket: string;
+  tokens: number;
+  updated_at: number;
+  granted: number;
 }

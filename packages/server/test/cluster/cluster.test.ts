@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { mtlsPost } from '../support/mtls.js';
 import { deviceKey } from '../support/pki.js';
 import { bundleOf, manufactured, provisionX509 } from '../support/provision.js';
+import { softTpm } from '../attestation/soft-tpm.js';
 import { CLUSTER_RATE, CLUSTER_TIMING, startCluster, type ClusterNode, type TestCluster } from './support/cluster.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 400_000 });
@@ -232,6 +233,64 @@ describe('a cluster of three nodes on PostgreSQL and NATS', () => {
     const again = await mtlsPost(`${n1.deviceUrl}/device/v1/provision/symmetric`, { deviceId: id, token, csr: deviceKey().csrPem }, { ca: bundleOf(n1.t) });
     expect(again.status).not.toBe(200);
     expect(createHash('sha256').update(token).digest('hex')).not.toBe(''); // the token itself never left the test
+  });
+
+  test(`fail: a device quarantined on node 1 while connected to node 3 has its data refused there within ${CLUSTER_TIMING.storePollMs * 5} ms; released on node 1, node 3 accepts it again`, async () => {
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const GOOD = { '0': sha('fw'), '7': sha('sb') };
+    const BAD = { ...GOOD, '7': sha('evil') };
+    const policy = await n1.t.call('PUT', '/v1/attestation/policies', { body: { scope: 'model', key: 'q-cluster', pcrs: [0, 7], reference: { '0': [GOOD['0']], '7': [GOOD['7']] }, intervalSeconds: 300, onFailure: 'quarantine' } });
+    expect(policy.status, JSON.stringify(policy.body)).toBe(200);
+    const m = await manufactured(n1.t, 'q-cluster');
+    const op = deviceKey();
+    const p = await provisionX509(n1.t, m, op.csrPem);
+    expect(p.status, JSON.stringify(p.body)).toBe(200);
+    // The device's recorded TPM AK is a software key (the swtpm suite proves the TPM path).
+    const tpm = softTpm();
+    const db = new pg.Client({ connectionString: c.databaseUrl });
+    await db.connect();
+    try {
+      await db.query("update device_evidence set method = 'tpm', ak_public = $1 where device_id = $2 and reset_at is null", [tpm.akPublic.toString('base64'), m.id]);
+    } finally {
+      await db.end();
+    }
+    const tls = { ca: p.body.caBundlePem as string, cert: p.body.chainPem as string, key: op.keyPem };
+    const attest = async (values: Record<string, string>) => {
+      const n = await mtlsPost(`${n1.deviceUrl}/device/v1/attestation/nonce`, {}, tls);
+      expect(n.status, JSON.stringify(n.body)).toBe(200);
+      const q = tpm.quote(n.body.pcrs, values, n.body.nonce);
+      return (await mtlsPost(`${n1.deviceUrl}/device/v1/attestation/quote`, { quote: q.quote.toString('base64'), signature: q.signature.toString('base64'), pcrs: values }, tls)).body;
+    };
+    expect(await attest(GOOD)).toMatchObject({ verdict: 'trusted', quarantined: false });
+    const cl = await connectTo(n3, { id: m.id, key: op.keyPem, cert: p.body.chainPem as string, ca: p.body.caBundlePem as string });
+    let i = 0;
+    // Paced under the PUBLISH rate (CLUSTER_RATE a second), so a refusal here is the quarantine's.
+    const accepted = async () => {
+      await sleep(120);
+      const answered = cl.publishAsync(`devices/${m.id}/telemetry`, JSON.stringify({ i: i++ }), { qos: 1 }).then(() => true, () => false);
+      return Promise.race([answered, sleep(5_000).then(() => Promise.reject(new Error('no PUBACK within 5 s')))]);
+    };
+    expect(await accepted()).toBe(true);
+
+    expect(await attest(BAD)).toMatchObject({ verdict: 'failed', quarantined: true });
+    const t0 = performance.now();
+    // [MQTT-3.4.2.1] a refused QoS 1 PUBLISH gets PUBACK 0x87 Not authorized; the session stays for repair.
+    await until('node 3 refuses the quarantined device', async () => !(await accepted()), 5_000);
+    const contained = performance.now() - t0;
+    console.info(`cluster quarantine on node 1 → refused on node 3: ${contained.toFixed(0)} ms`);
+    expect(contained).toBeLessThanOrEqual(CLUSTER_TIMING.storePollMs * 5);
+    expect(cl.connected).toBe(true);
+    // Node 3 refused it for the quarantine (its audit entry is in the shared store).
+    await until('node 3 audited the refusal', async () => (await n1.t.call('GET', `/v1/audit?subject=device:${m.id}&limit=1000`)).body.entries.some((e: { action: string; code: string }) => e.action === 'gateway.refused' && e.code === 'quarantined'), 15_000);
+    // Still refused a moment later (no flapping back), and a command subscription is refused too [MQTT-3.9.3].
+    await sleep(200);
+    expect(await accepted()).toBe(false);
+    await expect(cl.subscribeAsync(`devices/${m.id}/commands/+`, { qos: 1 })).rejects.toThrow(/Not authorized/);
+
+    expect(await attest(GOOD)).toMatchObject({ verdict: 'trusted', quarantined: false });
+    const t1 = performance.now();
+    await until('node 3 accepts the released device', accepted, 5_000);
+    expect(performance.now() - t1).toBeLessThanOrEqual(CLUSTER_TIMING.storePollMs * 5);
   });
 
   test('fail: forged and malformed bus messages change nothing (ids not in the store, bad JSON, wrong schema, oversize, a stale takeover)', async () => {

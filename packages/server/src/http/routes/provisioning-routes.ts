@@ -16,7 +16,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../context/clock.js';
 import type { OpContext } from '../../context/op-context.js';
-import type { RateLimiter } from '../../context/rate-limiter.js';
+import type { RateLimitStore } from '../../context/rate-limiter.js';
 import type { AuditLog } from '../../modules/audit/audit-log.js';
 import { auditedErrors } from '../../context/unit-of-work.js';
 import type { SymmetricMethod } from '../../modules/provisioning/attestation/symmetric-method.js';
@@ -35,8 +35,9 @@ export interface ProvisioningRouteDeps {
   readonly store: Store;
   readonly audit: AuditLog;
   readonly clock: Clock;
-  readonly perSource: RateLimiter;
-  readonly perDevice: RateLimiter;
+  /** In memory on a single node; in the shared store when clustered (one budget for all nodes). */
+  readonly perSource: RateLimitStore;
+  readonly perDevice: RateLimitStore;
   readonly challenges: ProvisioningChallenges;
 }
 
@@ -50,8 +51,10 @@ export const provisioningRoutes: FastifyPluginAsyncTypebox<{ deps: ProvisioningR
 
   const limit = async (req: FastifyRequest, deviceId: string | null) => {
     const now = deps.clock.now();
-    const bySource = deps.perSource.allow(req.ip, now);
-    const byDevice = deviceId === null || deps.perDevice.allow(deviceId, now);
+    // Both budgets are spent, as on a single node: a refused source still costs the identity a try.
+    const [source, device] = await Promise.all([deps.perSource.take(req.ip, now), deviceId === null ? 0 : deps.perDevice.take(deviceId, now)]);
+    const bySource = source === 0;
+    const byDevice = device === 0;
     if (bySource && byDevice) return;
     const err = new FleetkeyError('RATE_LIMITED', { detail: bySource ? `device ${deviceId}` : `source ${req.ip}` });
     // Rate-limited refusals are audited at most once per bucket refill (the limiter is the bound).

@@ -3,6 +3,7 @@ import type { Clock } from '../../context/clock.js';
 import { RateLimiter } from '../../context/rate-limiter.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { DeviceService } from '../registry/device-service.js';
 import { AttestationService, type AttestationOptions } from './attestation-service.js';
 import { AttestationPolicies } from './policy-service.js';
@@ -25,7 +26,7 @@ export interface AttestationModule {
 }
 
 /** Builds the attestation module; start() loads the quarantine set and starts the staleness sweeper. */
-export function createAttestationModule(d: { store: Store; uow: UnitOfWork; clock: Clock; devices: DeviceService; logger: Logger }, o: AttestationModuleOptions = {}): AttestationModule {
+export function createAttestationModule(d: { store: Store; uow: UnitOfWork; clock: Clock; devices: DeviceService; logger: Logger; events?: EventBus }, o: AttestationModuleOptions = {}): AttestationModule {
   const policies = new AttestationPolicies(d.store, d.uow);
   const service = new AttestationService(d.store, d.uow, d.clock, policies, d.devices, d.logger, {
     nonceTtlMs: o.nonceTtlMs ?? 60_000,
@@ -35,6 +36,7 @@ export function createAttestationModule(d: { store: Store; uow: UnitOfWork; cloc
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
+  let unsubscribe: (() => void) | undefined;
   const tick = () => {
     running = service
       .sweep()
@@ -51,6 +53,11 @@ export function createAttestationModule(d: { store: Store; uow: UnitOfWork; cloc
     policies,
     limiter: new RateLimiter(o.perDevicePerMinute ?? 120, o.perDeviceBurst ?? 30),
     async start() {
+      // Subscribed before the load: a change committed during it is re-read, not lost. In a
+      // cluster the event relay publishes other nodes' quarantines and releases on this bus.
+      unsubscribe = d.events?.subscribe((e) => {
+        if ((e.type === 'device.quarantined' || e.type === 'device.released') && typeof e.payload['deviceId'] === 'string') void service.refresh(e.payload['deviceId']);
+      });
       await service.load();
       stopped = false;
       timer = setTimeout(tick, every);
@@ -58,6 +65,7 @@ export function createAttestationModule(d: { store: Store; uow: UnitOfWork; cloc
     },
     async stop() {
       stopped = true;
+      unsubscribe?.();
       if (timer !== undefined) clearTimeout(timer);
       await running;
     },

@@ -28,6 +28,7 @@ const sha256hex = (b: Buffer): string => createHash('sha256').update(b).digest('
  */
 export class AttestationService {
   readonly #quarantined = new Map<string, string>();
+  readonly #refreshing = new Map<string, Promise<void>>();
   // Parsed AKs by their TPM2B_PUBLIC (base64): verifying with a cached KeyObject is what makes
   // thousands of quotes per second possible (STYLE §8).
   readonly #keys = new Map<string, AttestationKey>();
@@ -51,6 +52,28 @@ export class AttestationService {
     const rows = await this.store.db.selectFrom('device_attestation').select(['device_id', 'quarantine_reason']).where('quarantined_at', 'is not', null).execute();
     this.#quarantined.clear();
     for (const r of rows) this.#quarantined.set(r.device_id, r.quarantine_reason ?? 'quarantined');
+  }
+
+  /**
+   * Re-reads one device's quarantine from the store (the truth) after a `device.quarantined` or
+   * `device.released` event, local or relayed from another node of the cluster (issue 15), and
+   * applies a change to the in-memory set and the gateway. Reads of one device are chained, so
+   * the last read issued (after the latest event) is the one that stays.
+   */
+  refresh(deviceId: string): Promise<void> {
+    const next = (this.#refreshing.get(deviceId) ?? Promise.resolve()).then(async () => {
+      const row = await this.store.db.selectFrom('device_attestation').select(['quarantined_at', 'quarantine_reason']).where('device_id', '=', deviceId).executeTakeFirst();
+      const now = row?.quarantined_at != null ? (row.quarantine_reason ?? 'quarantined') : false;
+      const was = this.#quarantined.has(deviceId);
+      if (now === false ? was : !was) this.applyContainment(deviceId, now);
+      else if (now !== false) this.#quarantined.set(deviceId, now);
+    });
+    const settled = next.catch((err: unknown) => this.logger.warn({ err, deviceId }, 'quarantine refresh failed'));
+    this.#refreshing.set(deviceId, settled);
+    void settled.then(() => {
+      if (this.#refreshing.get(deviceId) === settled) this.#refreshing.delete(deviceId);
+    });
+    return settled;
   }
 
   /** The reason the device is quarantined, or null. Synchronous: the gateway asks per packet. */

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { FleetkeyError } from '@fleetkey/protocol';
 import type { FleetkeyConfig } from '../../config/config-schema.js';
 import type { Clock } from '../../context/clock.js';
+import { RateLimiter, type RateLimitStore } from '../../context/rate-limiter.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
 import type { CommandService } from '../commands/command-service.js';
@@ -18,6 +19,7 @@ import { IpcClusterBus } from './ipc-bus.js';
 import { LocalClusterBus } from './local-bus.js';
 import { NatsClusterBus } from './nats-bus.js';
 import { NodeRegistry, type NodeEndpoints } from './node-registry.js';
+import { StoreRateLimiter } from './store-rate-limiter.js';
 import { TelemetryOut } from './telemetry-out.js';
 
 export interface ClusterDeps {
@@ -41,6 +43,11 @@ export interface ClusterModule {
   readonly telemetry: TelemetryOut | null;
   /** The gateway's per-device PUBLISH allowance, handed between nodes when a device moves. */
   readonly publishRate: ClusterPublishRate;
+  /**
+   * A rate limit that holds for the whole cluster: token buckets in the shared store when
+   * clustered, in memory on a single node. `name` keeps limiters' buckets apart.
+   */
+  rateLimiter(name: string, perMinute: number, burst: number): RateLimitStore;
   /** Called by the gateway wiring: sessions opened/closed here, commands stored here. */
   link(gateway: Gateway, commands: CommandService): GatewayLink;
   /** Every stored device message (after commit). */
@@ -91,6 +98,7 @@ export async function createClusterModule(d: ClusterDeps): Promise<ClusterModule
     relay,
     telemetry,
     publishRate,
+    rateLimiter: (name, perMinute, burst) => (clustered ? new StoreRateLimiter(d.store, name, perMinute, burst, d.logger) : new RateLimiter(perMinute, burst)),
     link: (gateway, commands) => (link = new GatewayLink(bus, gateway, commands, d.logger, () => d.clock.now(), publishRate)),
     stored: (m) => telemetry?.stored(m),
     start: async (endpoints) => {

@@ -8,9 +8,10 @@ import type { ClusterBus } from './cluster-bus.js';
 /**
  * The events another node must act on at once: a revoked or superseded certificate (its view and
  * live sessions), a device revoked, suspended or retired (live sessions), a name rebound (its
- * pending commands follow the new holder).
+ * pending commands follow the new holder), a device quarantined or released by attestation (the
+ * gateway's containment of its live session; the attestation module re-reads the row).
  */
-export const RELAYED: readonly EventType[] = ['certificate.revoked', 'certificate.superseded', 'device.status_changed', 'name.rebound'];
+export const RELAYED: readonly EventType[] = ['certificate.revoked', 'certificate.superseded', 'device.status_changed', 'name.rebound', 'device.quarantined', 'device.released'];
 const RELAYED_SET = new Set<string>(RELAYED);
 
 /**
@@ -67,6 +68,9 @@ export class EventRelay {
       if (this.clock.now() - this.#lastPoll >= every) this.pollNow();
     }, Math.max(25, Math.floor(this.pollMs / 2)));
     this.#timer.unref();
+    // What committed between this node's start-up reads (revocation view, quarantine set) and
+    // now: applied before the first bus message or timer tick could be relied on.
+    this.pollNow();
   }
 
   /** Reads what others committed since the watermark (less the slack) and applies what is new. */

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer, loadConfig, type FleetkeyServer } from '@fleetkey/server';
+import { createServer, loadConfig, type FleetkeyConfig, type FleetkeyServer } from '@fleetkey/server';
 import { createPgDatabase } from '../../support/databases.js';
 import type { TestServer } from '../../support/test-server.js';
 import { NatsChild } from './nats.js';
@@ -46,7 +46,7 @@ export interface TestCluster {
  * the data dir as a deployment shares it (master key, CA keys, session keys): the first node
  * creates it, the others find it.
  */
-export async function startCluster(kinds: ('inprocess' | 'child')[], timing: Partial<typeof CLUSTER_TIMING> = {}): Promise<TestCluster> {
+export async function startCluster(kinds: ('inprocess' | 'child')[], timing: Partial<typeof CLUSTER_TIMING> = {}, configure?: (config: FleetkeyConfig) => void): Promise<TestCluster> {
   const nats = await NatsChild.start();
   const pg = await createPgDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'fleetkey-cluster-'));
@@ -77,6 +77,7 @@ export async function startCluster(kinds: ('inprocess' | 'child')[], timing: Par
       config.gateway.port = 0;
       config.cluster = { ...config.cluster, ...clusterCfg, nodeId: id };
       config.gateway.maxPublishesPerSecond = CLUSTER_RATE;
+      configure?.(config);
       const server = await createServer(config);
       let stopped = false;
       const stop = async () => {
