@@ -40,6 +40,14 @@ export const EVENT_TYPES = [
   'device.connected',
   'device.disconnected',
   'command.completed',
+  'rollout.created',
+  'rollout.wave_started',
+  'rollout.paused',
+  'rollout.resumed',
+  'rollout.aborted',
+  'rollout.completed',
+  'rollout.rolled_back',
+  'rollout.device_outcome',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -43,6 +43,7 @@ import { StreamHub } from './modules/telemetry/stream-hub.js';
 import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
+import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/rollouts-module.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { openStore, type Store } from './store/open-store.js';
 
@@ -62,6 +63,8 @@ export interface FleetkeyServer {
   readonly mqttUrl: string | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
+  /** Staged rollouts (service, engine); null when not listening. */
+  readonly rollouts: RolloutsModule | null;
   close(): Promise<void>;
 }
 
@@ -177,7 +180,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, rollouts: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -186,6 +189,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const data = new DataService(store);
   const hub = new StreamHub();
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  const rollouts = createRolloutsModule({ store, uow, bus, clock, logger, tickIntervalMs: config.rollouts.tickIntervalMs });
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -203,6 +207,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    moduleRoutes: [rollouts.routes],
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -260,6 +265,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   }
   crlRefresher.start();
   challenges.start();
+  rollouts.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -277,8 +283,10 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
     bootstrapAdminToken,
+    rollouts,
     close: async () => {
       unsubscribe();
+      await rollouts.stop();
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();

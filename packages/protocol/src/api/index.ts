@@ -2,3 +2,4 @@ export * from './common.js';
 export * from './operators.js';
 export * from './registry.js';
 export * from './provisioning.js';
+export * from './rollouts.js';

@@ -6,6 +6,7 @@ import type { Catalogue } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { rolloutErrors } from './rollouts.js';
 
 /** The catalogue by domain, in the order docs/errors.md lists them. */
 export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: Catalogue }[] = [
@@ -16,4 +17,5 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Certificate authority', errors: caErrors },
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
+  { title: 'Rollouts', errors: rolloutErrors },
 ];

@@ -6,6 +6,7 @@ import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { rolloutErrors } from './rollouts.js';
 
 export type { ErrorSpec } from './error-spec.js';
 
@@ -22,6 +23,7 @@ export const ERRORS = {
   ...caErrors,
   ...provisioningErrors,
   ...gatewayErrors,
+  ...rolloutErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

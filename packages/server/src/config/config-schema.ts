@@ -119,6 +119,13 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    rollouts: Type.Object(
+      {
+        /** How often the rollout engine re-reads running rollouts from the store (timeouts, waves, pacing). */
+        tickIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
     webhooks: Type.Object(
       {

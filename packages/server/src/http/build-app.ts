@@ -41,6 +41,8 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  /** Routes of modules that register themselves on /v1 (rollouts, ...). */
+  readonly moduleRoutes?: ReadonlyArray<(v1: FastifyInstance) => Promise<void>>;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -74,6 +76,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      for (const register of options.moduleRoutes ?? []) await register(v1 as unknown as FastifyInstance);
     },
     { prefix: '/v1' },
   );

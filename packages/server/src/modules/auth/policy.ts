@@ -30,14 +30,17 @@ export const PERMISSIONS = [
   'enrollment:derive',
   'data:read',
   'command:send',
+  'rollout:read',
+  // Creating, pausing, aborting or rolling back a rollout changes what a fleet installs.
+  'rollout:write',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read', 'data:read'];
+const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read', 'data:read', 'rollout:read'];
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'rollout:write']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.
