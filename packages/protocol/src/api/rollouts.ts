@@ -8,8 +8,12 @@ export const ReleaseRef = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,
 export const ROLLOUT_STATUSES = ['running', 'paused', 'aborted', 'completed', 'rolled_back'] as const;
 export type RolloutStatus = (typeof ROLLOUT_STATUSES)[number];
 
-/** What happened to one name of a rollout. `pending`: not assigned yet; `assigned`: waiting for the device. */
-export const TARGET_STATUSES = ['pending', 'assigned', 'installed', 'failed', 'timed_out', 'unhealthy', 'cancelled'] as const;
+/**
+ * What happened to one name of a rollout. `pending`: not assigned yet; `assigned`: waiting for
+ * the device; `installed`: reported installed (a success, or — under a health rule — waiting for
+ * diagnostics that confirm it: `healthy` or `unhealthy`).
+ */
+export const TARGET_STATUSES = ['pending', 'assigned', 'installed', 'healthy', 'failed', 'timed_out', 'unhealthy', 'cancelled'] as const;
 export type TargetStatus = (typeof TARGET_STATUSES)[number];
 
 export const CreateRolloutBody = Type.Object(
@@ -40,6 +44,7 @@ export const RolloutCounts = Type.Object(
     pending: Type.Integer(),
     assigned: Type.Integer(),
     installed: Type.Integer(),
+    healthy: Type.Integer(),
     failed: Type.Integer(),
     timedOut: Type.Integer(),
     unhealthy: Type.Integer(),

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Work } from '../../context/unit-of-work.js';
 import type { Tx } from '../../store/open-store.js';
 
 /**
@@ -11,8 +12,13 @@ export interface DesiredReleasesPort {
   releaseExists(tx: Tx, releaseId: string): Promise<boolean>;
   /** The release the name should run now, or null. */
   forName(tx: Tx, nameId: string): Promise<string | null>;
-  set(tx: Tx, now: number, nameId: string, releaseId: string, rolloutId: string | null): Promise<void>;
-  clear(tx: Tx, nameId: string): Promise<void>;
+  /**
+   * Assigns inside the caller's unit of work. May refuse one name with a FleetkeyError before it
+   * writes anything (e.g. a release for another model than the name's device): the engine then
+   * records that name as failed with the code, and the batch goes on.
+   */
+  set(w: Work, nameId: string, releaseId: string, rolloutId: string): Promise<void>;
+  clear(w: Work, nameId: string): Promise<void>;
 }
 
 /**
@@ -32,9 +38,10 @@ export class ContractDesiredReleases implements DesiredReleasesPort {
     return r?.release_id ?? null;
   }
 
-  async set(tx: Tx, now: number, nameId: string, releaseId: string, rolloutId: string | null): Promise<void> {
-    const db = tx as unknown as Kysely<any>;
-    const row = { name_id: nameId, release_id: releaseId, source: rolloutId === null ? 'operator' : 'rollout', rollout_id: rolloutId, updated_at: now };
+  async set(w: Work, nameId: string, releaseId: string, rolloutId: string): Promise<void> {
+    const db = w.tx as unknown as Kysely<any>;
+    const now = w.now;
+    const row = { name_id: nameId, release_id: releaseId, source: 'rollout', rollout_id: rolloutId, updated_at: now, updated_by: w.ctx.actor.label };
     await db
       .insertInto('desired_releases')
       .values(row)
@@ -42,8 +49,8 @@ export class ContractDesiredReleases implements DesiredReleasesPort {
       .execute();
   }
 
-  async clear(tx: Tx, nameId: string): Promise<void> {
-    const db = tx as unknown as Kysely<any>;
+  async clear(w: Work, nameId: string): Promise<void> {
+    const db = w.tx as unknown as Kysely<any>;
     await db.deleteFrom('desired_releases').where('name_id', '=', nameId).execute();
   }
 }

@@ -1,3 +1,4 @@
+import { FleetkeyError } from '@fleetkey/protocol';
 import type { Logger } from 'pino';
 import type { Clock } from '../../context/clock.js';
 import { systemContext } from '../../context/op-context.js';
@@ -173,8 +174,9 @@ export class RolloutEngine {
   }
 
   /**
-   * The health rule, judged on the name's diagnostics received after its install and within the
-   * timeout that follows it: the latest message that says something decides.
+   * The health rule, judged on the name's diagnostics received after its install: the latest
+   * message that says something decides (healthy or unhealthy). A name whose diagnostics say
+   * nothing within the timeout after its install did not come back: timed out.
    */
   private async checkHealth(r: RolloutRow): Promise<void> {
     const rule = parseHealthRule(r.health_rule ?? '');
@@ -185,40 +187,45 @@ export class RolloutEngine {
       .select(['name_id', 'name', 'device_id', 'outcome_at'])
       .where('rollout_id', '=', r.id)
       .where('status', '=', 'installed')
-      .where('outcome_at', '>=', now - r.timeout_ms)
+      .orderBy('position')
       .limit(1000)
       .execute();
-    const sick: { name_id: string; name: string; device_id: string | null; value: unknown }[] = [];
+    const verdicts: { name_id: string; name: string; device_id: string | null; status: 'healthy' | 'unhealthy' | 'timed_out' }[] = [];
     for (const t of watched) {
+      const since = t.outcome_at ?? now;
       const msgs = await this.store.db
         .selectFrom('diagnostics')
         .select(['payload'])
         .where('name_id', '=', t.name_id)
-        .where('received_at', '>=', t.outcome_at ?? now)
+        .where('received_at', '>=', since)
         .orderBy('received_at', 'desc')
         .limit(20)
         .execute();
+      let status: 'healthy' | 'unhealthy' | 'timed_out' | null = null;
       for (const m of msgs) {
         const v = healthVerdict(rule, storedPayload(m.payload));
         if (v === null) continue;
-        if (!v) sick.push({ ...t, value: storedPayload(m.payload) });
+        status = v ? 'healthy' : 'unhealthy';
         break;
       }
+      if (status === null && since <= now - r.timeout_ms) status = 'timed_out';
+      if (status !== null) verdicts.push({ ...t, status });
     }
-    if (sick.length === 0) return;
-    await this.uow.run(CTX, { action: 'rollout.device_unhealthy', subject: `rollout:${r.id}` }, async (w) => {
-      for (const t of sick) {
+    if (verdicts.length === 0) return;
+    const code = { healthy: null, unhealthy: 'ROLLOUT_HEALTH_RULE', timed_out: 'ROLLOUT_TIMED_OUT' } as const;
+    await this.uow.run(CTX, { action: 'rollout.device_health', subject: `rollout:${r.id}` }, async (w) => {
+      for (const t of verdicts) {
         const u = await w.tx
           .updateTable('rollout_targets')
-          .set({ status: 'unhealthy', code: 'ROLLOUT_HEALTH_RULE', outcome_at: w.now })
+          .set({ status: t.status, code: code[t.status], outcome_at: w.now })
           .where('rollout_id', '=', r.id)
           .where('name_id', '=', t.name_id)
           .where('status', '=', 'installed')
           .executeTakeFirst();
         if (Number(u.numUpdatedRows) === 0) continue;
-        await w.emit('rollout.device_outcome', `rollout:${r.id}`, { rolloutId: r.id, releaseId: r.release_id, name: t.name, nameId: t.name_id, deviceId: t.device_id, outcome: 'unhealthy', code: 'ROLLOUT_HEALTH_RULE' });
+        await w.emit('rollout.device_outcome', `rollout:${r.id}`, { rolloutId: r.id, releaseId: r.release_id, name: t.name, nameId: t.name_id, deviceId: t.device_id, outcome: t.status, code: code[t.status] });
       }
-      w.note({ unhealthy: sick.length, rule: r.health_rule, names: sick.slice(0, 20).map((t) => t.name) });
+      w.note({ rule: r.health_rule, healthy: verdicts.filter((v) => v.status === 'healthy').length, unhealthy: verdicts.filter((v) => v.status === 'unhealthy').map((v) => v.name).slice(0, 20), timedOut: verdicts.filter((v) => v.status === 'timed_out').length });
     });
   }
 
@@ -226,7 +233,7 @@ export class RolloutEngine {
     const r = await this.store.db.selectFrom('rollouts').selectAll().where('id', '=', id).executeTakeFirst();
     if (r === undefined || !(ACTIVE as readonly string[]).includes(r.status)) return null;
     const sizes = JSON.parse(r.wave_sizes) as number[];
-    const { perWave } = await waveCounts(this.store.db, id, sizes.length);
+    const { perWave } = await waveCounts(this.store.db, id, sizes.length, r.health_rule !== null);
     const recent = await this.store.db
       .selectFrom('rollout_targets')
       .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -283,9 +290,25 @@ export class RolloutEngine {
             .orderBy('position')
             .limit(d.count)
             .execute();
+          let refused = 0;
           for (const t of batch) {
             const previous = await this.desired.forName(w.tx, t.name_id);
-            await this.desired.set(w.tx, w.now, t.name_id, r.release_id, id);
+            try {
+              await this.desired.set(w, t.name_id, r.release_id, id);
+            } catch (e) {
+              // Refused for this name before anything was written (e.g. another model): the name
+              // failed (AWS IoT Jobs REJECTED), the others of the batch go on.
+              if (!(e instanceof FleetkeyError)) throw e;
+              refused++;
+              await w.tx
+                .updateTable('rollout_targets')
+                .set({ status: 'failed', code: e.code, assigned_at: w.now, outcome_at: w.now, previous_release_id: previous })
+                .where('rollout_id', '=', id)
+                .where('name_id', '=', t.name_id)
+                .execute();
+              await w.emit('rollout.device_outcome', `rollout:${id}`, { rolloutId: id, releaseId: r.release_id, name: t.name, nameId: t.name_id, deviceId: null, outcome: 'failed', code: e.code });
+              continue;
+            }
             await w.tx
               .updateTable('rollout_targets')
               .set({ status: 'assigned', assigned_at: w.now, previous_release_id: previous })
@@ -293,6 +316,7 @@ export class RolloutEngine {
               .where('name_id', '=', t.name_id)
               .execute();
           }
+          if (refused > 0) w.note({ refused });
           w.note({ wave: d.wave, assigned: batch.length, names: batch.slice(0, 20).map((t) => t.name) });
           return batch.length > 0;
         }

@@ -150,8 +150,8 @@ export class RolloutService {
           skipped++;
           continue;
         }
-        if (t.previous_release_id === null) await this.desired.clear(w.tx, t.name_id);
-        else await this.desired.set(w.tx, w.now, t.name_id, t.previous_release_id, id);
+        if (t.previous_release_id === null) await this.desired.clear(w, t.name_id);
+        else await this.desired.set(w, t.name_id, t.previous_release_id, id);
         restored++;
       }
       await w.tx.updateTable('rollout_targets').set({ status: 'cancelled', outcome_at: w.now }).where('rollout_id', '=', id).where('status', 'in', ['pending', 'assigned']).execute();

@@ -6,19 +6,23 @@ import { BP, type WaveCounts } from './rules.js';
 
 export type Counts = RolloutView['counts'];
 
-const emptyCounts = (): Counts => ({ total: 0, pending: 0, assigned: 0, installed: 0, failed: 0, timedOut: 0, unhealthy: 0, cancelled: 0 });
+const emptyCounts = (): Counts => ({ total: 0, pending: 0, assigned: 0, installed: 0, healthy: 0, failed: 0, timedOut: 0, unhealthy: 0, cancelled: 0 });
 const COUNT_KEY: Record<string, keyof Counts> = {
   pending: 'pending',
   assigned: 'assigned',
   installed: 'installed',
+  healthy: 'healthy',
   failed: 'failed',
   timed_out: 'timedOut',
   unhealthy: 'unhealthy',
   cancelled: 'cancelled',
 };
 
-/** Targets grouped by wave and status, read in one query (counts come back as strings on PostgreSQL). */
-export async function waveCounts(db: Store['db'] | Tx, rolloutId: string, waves: number): Promise<{ totals: Counts; perWave: WaveCounts[] }> {
+/**
+ * Targets grouped by wave and status, read in one query (counts come back as strings on
+ * PostgreSQL). Under a health rule a success is `healthy`; `installed` is still outstanding.
+ */
+export async function waveCounts(db: Store['db'] | Tx, rolloutId: string, waves: number, healthRule = false): Promise<{ totals: Counts; perWave: WaveCounts[] }> {
   const rows = await db
     .selectFrom('rollout_targets')
     .select(['wave', 'status', (eb) => eb.fn.countAll<number | string>().as('n')])
@@ -35,8 +39,8 @@ export async function waveCounts(db: Store['db'] | Tx, rolloutId: string, waves:
     const w = perWave[r.wave];
     if (w === undefined) continue;
     if (r.status === 'pending') w.pending += n;
-    else if (r.status === 'assigned') w.assigned += n;
-    else if (r.status === 'installed') w.installed += n;
+    else if (r.status === 'assigned' || (healthRule && r.status === 'installed')) w.assigned += n;
+    else if (r.status === 'installed' || r.status === 'healthy') w.installed += n;
     else if (r.status === 'failed' || r.status === 'timed_out' || r.status === 'unhealthy') w.failures += n;
   }
   return { totals, perWave };
