@@ -17,6 +17,7 @@ const BENCHES = [
   { name: 'ca', title: 'CA: certificates/s and CSR verifications/s vs raw P-256 signatures, CRL of 100,000; SAS token verifications/s vs raw HMAC-SHA256', args: ['bench/ca/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'provisioning', title: 'Provisioning: registrations/s vs raw mTLS handshakes/s; manufacture devices/s', args: ['bench/provisioning/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'gateway', title: 'Gateway vs Mosquitto: connects/s, memory per connection, QoS 0/1 msgs/s, revoke→disconnect', args: ['bench/gateway/run.mjs', quick ? '--smoke' : ''].filter(Boolean), ulimit: 20000 },
+  { name: 'updates', title: 'Updates: device metadata checks/s and p99, artifact download MiB/s over mTLS vs a bare Node HTTPS server', args: ['bench/updates/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'simulator', title: 'Simulator: reconnect storm vs Mosquitto (success rate, time to 99%, CONNACK p99, refusals)', args: ['bench/simulator/run.mjs', ...(quick ? ['--quick'] : [])], ulimit: 20000 },
 ];
 

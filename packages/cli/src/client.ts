@@ -84,6 +84,22 @@ export class Client {
     return parsed as T;
   }
 
+  /** POSTs a file streamed from disk (an update artifact); the answer as JSON. */
+  async upload<T>(path: string, body: ReadableStream<Uint8Array> | NodeJS.ReadableStream, length: number): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/octet-stream', 'content-length': String(length) };
+    if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, { method: 'POST', headers, body: body as never, duplex: 'half' } as RequestInit);
+    } catch (e) {
+      throw new Error(`cannot reach the Fleetkey server at ${this.url} (${(e as Error).message})`);
+    }
+    const text = await res.text();
+    const parsed: unknown = text === '' ? null : JSON.parse(text);
+    if (!res.ok) throw new ApiError(res.status, parsed as ErrorBody);
+    return parsed as T;
+  }
+
   /** GET of a public, binary object (a CRL, a CA certificate); null when the server has none (404). */
   async bytes(path: string): Promise<Buffer | null> {
     let res: Response;

@@ -16,6 +16,7 @@ import { serveCommand } from './commands/serve.js';
 import { simulateCommand } from './commands/simulate.js';
 import { tokenCommand } from './commands/token.js';
 import { webhookCommand } from './commands/webhook.js';
+import { releaseCommand, updatesCommand } from './commands/release.js';
 
 /** Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 server unreachable or other failure. */
 export async function main(argv: string[]): Promise<void> {
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), rolloutCommand()]) {
+  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), releaseCommand(), updatesCommand(), rolloutCommand()]) {
     program.addCommand(c);
   }
   // Subcommands copy settings only when created, so usage errors deep in the tree would call

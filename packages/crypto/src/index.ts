@@ -7,3 +7,4 @@ export * from './pkcs11/index.js';
 export * from './sas/index.js';
 export * from './x509/validate/index.js';
 export * from './pki/index.js';
+export * from './tuf/index.js';

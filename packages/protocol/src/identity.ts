@@ -48,6 +48,11 @@ export const EVENT_TYPES = [
   'rollout.completed',
   'rollout.rolled_back',
   'rollout.device_outcome',
+  'release.created',
+  'release.assigned',
+  'release.unassigned',
+  'updates.root_rotated',
+  'updates.targets_published',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -5,3 +5,4 @@ export * from './mqtt/index.js';
 export * from './webhook-signature.js';
 export * from './duration.js';
 export * from './bundle.js';
+export * from './updates/index.js';

@@ -44,7 +44,9 @@ import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/rollouts-module.js';
+import { desiredReleasesPort } from './modules/rollouts/desired-releases.js';
 import { SecretBox } from './secrets/secret-box.js';
+import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
 
 export interface FleetkeyServer {
@@ -61,6 +63,8 @@ export interface FleetkeyServer {
   /** The MQTT gateway (mqtts://), when enabled. */
   readonly gateway: Gateway | null;
   readonly mqttUrl: string | null;
+  /** Update repository, director, releases and desired releases (issue 12). */
+  readonly updates: UpdatesModule;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   /** Staged rollouts (service, engine); null when not listening. */
@@ -121,6 +125,8 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapContext: systemContext('bootstrap'),
   });
 
+  const updates = await createUpdatesModule({ store, uow, box, bus, clock, dataDir: config.dataDir, names, logger });
+
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
   const enrollmentCrls = new EnrollmentCrls(store, uow);
   // The provisioning module's CRL refresher (outside enrollment anchors); started with the listeners.
@@ -180,7 +186,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, bootstrapAdminToken, rollouts: null, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, bootstrapAdminToken, rollouts: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -189,7 +195,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const data = new DataService(store);
   const hub = new StreamHub();
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
-  const rollouts = createRolloutsModule({ store, uow, bus, clock, logger, tickIntervalMs: config.rollouts.tickIntervalMs });
+  const rollouts = createRolloutsModule({ store, uow, bus, clock, logger, tickIntervalMs: config.rollouts.tickIntervalMs, desired: desiredReleasesPort(updates.desired) });
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -208,6 +214,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     commands,
     hub,
     moduleRoutes: [rollouts.routes],
+    updates,
   });
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
@@ -234,6 +241,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       challenges,
     },
     sessions: { uow, credentials, sessions },
+    updates: { updates, credentials },
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
@@ -266,6 +274,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   crlRefresher.start();
   challenges.start();
   rollouts.start();
+  updates.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
   await writeSecretFile(join(config.dataDir, SERVER_INFO_FILE), `${JSON.stringify({ url, deviceUrl, mqttUrl, pid: process.pid })}\n`);
@@ -282,11 +291,13 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     enrollments,
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
+    updates,
     bootstrapAdminToken,
     rollouts,
     close: async () => {
       unsubscribe();
       await rollouts.stop();
+      await updates.stop();
       await crlRefresher.stop();
       await challenges.stop();
       await deviceGateway?.close();

@@ -7,6 +7,7 @@ import { gatewayErrors } from './gateway.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { rolloutErrors } from './rollouts.js';
+import { updatesErrors } from './updates.js';
 
 /** The catalogue by domain, in the order docs/errors.md lists them. */
 export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: Catalogue }[] = [
@@ -18,4 +19,5 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
   { title: 'Rollouts', errors: rolloutErrors },
+  { title: 'Update repository and releases', errors: updatesErrors },
 ];

@@ -7,6 +7,7 @@ import { gatewayErrors } from './gateway.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { rolloutErrors } from './rollouts.js';
+import { updatesErrors } from './updates.js';
 
 export type { ErrorSpec } from './error-spec.js';
 
@@ -24,6 +25,7 @@ export const ERRORS = {
   ...provisioningErrors,
   ...gatewayErrors,
   ...rolloutErrors,
+  ...updatesErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

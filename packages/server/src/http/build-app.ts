@@ -25,6 +25,8 @@ import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
+import type { UpdatesModule } from '../modules/updates/updates-module.js';
+import { updateRoutes } from './routes/update-routes.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -43,6 +45,7 @@ export interface HttpOptions {
   readonly hub: StreamHub;
   /** Routes of modules that register themselves on /v1 (rollouts, ...). */
   readonly moduleRoutes?: ReadonlyArray<(v1: FastifyInstance) => Promise<void>>;
+  readonly updates: UpdatesModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -77,6 +80,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
       for (const register of options.moduleRoutes ?? []) await register(v1 as unknown as FastifyInstance);
+      await v1.register(updateRoutes, { updates: options.updates });
     },
     { prefix: '/v1' },
   );

@@ -15,6 +15,8 @@ import { sessionTokenRoutes } from './routes/session-token-routes.js';
 import type { UnitOfWork } from '../context/unit-of-work.js';
 import type { DeviceCredentials } from '../modules/auth/device-credentials.js';
 import type { SessionTokens } from '../modules/auth/session-tokens.js';
+import type { UpdatesModule } from '../modules/updates/updates-module.js';
+import { deviceUpdateRoutes } from './routes/device-update-routes.js';
 
 const RenewResult = Type.Object(
   { serial: Type.String(), certificatePem: Type.String(), chainPem: Type.String(), notAfter: Type.String(), renewAfter: Type.String() },
@@ -51,6 +53,7 @@ export async function buildDeviceApp(
   deps: DeviceListenerDeps & {
     provisioning: ProvisioningRouteDeps;
     sessions: { uow: UnitOfWork; credentials: DeviceCredentials; sessions: SessionTokens };
+    updates?: { updates: UpdatesModule; credentials: DeviceCredentials };
   },
 ): Promise<FastifyInstance> {
   const { ca } = deps;
@@ -79,6 +82,7 @@ export async function buildDeviceApp(
   });
   await app.register(provisioningRoutes, { deps: deps.provisioning });
   await app.register(sessionTokenRoutes, deps.sessions);
+  if (deps.updates !== undefined) await app.register(deviceUpdateRoutes, deps.updates);
   await app.ready();
   return app as unknown as FastifyInstance;
 }

@@ -308,6 +308,62 @@ export interface RolloutTargetRow {
   outcome_at: number | null;
 }
 
+/** A release: one artifact (a TUF target of the image repository) for one model and version. */
+export interface ReleaseRow {
+  id: string;
+  model: string;
+  version: string;
+  min_version: string | null;
+  target_name: string;
+  sha256: string;
+  length: number;
+  signed_by: string;
+  targets_version: number;
+  created_at: number;
+  created_by: string;
+}
+
+/** Which release a name should run: the one place, set by an operator or a rollout. */
+export interface DesiredReleaseRow {
+  name_id: string;
+  release_id: string;
+  source: 'operator' | 'rollout';
+  rollout_id: string | null;
+  updated_at: number;
+  updated_by: string;
+}
+
+export interface TufMetadataRow {
+  repo: 'image' | 'director';
+  role: 'root' | 'targets' | 'snapshot' | 'timestamp';
+  version: number;
+  body: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface TufOnlineKeyRow {
+  key_id: string;
+  repo: 'image' | 'director';
+  role: 'targets' | 'snapshot' | 'timestamp';
+  public_key: string;
+  sealed_private: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+export interface DirectorDeviceRow {
+  device_id: string;
+  counter: number;
+  name_id: string | null;
+  release_id: string | null;
+  timestamp_body: string;
+  snapshot_body: string;
+  targets_body: string;
+  expires_at: number;
+  signed_at: number;
+}
+
 export interface Database {
   devices: DeviceRow;
   names: NameRow;
@@ -334,4 +390,9 @@ export interface Database {
   device_presence: { device_id: string; connected: number; since: number; remote_address: string | null };
   rollouts: RolloutRow;
   rollout_targets: RolloutTargetRow;
+  releases: ReleaseRow;
+  desired_releases: DesiredReleaseRow;
+  tuf_metadata: TufMetadataRow;
+  tuf_online_keys: TufOnlineKeyRow;
+  director_devices: DirectorDeviceRow;
 }

@@ -56,46 +56,16 @@ export async function startRestartable(dialect: TestDialect, tickIntervalMs = 10
 }
 
 /**
- * A release row as the releases module (migration 010, tuf-repo branch) records it. The engine
- * only needs the row; the signed artifact path is tested where devices install it.
+ * A release row as the releases module records it (migration 010). The engine only needs the
+ * row; the signed artifact path is tested where devices install it (simulate-rollout.test.ts).
  */
 export async function insertRelease(db: Kysely<any>, version: string): Promise<string> {
-  await ensureContractTables(db);
   const id = randomUUID();
   await db
     .insertInto('releases')
     .values({ id, model: 'kuka-kr16', version, min_version: null, target_name: `fw-${version}-${id.slice(0, 8)}.bin`, sha256: '0'.repeat(64), length: 1, signed_by: 'test', targets_version: 1, created_at: Date.now(), created_by: 'test' })
     .execute();
   return id;
-}
-
-/** Until migration 010 is on this branch, the contract's two tables with its columns (no-op once it is). */
-async function ensureContractTables(db: Kysely<any>): Promise<void> {
-  await db.schema
-    .createTable('releases')
-    .ifNotExists()
-    .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
-    .addColumn('model', 'varchar(128)', (c) => c.notNull())
-    .addColumn('version', 'varchar(64)', (c) => c.notNull())
-    .addColumn('min_version', 'varchar(64)')
-    .addColumn('target_name', 'varchar(255)', (c) => c.notNull())
-    .addColumn('sha256', 'varchar(64)', (c) => c.notNull())
-    .addColumn('length', 'bigint', (c) => c.notNull())
-    .addColumn('signed_by', 'text', (c) => c.notNull())
-    .addColumn('targets_version', 'integer', (c) => c.notNull())
-    .addColumn('created_at', 'bigint', (c) => c.notNull())
-    .addColumn('created_by', 'varchar(128)', (c) => c.notNull())
-    .execute();
-  await db.schema
-    .createTable('desired_releases')
-    .ifNotExists()
-    .addColumn('name_id', 'varchar(36)', (c) => c.primaryKey().references('names.id'))
-    .addColumn('release_id', 'varchar(36)', (c) => c.notNull().references('releases.id'))
-    .addColumn('source', 'varchar(16)', (c) => c.notNull())
-    .addColumn('rollout_id', 'varchar(36)')
-    .addColumn('updated_at', 'bigint', (c) => c.notNull())
-    .addColumn('updated_by', 'varchar(128)', (c) => c.notNull())
-    .execute();
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {

@@ -30,17 +30,22 @@ export const PERMISSIONS = [
   'enrollment:derive',
   'data:read',
   'command:send',
+  'release:read',
+  'release:create',
+  'release:assign',
+  // A new root changes who may sign anything: admin only.
+  'updates:root',
   'rollout:read',
   // Creating, pausing, aborting or rolling back a rollout changes what a fleet installs.
   'rollout:write',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read', 'data:read', 'rollout:read'];
+const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read', 'data:read', 'release:read', 'rollout:read'];
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'rollout:write']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'rollout:write']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.

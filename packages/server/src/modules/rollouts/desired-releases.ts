@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { DesiredReleases } from '../updates/desired-releases.js';
 import type { Work } from '../../context/unit-of-work.js';
 import type { Tx } from '../../store/open-store.js';
 
@@ -22,35 +22,15 @@ export interface DesiredReleasesPort {
 }
 
 /**
- * The port over the contract's tables (`releases`, `desired_releases`, migration 010 owned by the
- * tuf-repo branch), written against the column names the contract fixes. Untyped: those row
- * types live in the other branch's schema.
+ * The port over the releases module's DesiredReleases service (tuf-repo branch): assignments go
+ * through its setInWork/clearInWork, so they are checked (release exists, model of the name's
+ * device) and announced (`release.assigned`) exactly as an operator's `release assign` is.
  */
-export class ContractDesiredReleases implements DesiredReleasesPort {
-  async releaseExists(tx: Tx, releaseId: string): Promise<boolean> {
-    const db = tx as unknown as Kysely<any>;
-    return (await db.selectFrom('releases').select('id').where('id', '=', releaseId).executeTakeFirst()) !== undefined;
-  }
-
-  async forName(tx: Tx, nameId: string): Promise<string | null> {
-    const db = tx as unknown as Kysely<any>;
-    const r = (await db.selectFrom('desired_releases').select('release_id').where('name_id', '=', nameId).executeTakeFirst()) as { release_id: string } | undefined;
-    return r?.release_id ?? null;
-  }
-
-  async set(w: Work, nameId: string, releaseId: string, rolloutId: string): Promise<void> {
-    const db = w.tx as unknown as Kysely<any>;
-    const now = w.now;
-    const row = { name_id: nameId, release_id: releaseId, source: 'rollout', rollout_id: rolloutId, updated_at: now, updated_by: w.ctx.actor.label };
-    await db
-      .insertInto('desired_releases')
-      .values(row)
-      .onConflict((oc) => oc.column('name_id').doUpdateSet({ release_id: releaseId, source: row.source, rollout_id: rolloutId, updated_at: now }))
-      .execute();
-  }
-
-  async clear(w: Work, nameId: string): Promise<void> {
-    const db = w.tx as unknown as Kysely<any>;
-    await db.deleteFrom('desired_releases').where('name_id', '=', nameId).execute();
-  }
+export function desiredReleasesPort(d: DesiredReleases): DesiredReleasesPort {
+  return {
+    releaseExists: async (tx, releaseId) => (await tx.selectFrom('releases').select('id').where('id', '=', releaseId).executeTakeFirst()) !== undefined,
+    forName: async (tx, nameId) => (await d.forName(tx, nameId))?.release_id ?? null,
+    set: (w, nameId, releaseId, rolloutId) => d.setInWork(w, nameId, releaseId, { source: 'rollout', rolloutId }),
+    clear: (w, nameId) => d.clearInWork(w, nameId),
+  };
 }

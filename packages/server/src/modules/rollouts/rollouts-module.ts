@@ -4,7 +4,7 @@ import type { Clock } from '../../context/clock.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
 import type { Store } from '../../store/open-store.js';
 import type { EventBus } from '../events/event-bus.js';
-import { ContractDesiredReleases, type DesiredReleasesPort } from './desired-releases.js';
+import type { DesiredReleasesPort } from './desired-releases.js';
 import { RolloutEngine, type UpdateReport } from './rollout-engine.js';
 import { rolloutRoutes } from './rollout-routes.js';
 import { RolloutService } from './rollout-service.js';
@@ -25,12 +25,13 @@ export interface RolloutsDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly tickIntervalMs: number;
-  readonly desired?: DesiredReleasesPort;
+  /** The releases module's DesiredReleases, through the port (desiredReleasesPort). */
+  readonly desired: DesiredReleasesPort;
 }
 
 /** The rollouts module: service (operator side), engine (ticker + device reports), routes. */
 export function createRolloutsModule(d: RolloutsDeps): RolloutsModule {
-  const desired = d.desired ?? new ContractDesiredReleases();
+  const desired = d.desired;
   const service = new RolloutService(d.store, d.uow, desired);
   const engine = new RolloutEngine(d.store, d.uow, desired, d.clock, d.logger, d.tickIntervalMs);
   service.onChange = () => engine.kick();

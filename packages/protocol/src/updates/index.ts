@@ -1,0 +1,2 @@
+export * from './semver.js';
+export * from './tuf-metadata.js';
