@@ -53,6 +53,7 @@ export const EVENT_TYPES = [
   'release.unassigned',
   'updates.root_rotated',
   'updates.targets_published',
+  'device.update_reported',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -80,15 +80,17 @@ export function deviceCommand(): Command {
     .command('list')
     .description('list devices')
     .option('--status <status>', 'only devices in this status')
+    .option('--version <semver>', 'only devices that reported this version installed')
     .option('--limit <n>', 'at most n devices', '100')
     .option('--after <id>', 'page after this device id')
-    .action(async (o: { status?: string; limit: string; after?: string }, c: Command) => {
+    .action(async (o: { status?: string; version?: string; limit: string; after?: string }, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();
       const q = new URLSearchParams({ limit: o.limit });
       if (o.status !== undefined) q.set('status', o.status);
+      if (o.version !== undefined) q.set('installedVersion', o.version);
       if (o.after !== undefined) q.set('after', o.after);
       const r = await Client.from(g).request<DeviceList>('GET', `/v1/devices?${q}`);
-      emit(g, r, () => table(['ID', 'STATUS', 'NAME', 'MODEL'], r.devices.map((d) => [d.id, d.status, d.name, d.model])));
+      emit(g, r, () => table(['ID', 'STATUS', 'NAME', 'MODEL', 'VERSION'], r.devices.map((d) => [d.id, d.status, d.name, d.model, d.installedVersion])));
     });
 
   for (const [action, help] of [

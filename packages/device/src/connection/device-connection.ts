@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { FleetkeyError, MQTT_LIMITS, commandSubscriptionFilters, formatDeviceTopic, type DeviceMessageKind } from '@fleetkey/protocol';
+import { FleetkeyError, MQTT_LIMITS, commandSubscriptionFilters, formatDeviceTopic, type DeviceMessageKind, type UpdateReport } from '@fleetkey/protocol';
 import type { Keystore } from '../keystore/keystore.js';
 import type { OfflineBuffer } from '../offline/offline-buffer.js';
 import { backoffDelay, type RetryPolicy } from '../provisioning/backoff.js';
@@ -139,6 +139,14 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   /** Reported state. QoS 1. */
   sendState(body: unknown): Promise<SendResult> {
     return this.#track(this.#send('state', body));
+  }
+
+  /**
+   * An update report on `devices/{id}/update` (issue 12 contract, {@link UpdateReport}). QoS 1,
+   * buffered while offline like the rest, so a `failed` or `installed` outcome is never lost.
+   */
+  sendUpdateReport(report: UpdateReport): Promise<SendResult> {
+    return this.#track(this.#send('update', report));
   }
 
   /** The outcome of command `commandId` (done automatically for what a handler returns). */

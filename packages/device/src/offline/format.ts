@@ -32,7 +32,7 @@ export const SEALED_OVERHEAD = AES_GCM_NONCE_BYTES + AES_GCM_TAG_BYTES;
 export const KEY_INFO = 'fleetkey-offline-buffer/v1';
 const RECORD_AAD_PREFIX = Buffer.from('fleetkey-offline/v1', 'latin1');
 
-export const MESSAGE_KINDS: readonly DeviceMessageKind[] = ['diagnostics', 'telemetry', 'state', 'command_result'];
+export const MESSAGE_KINDS: readonly DeviceMessageKind[] = ['diagnostics', 'telemetry', 'state', 'command_result', 'update'];
 
 export interface Header {
   salt: Buffer;

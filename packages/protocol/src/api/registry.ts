@@ -13,6 +13,10 @@ export const Device = Type.Object(
     status: Status,
     statusReason: Type.Union([Type.String(), Type.Null()]),
     name: Type.Union([Type.String(), Type.Null()]),
+    /** The last version the device reported installed (`devices/{id}/update`), null before any. */
+    installedVersion: Type.Union([Type.String(), Type.Null()]),
+    installedReleaseId: Type.Union([Type.String(), Type.Null()]),
+    installedAt: Type.Union([Timestamp, Type.Null()]),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   },
@@ -50,6 +54,8 @@ export type DeviceList = Static<typeof DeviceList>;
 export const DeviceListQuery = Type.Object(
   {
     status: Type.Optional(Status),
+    /** Devices whose last installed version is exactly this one (semver, as reported). */
+    installedVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z.+-]+$' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     after: Type.Optional(Uuid),
   },

@@ -8,6 +8,7 @@ import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { rolloutErrors } from './rollouts.js';
 import { updatesErrors } from './updates.js';
+import { updateClientErrors } from './update-client.js';
 
 /** The catalogue by domain, in the order docs/errors.md lists them. */
 export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: Catalogue }[] = [
@@ -20,4 +21,5 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Device gateway', errors: gatewayErrors },
   { title: 'Rollouts', errors: rolloutErrors },
   { title: 'Update repository and releases', errors: updatesErrors },
+  { title: 'Updates on the device', errors: updateClientErrors },
 ];

@@ -8,6 +8,7 @@ import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { rolloutErrors } from './rollouts.js';
 import { updatesErrors } from './updates.js';
+import { updateClientErrors } from './update-client.js';
 
 export type { ErrorSpec } from './error-spec.js';
 
@@ -26,6 +27,7 @@ export const ERRORS = {
   ...gatewayErrors,
   ...rolloutErrors,
   ...updatesErrors,
+  ...updateClientErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

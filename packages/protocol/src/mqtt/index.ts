@@ -20,3 +20,5 @@ export type { DeviceMessageKind, ParsedDeviceTopic } from './topics.js';
 export { MQTT_LIMITS, MQTT_PROTOCOL_VERSIONS } from './limits.js';
 export type { MqttProtocolVersion } from './limits.js';
 export { CONNACK_V4, REASON_V5, SUBACK_FAILURE_V4 } from './reason-codes.js';
+export { UpdateReport, UPDATE_PHASES, parseUpdateReport } from './update-report.js';
+export type { UpdatePhase } from './update-report.js';

@@ -8,6 +8,7 @@
  *     devices/{deviceId}/telemetry                      internal telemetry, stored under the device
  *     devices/{deviceId}/state                          reported state
  *     devices/{deviceId}/commands/{commandId}/result    outcome of a command
+ *     devices/{deviceId}/update                         update progress and outcome (update-report.ts)
  *
  *   cloud → device (PUBLISH by the gateway, QoS 1)
  *     devices/{deviceId}/commands/{commandId}
@@ -32,10 +33,10 @@ export const COMMAND_ID_MAX_LENGTH = 64;
 export const COMMAND_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** What a device may publish, as the gateway hands it to the store. */
-export type DeviceMessageKind = 'diagnostics' | 'telemetry' | 'state' | 'command_result';
+export type DeviceMessageKind = 'diagnostics' | 'telemetry' | 'state' | 'command_result' | 'update';
 
 export type ParsedDeviceTopic =
-  | { readonly deviceId: string; readonly kind: 'diagnostics' | 'telemetry' | 'state' }
+  | { readonly deviceId: string; readonly kind: 'diagnostics' | 'telemetry' | 'state' | 'update' }
   | { readonly deviceId: string; readonly kind: 'command_result'; readonly commandId: string };
 
 export function isDeviceId(value: string): boolean {
@@ -66,6 +67,7 @@ export function parseDeviceTopic(topic: string): ParsedDeviceTopic | undefined {
     case 'diagnostics':
     case 'telemetry':
     case 'state':
+    case 'update':
       return { deviceId, kind: rest };
     default:
       break;

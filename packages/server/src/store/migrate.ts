@@ -10,6 +10,7 @@ import * as m007 from './migrations/007-binding-intervals.js';
 import * as m008 from './migrations/008-enrollment-crls.js';
 import * as m009 from './migrations/009-device-evidence.js';
 import * as m010 from './migrations/010-updates.js';
+import * as m011 from './migrations/011-update-reports.js';
 import * as m012 from './migrations/012-rollouts.js';
 
 interface DialectMigration {
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '008-enrollment-crls': m008,
   '009-device-evidence': m009,
   '010-updates': m010,
+  '011-update-reports': m011,
   '012-rollouts': m012,
 };
 

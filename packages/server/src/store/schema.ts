@@ -16,6 +16,23 @@ export interface DeviceRow {
   prior_status: string | null;
   created_at: number;
   updated_at: number;
+  /** Last version the device reported `installed` (migration 011); null until then. */
+  installed_version: string | null;
+  installed_release_id: string | null;
+  installed_at: number | null;
+}
+
+/** One `devices/{id}/update` report (migration 011). */
+export interface DeviceUpdateReportRow {
+  id: string;
+  device_id: string;
+  name_id: string | null;
+  release_id: string;
+  version: string;
+  phase: string;
+  code: string | null;
+  progress: number | null;
+  received_at: number;
 }
 
 export interface NameRow {
@@ -383,6 +400,7 @@ export interface Database {
   provisioning_records: ProvisioningRecordRow;
   provisioning_challenges: ChallengeRow;
   device_evidence: DeviceEvidenceRow;
+  device_update_reports: DeviceUpdateReportRow;
   diagnostics: DiagnosticRow;
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };

@@ -11,6 +11,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { CredentialResult, DeviceCredentials } from '../auth/device-credentials.js';
 import type { IngestBatcher } from '../telemetry/ingest.js';
 import type { Store } from '../../store/open-store.js';
+import { createUpdateReports } from '../update-reports/index.js';
 import { createGateway } from './gateway.js';
 import { PresenceRecorder } from './presence-recorder.js';
 import { RefusalAggregator } from './refusal-audit.js';
@@ -42,6 +43,7 @@ export interface DeviceGatewayDeps {
  */
 export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gateway: Gateway; close(): Promise<void> }> {
   const presence = new PresenceRecorder(d.uow, d.logger);
+  const updateReports = createUpdateReports({ uow: d.uow, logger: d.logger });
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
   // Refusals of an authenticated device: one audit row per device, code and window, with a count.
@@ -85,6 +87,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       authenticate,
       validate: (msg) => {
         if (msg.payload.length > d.maxPayloadBytes) return `payload of ${msg.payload.length} bytes over ${d.maxPayloadBytes}`;
+        if (msg.kind === 'update') return updateReports.check(msg.payload);
         try {
           JSON.parse(msg.payload.toString('utf8'));
           return null;
@@ -93,6 +96,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
         }
       },
       accept: async (msg) => {
+        if (msg.kind === 'update') return updateReports.accept(msg.deviceId, msg.payload, msg.receivedAt.getTime());
         await d.ingest.submit({
           deviceId: msg.deviceId,
           kind: msg.kind,
@@ -157,6 +161,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       await refusals.close();
       // Records of the last disconnects and the last accepted messages land before the store closes.
       await presence.drain();
+      await updateReports.close();
       await d.ingest.drain();
     },
   };

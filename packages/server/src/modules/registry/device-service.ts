@@ -51,6 +51,9 @@ export class DeviceService {
         status: 'manufactured',
         status_reason: null,
         prior_status: null,
+        installed_version: null,
+        installed_release_id: null,
+        installed_at: null,
         created_at: w.now,
         updated_at: w.now,
       };
@@ -73,7 +76,7 @@ export class DeviceService {
     return toDevice(row, await this.currentName(this.store.db, id));
   }
 
-  async list(filter: { status?: DeviceStatus; limit?: number; after?: string }): Promise<Device[]> {
+  async list(filter: { status?: DeviceStatus; installedVersion?: string; limit?: number; after?: string }): Promise<Device[]> {
     let q = this.store.db
       .selectFrom('devices')
       .leftJoin('bindings', (j) => j.onRef('bindings.device_id', '=', 'devices.id').on('bindings.valid_to', 'is', null))
@@ -82,6 +85,7 @@ export class DeviceService {
       .select('names.name as bound_name')
       .orderBy('devices.id', 'asc');
     if (filter.status !== undefined) q = q.where('devices.status', '=', filter.status);
+    if (filter.installedVersion !== undefined) q = q.where('devices.installed_version', '=', filter.installedVersion);
     if (filter.after !== undefined) q = q.where('devices.id', '>', filter.after);
     const rows = await q.limit(filter.limit ?? 100).execute();
     return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
@@ -144,7 +148,7 @@ export class DeviceService {
 
   /** Registers a device inside another operation's unit of work (a group enrollment admitting it). */
   async registerInWork(w: Work, id: string, model: string | null): Promise<DeviceRow> {
-    const row: DeviceRow = { id, model, serials: null, hw_fingerprint: null, status: 'manufactured', status_reason: null, prior_status: null, created_at: w.now, updated_at: w.now };
+    const row: DeviceRow = { id, model, serials: null, hw_fingerprint: null, status: 'manufactured', status_reason: null, prior_status: null, installed_version: null, installed_release_id: null, installed_at: null, created_at: w.now, updated_at: w.now };
     await w.tx.insertInto('devices').values(row).execute();
     await w.emit('device.created', `device:${id}`, { deviceId: id, model });
     return row;

@@ -11,6 +11,9 @@ export function toDevice(row: DeviceRow, name: string | null): Device {
     status: row.status as DeviceStatus,
     statusReason: row.status_reason,
     name,
+    installedVersion: row.installed_version,
+    installedReleaseId: row.installed_release_id,
+    installedAt: isoOrNull(row.installed_at),
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
   };
