@@ -182,6 +182,27 @@ describe.each(DIALECTS)('rollout engine on %s', (dialect) => {
     await t.call('POST', `/v1/rollouts/${r.body.id}/abort`, { body: null });
   });
 
+  test('the store is the truth: a report stored by the gateway whose event was lost still counts', async () => {
+    await createNames(t.call, 'lost-line', 3);
+    const r = await create({ select: 'name:lost-line-*', waves: [100], minExecuted: 100 });
+    const assigned = await waitFor('assigned', async () => {
+      const a = await targets(r.body.id, 'assigned');
+      return a.length === 3 ? a : undefined;
+    });
+    // A device bound to the first name, and its report as the gateway stores it, with no bus event.
+    const dev = await t.call('POST', '/v1/devices', { body: { model: 'kuka-kr16' } });
+    await db()
+      .insertInto('device_update_reports')
+      .values({ id: randomUUID(), device_id: dev.body.id, name_id: assigned[0].nameId, release_id: release2, version: '2.0.0', phase: 'installed', code: null, progress: null, received_at: Date.now() + 5 })
+      .execute();
+    const after = await waitFor('reconciled', async () => {
+      const x = (await targets(r.body.id)).find((y) => y.nameId === assigned[0].nameId);
+      return x?.status === 'installed' ? x : undefined;
+    });
+    expect(after.deviceId).toBe(dev.body.id);
+    await t.call('POST', `/v1/rollouts/${r.body.id}/abort`, { body: null });
+  });
+
   test('fail: devices that do not report installed within the timeout abort the rollout (timed out)', async () => {
     await createNames(t.call, 'mute-line', 25);
     const r = await create({ select: 'name:mute-line-*', waves: [100], timeout: '1s' });

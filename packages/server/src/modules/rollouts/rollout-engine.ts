@@ -90,6 +90,7 @@ export class RolloutEngine {
     const active = await this.store.db.selectFrom('rollouts').selectAll().where('status', 'in', [...ACTIVE]).orderBy('created_at').execute();
     for (const r of active) {
       if (this.#stopped) return;
+      await this.reconcile(r);
       await this.expire(r);
       if (r.health_rule !== null) await this.checkHealth(r);
       for (let i = 0; i < MAX_STEPS; i++) {
@@ -140,6 +141,29 @@ export class RolloutEngine {
     });
     // A failure may trip the abort rule: decide now rather than at the next tick.
     if (changed) this.kick();
+  }
+
+  /**
+   * The store is the truth: a report the gateway stored whose bus event this process never saw
+   * (a crash between its commit and the event, another server node) is read back from
+   * `device_update_reports` — terminal reports of the rollout's release for a name still
+   * assigned, received since its assignment, oldest first (the first one wins, as live).
+   */
+  private async reconcile(r: RolloutRow): Promise<void> {
+    const missed = await this.store.db
+      .selectFrom('rollout_targets as t')
+      .innerJoin('device_update_reports as d', (j) => j.onRef('d.name_id', '=', 't.name_id').onRef('d.received_at', '>=', 't.assigned_at'))
+      .select(['d.device_id', 'd.name_id', 'd.phase', 'd.code', 'd.version'])
+      .where('t.rollout_id', '=', r.id)
+      .where('t.status', '=', 'assigned')
+      .where('d.release_id', '=', r.release_id)
+      .where('d.phase', 'in', ['installed', 'failed'])
+      .orderBy('d.received_at')
+      .limit(1000)
+      .execute();
+    for (const m of missed) {
+      await this.onReport({ deviceId: m.device_id, nameId: m.name_id, releaseId: r.release_id, version: m.version, phase: m.phase, code: m.code });
+    }
   }
 
   /** AWS IoT Jobs in-progress timeout: a name assigned longer than the timeout without `installed` failed (TIMED_OUT). */
