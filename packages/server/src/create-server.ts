@@ -125,7 +125,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     bootstrapContext: systemContext('bootstrap'),
   });
 
-  const updates = await createUpdatesModule({ store, uow, box, bus, clock, dataDir: config.dataDir, names, logger });
+  const u = config.updates;
+  const updates = await createUpdatesModule({
+    store, uow, box, bus, clock, dataDir: config.dataDir, names, logger,
+    maxArtifactBytes: u.maxArtifactBytes,
+    lifetimes: { timestampMs: parseDuration(u.timestampLifetime) ?? 86_400_000, snapshotMs: parseDuration(u.snapshotLifetime) ?? 604_800_000, directorMs: parseDuration(u.directorLifetime) ?? 86_400_000 },
+  });
 
   const enrollments = new EnrollmentService(store, uow, box, config.ca.defaultValidity, destinations);
   const enrollmentCrls = new EnrollmentCrls(store, uow);

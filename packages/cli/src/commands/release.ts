@@ -9,11 +9,13 @@ import { generateKeyFile, loadPublic, loadSigner } from './tuf-keys.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** Adds signatures; other members of the file (a draft's `release`) are kept as they were. */
 async function signFile(path: string, keys: string[], passphraseEnv: string | undefined): Promise<Signed<unknown>> {
-  let doc = JSON.parse(readFileSync(path, 'utf8')) as Signed<unknown>;
-  if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.signatures) || typeof doc.signed !== 'object') throw new Error(`${path} is not TUF metadata ({signatures, signed})`);
+  const file = JSON.parse(readFileSync(path, 'utf8')) as Signed<unknown> & Record<string, unknown>;
+  if (typeof file !== 'object' || file === null || !Array.isArray(file.signatures) || typeof file.signed !== 'object') throw new Error(`${path} is not TUF metadata ({signatures, signed})`);
+  let doc: Signed<unknown> = { signatures: file.signatures, signed: file.signed };
   for (const k of keys) doc = await addSignature(doc, loadSigner(k, passphraseEnv));
-  return doc;
+  return { ...file, ...doc };
 }
 
 export function releaseCommand(): Command {

@@ -141,6 +141,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Signed updates (docs/updates.md): online metadata lifetimes, re-signed at half of them. */
+    updates: Type.Object(
+      {
+        maxArtifactBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 ** 3, default: 4 * 1024 ** 3 }),
+        timestampLifetime: Type.String({ pattern: DURATION_PATTERN, default: '24h' }),
+        snapshotLifetime: Type.String({ pattern: DURATION_PATTERN, default: '7d' }),
+        directorLifetime: Type.String({ pattern: DURATION_PATTERN, default: '24h' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateTufKeyPair, softwareTufSigner } from '@fleetkey/crypto';
 import type { TargetsSigned } from '@fleetkey/protocol';
@@ -49,6 +50,27 @@ describe.each(DIALECTS)('update repository attacks on %s', (dialect) => {
     expect(await currentTargets()).toBe(before + 1);
   });
 
+  test('two releases racing for the same targets version: one admitted, the other refused with a code (never a 500)', async () => {
+    const prepared = [];
+    for (const v of ['5.0.0', '5.0.1']) {
+      const up = await uploadArtifact(t, randomBytes(100));
+      const draft = await t.call('POST', '/v1/releases/draft', { body: { model: 'race', version: v, targetName: `race-${v}.bin`, sha256: up.body.sha256, length: up.body.length } });
+      prepared.push({ model: 'race', version: v, targetName: `race-${v}.bin`, targets: await sign(draft.body.signed as TargetsSigned, [keys.targets]) });
+    }
+    const rs = await Promise.all(prepared.map((body) => t.call('POST', '/v1/releases', { body })));
+    expect(rs.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(['CONFLICT', 'REPO_VERSION_ROLLBACK']).toContain(rs.find((r) => r.status === 409)!.body.code);
+  });
+
+  test('targets metadata larger than the API\'s default body limit (64 KiB) is accepted on its routes', async () => {
+    const up = await uploadArtifact(t, randomBytes(100));
+    const draft = await t.call('POST', '/v1/releases/draft', { body: { model: 'm1', version: '1.1.5', targetName: 'm1-1.1.5.bin', sha256: up.body.sha256, length: up.body.length } });
+    const signed = draft.body.signed as TargetsSigned;
+    signed.targets['m1-1.1.5.bin']!.custom = { ...signed.targets['m1-1.1.5.bin']!.custom, notes: 'n'.repeat(200_000) };
+    const r = await t.call('POST', '/v1/releases', { body: { model: 'm1', version: '1.1.5', targetName: 'm1-1.1.5.bin', targets: await sign(signed, [keys.targets]) } });
+    expect(r.status).toBe(201);
+  });
+
   test('targets metadata with a version not above the current one is refused (rollback at upload)', async () => {
     const up = await uploadArtifact(t, randomBytes(300));
     const draft = await t.call('POST', '/v1/releases/draft', { body: { model: 'm1', version: '1.2.0', targetName: 'm1-1.2.0.bin', sha256: up.body.sha256, length: up.body.length } });
@@ -82,6 +104,29 @@ describe.each(DIALECTS)('update repository attacks on %s', (dialect) => {
     expect((await t.call('GET', `/v1/updates/repo/targets/${sha256(body)}.x.bin`)).status).toBe(404);
     const short = await uploadArtifact(t, randomBytes(10), 10);
     expect(short.status).toBe(201);
+    // A body shorter than declared, or not octet-stream, is not stored either.
+    expect((await uploadArtifact(t, randomBytes(10), 11)).body.code).toBe('REPO_ARTIFACT_MISMATCH');
+    const json = await t.call('POST', '/v1/updates/artifacts?length=2', { body: {} });
+    expect(json.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  test('a chunked upload (no Content-Length) is cut one byte past its declared length while streaming', async () => {
+    const body = randomBytes(256 * 1024);
+    const r = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = httpRequest(`${t.url}/v1/updates/artifacts?length=1000`, { method: 'POST', headers: { authorization: `Bearer ${t.adminToken}`, 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      });
+      // The server may close before the client finished writing: only an error before any answer counts.
+      req.on('error', (e) => setTimeout(() => reject(e), 2000));
+      // Written in small chunks: the server answers before the body ends (the rest is not read).
+      for (let i = 0; i < body.length; i += 4096) req.write(body.subarray(i, i + 4096));
+      req.end();
+    });
+    expect(r.status).toBe(413);
+    expect(r.body.code).toBe('REPO_ARTIFACT_TOO_LARGE');
+    expect((await t.call('GET', `/v1/updates/repo/targets/${sha256(body)}.x.bin`)).status).toBe(404);
   });
 
   test('malformed metadata bodies are refused with a catalogue code', async () => {

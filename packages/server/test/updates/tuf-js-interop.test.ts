@@ -139,6 +139,16 @@ describe.each(DIALECTS)('tuf-js client against Fleetkey on %s', (dialect) => {
     expect(JSON.parse(anon.body.toString()).code).toBe('UNAUTHENTICATED');
   });
 
+  test('hostile file names on the device plane are NOT_FOUND, never a file outside the store', async () => {
+    const ca = bundleOf(t);
+    const base = `${t.server.deviceUrl}/device/v1/updates`;
+    for (const path of ['repo/targets/..%2F..%2Fmaster.key', `repo/targets/${'0'.repeat(64)}.x`, 'repo/metadata/0.root.json', 'repo/metadata/01.root.json', 'repo/metadata/1.root.json.bak', 'director/metadata/..%2Froot.json', 'repo/metadata/%00']) {
+      const r = await deviceGet(`${base}/${path}`, { ca, cert: dev.cert, key: dev.key });
+      expect([400, 404], path).toContain(r.status);
+      expect(['NOT_FOUND', 'VALIDATION_FAILED', 'ROUTE_NOT_FOUND', 'BAD_REQUEST']).toContain(JSON.parse(r.body.toString()).code);
+    }
+  });
+
   test('targets download with HTTP Range: 206 with Content-Range, resume splices to the right hash, 416 past the end', async () => {
     const ca = bundleOf(t);
     const url = `${t.server.deviceUrl}/device/v1/updates/repo/targets/${sha256(content)}.robot-x-2.0.0.bin`;

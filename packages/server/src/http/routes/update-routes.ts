@@ -22,6 +22,11 @@ import { requestContext } from '../request-context.js';
 import { sendMetadata, sendTarget } from './update-serving.js';
 
 const File = Type.Object({ file: Type.String({ maxLength: 300 }) }, { additionalProperties: false });
+/**
+ * Targets metadata lists every release ever published (up to 10,000 targets, ~300 bytes each):
+ * its routes take more than the API's default body limit, and only them.
+ */
+const METADATA_BODY_LIMIT = 8 * 1024 * 1024;
 const Accepted = Type.Object({ version: Type.Integer() }, { additionalProperties: false });
 
 /**
@@ -48,13 +53,14 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ updates: UpdatesModule }>
         reply.header('connection', 'close');
         throw new FleetkeyError('REPO_ARTIFACT_TOO_LARGE', { detail: `declared ${req.query.length} > cap ${updates.artifacts.maxBytes}` });
       }
+      if (!/^application\/octet-stream\b/.test(req.headers['content-type'] ?? '')) throw new FleetkeyError('UNSUPPORTED_MEDIA_TYPE', { detail: 'artifacts are application/octet-stream' });
       const declaredHeader = req.headers['content-length'];
       if (declaredHeader !== undefined && Number(declaredHeader) > req.query.length) {
         reply.header('connection', 'close');
         throw new FleetkeyError('REPO_ARTIFACT_TOO_LARGE', { detail: `content-length ${declaredHeader} > declared ${req.query.length}` });
       }
       try {
-        const stored = await updates.artifacts.put(req.raw, req.query.length, req.query.sha256);
+        const stored = await updates.releases.uploadArtifact(requestContext(req), req.raw, req.query.length, req.query.sha256);
         return await reply.status(201).send(stored);
       } catch (e) {
         // What is left of the body is not read: the connection closes after the refusal.
@@ -71,7 +77,7 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ updates: UpdatesModule }>
   );
   app.post(
     '/updates/targets',
-    { config: { permission: 'release:create' }, schema: { tags: ['updates'], querystring: NoQuery, body: TargetsMetadata, response: { 201: Accepted } } },
+    { bodyLimit: METADATA_BODY_LIMIT, config: { permission: 'release:create' }, schema: { tags: ['updates'], querystring: NoQuery, body: TargetsMetadata, response: { 201: Accepted } } },
     async (req, reply) => reply.status(201).send(await updates.repository.submitTargets(requestContext(req), req.body)),
   );
   app.get(
@@ -95,7 +101,7 @@ export const updateRoutes: FastifyPluginAsyncTypebox<{ updates: UpdatesModule }>
   );
   app.post(
     '/releases',
-    { config: { permission: 'release:create' }, schema: { tags: ['releases'], querystring: NoQuery, body: CreateReleaseBody, response: { 201: Release } } },
+    { bodyLimit: METADATA_BODY_LIMIT, config: { permission: 'release:create' }, schema: { tags: ['releases'], querystring: NoQuery, body: CreateReleaseBody, response: { 201: Release } } },
     async (req, reply) => reply.status(201).send(await updates.releases.create(requestContext(req), req.body)),
   );
   app.get(

@@ -3,8 +3,10 @@ import { compareSemver, FleetkeyError, type CreateReleaseBody, type Release } fr
 import { iso } from '../../context/clock.js';
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork } from '../../context/unit-of-work.js';
-import type { Store } from '../../store/open-store.js';
+import { isUniqueViolation, type Store } from '../../store/open-store.js';
 import type { ReleaseRow } from '../../store/schema.js';
+import type { Readable } from 'node:stream';
+import type { ArtifactStore, StoredArtifact } from './artifact-store.js';
 import type { ImageRepository } from './image-repository.js';
 
 export const releaseView = (r: ReleaseRow): Release => ({
@@ -30,7 +32,21 @@ export class ReleaseService {
     private readonly store: Store,
     private readonly uow: UnitOfWork,
     private readonly repo: ImageRepository,
+    private readonly artifacts: ArtifactStore,
   ) {}
+
+  /**
+   * Streams an artifact into the content-addressed store, then audits it. The upload itself runs
+   * outside any transaction (a slow uploader must not hold the store); a refusal is audited by
+   * the HTTP layer like every other.
+   */
+  async uploadArtifact(ctx: OpContext, body: Readable, declared: number, sha256: string | undefined): Promise<StoredArtifact> {
+    const stored = await this.artifacts.put(body, declared, sha256);
+    await this.uow.run(ctx, { action: 'updates.artifact.upload', subject: `artifact:${stored.sha256}` }, async (w) => {
+      w.note({ length: stored.length });
+    });
+    return stored;
+  }
 
   async create(ctx: OpContext, body: CreateReleaseBody): Promise<Release> {
     return this.uow.run(ctx, { action: 'release.create', subject: `release:${body.model}@${body.version}` }, async (w) => {
@@ -64,7 +80,12 @@ export class ReleaseService {
         created_at: w.now,
         created_by: ctx.actor.label,
       };
-      await w.tx.insertInto('releases').values(row).execute();
+      try {
+        await w.tx.insertInto('releases').values(row).execute();
+      } catch (e) {
+        if (isUniqueViolation(e)) throw new FleetkeyError('RELEASE_EXISTS', { detail: `${row.model}@${row.version} / ${row.target_name} created concurrently`, cause: e });
+        throw e;
+      }
       w.subject(`release:${row.id}`);
       w.note({ model: row.model, version: row.version, sha256: row.sha256, length: row.length, signedBy, targetsVersion: row.targets_version });
       await w.emit('release.created', `release:${row.id}`, { releaseId: row.id, model: row.model, version: row.version, targetName: row.target_name, sha256: row.sha256, length: row.length });

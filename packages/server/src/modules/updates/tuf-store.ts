@@ -1,4 +1,5 @@
-import type { Store, Tx } from '../../store/open-store.js';
+import { FleetkeyError } from '@fleetkey/protocol';
+import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
 import type { TufMetadataRow } from '../../store/schema.js';
 import type { RepoName } from './online-keys.js';
 
@@ -28,7 +29,13 @@ export class TufStore {
     return row;
   }
 
+  /** A concurrent writer that took the same version first (PostgreSQL) is a CONFLICT to retry, not a 500. */
   async insert(tx: Tx, row: TufMetadataRow): Promise<void> {
-    await tx.insertInto('tuf_metadata').values(row).execute();
+    try {
+      await tx.insertInto('tuf_metadata').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new FleetkeyError('CONFLICT', { detail: `${row.repo} ${row.role} version ${row.version} written concurrently`, cause: e });
+      throw e;
+    }
   }
 }

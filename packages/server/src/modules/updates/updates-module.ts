@@ -52,7 +52,7 @@ export async function createUpdatesModule(deps: UpdatesModuleDeps): Promise<Upda
   const tuf = new TufStore(deps.store);
   const repository = new ImageRepository(deps.uow, tuf, keys, artifacts, lifetimes);
   const desired = new DesiredReleases(deps.store, deps.uow, deps.names);
-  const releases = new ReleaseService(deps.store, deps.uow, repository);
+  const releases = new ReleaseService(deps.store, deps.uow, repository, artifacts);
   const director = new Director(deps.store, keys, deps.clock, lifetimes);
   const reader = new RepoReader(tuf, artifacts, director, deps.clock);
   // The cached timestamp is dropped as soon as a change this node committed is published.
