@@ -18,6 +18,7 @@ const BENCHES = [
   { name: 'provisioning', title: 'Provisioning: registrations/s vs raw mTLS handshakes/s; manufacture devices/s', args: ['bench/provisioning/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'gateway', title: 'Gateway vs Mosquitto: connects/s, memory per connection, QoS 0/1 msgs/s, revoke→disconnect', args: ['bench/gateway/run.mjs', quick ? '--smoke' : ''].filter(Boolean), ulimit: 20000 },
   { name: 'updates', title: 'Updates: device metadata checks/s and p99, artifact download MiB/s over mTLS vs a bare Node HTTPS server', args: ['bench/updates/run.mjs', ...(quick ? ['--quick'] : [])] },
+  { name: 'updates-verify', title: 'Updates (device): TUF client verification per update check (image + director, tuf-js) vs the raw signature verifications it needs', args: ['bench/updates/verify.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'simulator', title: 'Simulator: reconnect storm vs Mosquitto (success rate, time to 99%, CONNACK p99, refusals)', args: ['bench/simulator/run.mjs', ...(quick ? ['--quick'] : [])], ulimit: 20000 },
 ];
 

@@ -16,6 +16,7 @@ import { isFleetkeyError } from '@fleetkey/protocol';
 import { Command, Option } from 'commander';
 import { UsageError, type GlobalOptions } from '../client.js';
 import { emit, fields } from '../output.js';
+import { startUpdateLoop, summary, UPDATE_CHECK_COMMAND } from './agent-updates.js';
 
 interface ProvisionFlags {
   bundle: string;
@@ -107,6 +108,9 @@ interface RunFlags {
   protocol: '4' | '5';
   passphraseFile?: string;
   flushTimeout?: string;
+  installCommand?: string;
+  updateInterval?: string;
+  floor: 'auto' | 'file' | 'tpm';
 }
 
 const KINDS = ['diagnostics', 'telemetry', 'state'] as const;
@@ -140,15 +144,22 @@ function runCommand(): Command {
     .addOption(new Option('--protocol <version>', 'MQTT protocol version').choices(['4', '5']).default('5'))
     .option('--passphrase-file <file>', 'passphrase for bundle keys sealed with one (mode 0600)')
     .option('--flush-timeout <seconds>', 'on EOF, how long to wait to deliver what is buffered (default 10)')
+    .option('--install-command <cmd>', 'check for updates (TUF + director) and run CMD with the verified file path as its last argument')
+    .option('--update-interval <seconds>', 'with --install-command: seconds between update checks (default 3600)')
+    .addOption(new Option('--floor <where>', 'anti-rollback floor: TPM NV counter when the bundle has a TPM, else sealed file').choices(['auto', 'file', 'tpm']).default('auto'))
     .action(async (o: RunFlags, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();
       const flushMs = (positive('--flush-timeout', o.flushTimeout) ?? 10) * 1000;
+      const updateMs = (positive('--update-interval', o.updateInterval) ?? 3600) * 1000;
+      if (o.updateInterval !== undefined && o.installCommand === undefined) throw new UsageError('--update-interval needs --install-command');
       const event = (data: Record<string, unknown>): void => {
         if (g.json === true) process.stdout.write(`${JSON.stringify(data)}\n`);
       };
       const passphrase = o.passphraseFile === undefined ? undefined : await readSecretFile(o.passphraseFile);
       const options: ConnectOptions = { protocolVersion: o.protocol === '4' ? 4 : 5, waitForConnection: false };
       if (passphrase !== undefined) options.passphrase = passphrase.subarray(0, passphrase.length - (passphrase.at(-1) === 0x0a ? 1 : 0));
+      // The update loop opens the bundle for each check (renewal may change the certificate): it keeps its own copy.
+      const updatePassphrase = options.passphrase === undefined ? undefined : Buffer.from(options.passphrase as Uint8Array);
       let conn: DeviceConnection;
       try {
         conn = await connect(o.bundle, options);
@@ -173,8 +184,17 @@ function runCommand(): Command {
         input.close();
         process.stdin.destroy();
       });
+      const updates =
+        o.installCommand === undefined
+          ? undefined
+          : startUpdateLoop(conn, { bundle: o.bundle, installCommand: o.installCommand, intervalMs: updateMs, floor: o.floor, event, ...(updatePassphrase === undefined ? {} : { passphrase: updatePassphrase }) });
       conn.onCommand((command) => {
         process.stdout.write(`${JSON.stringify(command)}\n`);
+        if (updates !== undefined && command.type === UPDATE_CHECK_COMMAND) {
+          // "When told": the result is the outcome of the check it triggered.
+          void updates.checkNow().then((out) => conn.sendCommandResult(command.id, summary(out)).catch(() => undefined));
+          return undefined;
+        }
         return o.ackCommands ? { ok: true } : undefined;
       });
       let sent = 0;
@@ -196,6 +216,15 @@ function runCommand(): Command {
           process.stderr.write(`fleetkey: line ${n}: ${isFleetkeyError(e) ? `${e.code}: ${e.detail ?? e.message}` : String(e)}\n`);
         }
       }
+      if (stopped === undefined && updates !== undefined) {
+        // An updating agent outlives its stdin (often /dev/null under a service manager): it runs
+        // until it is signalled or the gateway stops it.
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+          conn.once('stopped', () => resolve());
+        });
+      }
       if (stopped === undefined) {
         // EOF: give an offline device a chance to come back and deliver what it buffered.
         await Promise.race([conn.ready().catch(() => undefined), new Promise((r) => setTimeout(r, flushMs).unref())]);
@@ -203,6 +232,8 @@ function runCommand(): Command {
         event({ event: 'exit', sent, buffered });
         if (buffered > 0) process.stderr.write(`fleetkey: ${buffered} message(s) stay buffered in the bundle for the next run\n`);
       }
+      await updates?.stop();
+      zero(updatePassphrase);
       await conn.close();
       stopped ??= conn.stopped?.reason === 'closed' ? undefined : conn.stopped;
       if (stopped !== undefined) {

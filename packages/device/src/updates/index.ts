@@ -4,3 +4,4 @@ export { TpmFloorStore, DEFAULT_FLOOR_NV_INDEX } from './tpm-floor.js';
 export { UpdateRefusedError } from './refusal.js';
 export { downloadTarget, type DownloadTarget } from './download.js';
 export type { DeviceTls } from './mtls-fetcher.js';
+export { checkBundleUpdates, UPDATES_DIR, type BundleUpdateOptions } from './bundle-updater.js';

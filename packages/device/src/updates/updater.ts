@@ -99,10 +99,14 @@ export class DeviceUpdater {
       const imageDir = await this.#prepare('image', `${this.#o.deviceUrl}${REPO}`, this.#o.roots?.image);
       const director = this.#tuf(directorDir, `${this.#o.deviceUrl}${DIRECTOR}/metadata/`);
       const image = this.#tuf(imageDir, `${this.#o.deviceUrl}${REPO}/metadata/`);
+      // Director first: once it is verified the failure of anything after it is reported against
+      // the release it assigned.
       await refresh(director);
+      const wanted = await this.#directorTarget(director, directorDir, floor.state);
+      if (wanted === null) return { status: 'none' };
+      assigned = wanted;
       await refresh(image);
-      assigned = await this.#agree(director, directorDir, image, floor.state);
-      if (assigned === null) return { status: 'none' };
+      await this.#agree(image, wanted);
       if (floor.state.installedVersion !== null && floor.state.installedReleaseId === assigned.releaseId) return { status: 'current', version: assigned.version };
       // Anti-rollback floor: refused even though both repositories signed it.
       if (floor.state.floor !== null && compareSemver(assigned.version, floor.state.floor) < 0) {
@@ -147,7 +151,8 @@ export class DeviceUpdater {
       return { status: 'installed', update: a };
     } catch (e) {
       const r = e instanceof UpdateRefusedError ? e : classifyTufError(e);
-      if (assigned !== null) await this.#report({ releaseId: assigned.releaseId, version: assigned.version, phase: 'failed', code: r.code });
+      // Before the director is verified nothing says which release this was: `unknown` / 0.0.0.
+      await this.#report({ releaseId: assigned?.releaseId ?? 'unknown', version: assigned?.version ?? '0.0.0', phase: 'failed', code: r.code });
       return { status: 'failed', code: r.code, detail: r.detail ?? r.message, update: assigned };
     } finally {
       this.#running = false;
@@ -196,8 +201,8 @@ export class DeviceUpdater {
     });
   }
 
-  /** Uptane: what the director assigns this device, checked against the image repository. */
-  async #agree(director: Updater, directorDir: string, image: Updater, state: FloorState): Promise<AssignedUpdate | null> {
+  /** Uptane: what the director assigns this device (its own checks, before the image repository). */
+  async #directorTarget(director: Updater, directorDir: string, state: FloorState): Promise<AssignedUpdate | null> {
     // tuf-js persisted the director targets it just verified; only the names are taken from the
     // file, every value below comes from tuf-js's trusted set through getTargetInfo.
     const doc = JSON.parse(await readFile(join(directorDir, 'targets.json'), 'utf8')) as { signed?: { version?: unknown; targets?: Record<string, unknown> } };
@@ -223,13 +228,18 @@ export class DeviceUpdater {
     if (typeof version !== 'string' || parseSemver(version) === null || typeof releaseId !== 'string' || (minVersion !== null && (typeof minVersion !== 'string' || parseSemver(minVersion) === null))) {
       throw refuse('UPDATE_METADATA_INVALID', 'director target custom is malformed');
     }
-    const i = await image.getTargetInfo(name);
-    if (i === undefined) throw refuse('UPDATE_DIRECTOR_MISMATCH', `image repository has no target ${name.slice(0, 100)}`);
-    const dSha = sha256Of(d);
-    if (i.length !== d.length || dSha === null || sha256Of(i) !== dSha) {
-      throw refuse('UPDATE_DIRECTOR_MISMATCH', `director and image repository disagree on ${name.slice(0, 100)} (length ${d.length}/${i.length})`);
+    const sha256 = sha256Of(d);
+    if (sha256 === null) throw refuse('UPDATE_METADATA_INVALID', 'director target has no sha256');
+    return { targetName: name, releaseId, version, minVersion: minVersion as string | null, counter, length: d.length, sha256 };
+  }
+
+  /** Uptane: the image repository lists the same target with the same length and sha256. */
+  async #agree(image: Updater, a: AssignedUpdate): Promise<void> {
+    const i = await image.getTargetInfo(a.targetName);
+    if (i === undefined) throw refuse('UPDATE_DIRECTOR_MISMATCH', `image repository has no target ${a.targetName.slice(0, 100)}`);
+    if (i.length !== a.length || sha256Of(i) !== a.sha256) {
+      throw refuse('UPDATE_DIRECTOR_MISMATCH', `director and image repository disagree on ${a.targetName.slice(0, 100)} (length ${a.length}/${i.length})`);
     }
-    return { targetName: name, releaseId, version, minVersion: minVersion as string | null, counter, length: d.length, sha256: dSha };
   }
 }
 
