@@ -57,6 +57,8 @@ describe('rollout rules', () => {
     const last = base({ currentWave: 1, waves: [{ pending: 0, assigned: 0, installed: 40, failures: 0 }, { pending: 0, assigned: 1, installed: 159, failures: 0 }] });
     expect(decide(last).kind).toBe('wait');
     expect(decide({ ...last, waves: [{ pending: 0, assigned: 0, installed: 40, failures: 0 }, { pending: 0, assigned: 0, installed: 160, failures: 0 }] }).kind).toBe('complete');
+    // A straggler of an earlier wave keeps the rollout open until its outcome (or its timeout).
+    expect(decide({ ...last, waves: [{ pending: 0, assigned: 1, installed: 39, failures: 0 }, { pending: 0, assigned: 0, installed: 160, failures: 0 }] }).kind).toBe('wait');
   });
 
   test('wave sizes, selectors and health verdicts', () => {

@@ -162,7 +162,9 @@ export function decide(s: RolloutState): Decision {
   const last = i === s.waveSizes.length - 1;
   if (reached && !last) return { kind: 'start_wave', wave: i + 1 };
   if (w.assigned > 0) return { kind: 'wait' };
-  if (reached) return { kind: 'complete' };
+  // Completed means every name has its outcome: an earlier wave's straggler is still awaited
+  // (it installs, fails, or times out).
+  if (reached) return s.waves.some((x) => x.assigned > 0) ? { kind: 'wait' } : { kind: 'complete' };
   return {
     kind: 'abort',
     reason: `wave ${i + 1} finished with ${w.installed} of ${size} installed, below the success ratio ${(s.successBp / BP).toFixed(3)}`,
