@@ -111,15 +111,22 @@ export class SimUpdates {
     return { ...this.#summary, refused: { ...this.#summary.refused } };
   }
 
+  /** Where the next tick starts looking: round robin, so devices late in the list are not starved by early ones due again. */
+  #cursor = 0;
+
   #tick(): void {
     const now = Date.now();
-    for (const d of this.fleet.devices) {
+    const all = this.fleet.devices;
+    for (let k = 0; k < all.length; k++) {
       if (this.#inFlight >= CHECKS_IN_FLIGHT) return;
+      const i = (this.#cursor + k) % all.length;
+      const d = all[i] as SimDevice;
       const id = d.bundle.deviceId;
       if (!d.up || d.replaced || this.#halted.has(id)) continue;
       const due = this.#next.get(id) ?? now;
       if (due > now) continue;
       this.#next.set(id, Number.POSITIVE_INFINITY);
+      this.#cursor = (i + 1) % all.length;
       this.#inFlight++;
       const p = this.#check(d).finally(() => {
         this.#inFlight--;
