@@ -150,9 +150,16 @@ export class RolloutService {
           skipped++;
           continue;
         }
-        if (t.previous_release_id === null) await this.desired.clear(w, t.name_id);
-        else await this.desired.set(w, t.name_id, t.previous_release_id, id);
-        restored++;
+        try {
+          if (t.previous_release_id === null) await this.desired.clear(w, t.name_id);
+          else await this.desired.set(w, t.name_id, t.previous_release_id, id);
+          restored++;
+        } catch (e) {
+          // Refused for this name before anything was written (the name's device is now another
+          // model): the name keeps what it has, the others are restored.
+          if (!(e instanceof FleetkeyError)) throw e;
+          skipped++;
+        }
       }
       await w.tx.updateTable('rollout_targets').set({ status: 'cancelled', outcome_at: w.now }).where('rollout_id', '=', id).where('status', 'in', ['pending', 'assigned']).execute();
       w.note({ restored, skipped });
