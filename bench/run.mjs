@@ -18,13 +18,16 @@ const BENCHES = [
   { name: 'provisioning', title: 'Provisioning: registrations/s vs raw mTLS handshakes/s; manufacture devices/s', args: ['bench/provisioning/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'gateway', title: 'Gateway vs Mosquitto: connects/s, memory per connection, QoS 0/1 msgs/s, revoke→disconnect', args: ['bench/gateway/run.mjs', quick ? '--smoke' : ''].filter(Boolean), ulimit: 20000 },
   { name: 'updates', title: 'Updates: device metadata checks/s and p99, artifact download MiB/s over mTLS vs a bare Node HTTPS server', args: ['bench/updates/run.mjs', ...(quick ? ['--quick'] : [])] },
+  { name: 'attestation', title: 'Attestation: quote verifications/s vs raw P-256 verifications; N devices attesting through the device plane (p99, server CPU); bad quote → quarantine (p99)', args: ['bench/attestation/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'updates-verify', title: 'Updates (device): TUF client verification per update check (image + director, tuf-js) vs the raw signature verifications it needs', args: ['bench/updates/verify.mjs', ...(quick ? ['--quick'] : [])] },
+  { name: 'cluster', title: 'Cluster (3 nodes, PostgreSQL + NATS): cross-node revoke→disconnect vs single node; NATS and JetStream msgs/s; PostgreSQL group-commit rows/s', args: ['bench/cluster/run.mjs', ...(quick ? ['--quick'] : [])] },
+  { name: 'console', title: 'Console: JS to the first page (gzip), time to first render in chromium, filtering 100,000 devices (p99)', args: ['bench/console/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'simulator', title: 'Simulator: reconnect storm vs Mosquitto (success rate, time to 99%, CONNACK p99, refusals)', args: ['bench/simulator/run.mjs', ...(quick ? ['--quick'] : [])], ulimit: 20000 },
 ];
 
 // Services a benchmark drives but does not spawn (PostgreSQL's backends, a daemonised broker)
 // are part of the measurement, not disturbance.
-const SERVICE_NAMES = new Set(['postgres', 'mosquitto']);
+const SERVICE_NAMES = new Set(['postgres', 'mosquitto', 'nats-server']);
 
 function serviceJiffies() {
   let sum = 0;

@@ -2,6 +2,7 @@ import { rolloutCommand } from './commands/rollout.js';
 import { FleetkeyError } from '@fleetkey/protocol';
 import { Command, CommanderError } from 'commander';
 import { ApiError } from './client.js';
+import { attestationCommand } from './commands/attestation.js';
 import { auditCommand } from './commands/audit.js';
 import { caCommand } from './commands/ca.js';
 import { certCommand } from './commands/cert.js';
@@ -12,13 +13,15 @@ import { agentCommand } from './commands/agent.js';
 import { manufactureCommand } from './commands/manufacture.js';
 import { deviceCommand } from './commands/device.js';
 import { nameCommand } from './commands/name.js';
+import { postureCommand } from './commands/posture.js';
 import { serveCommand } from './commands/serve.js';
+import { clusterCommand } from './commands/cluster.js';
 import { simulateCommand } from './commands/simulate.js';
 import { tokenCommand } from './commands/token.js';
 import { webhookCommand } from './commands/webhook.js';
 import { releaseCommand, updatesCommand } from './commands/release.js';
 
-/** Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 server unreachable or other failure. */
+/** Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 server unreachable or other failure, 4 posture findings at or above --fail-on. */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('fleetkey')
     .description('Fleetkey: identity, provisioning and security for IoT fleets')
@@ -28,7 +31,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
     .exitOverride();
-  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), releaseCommand(), updatesCommand(), rolloutCommand()]) {
+  for (const c of [initCommand(), serveCommand(), caCommand(), certCommand(), deviceCommand(), nameCommand(), enrollmentCommand(), manufactureCommand(), simulateCommand(), agentCommand(), dataCommand(), commandCommand(), tokenCommand(), webhookCommand(), auditCommand(), releaseCommand(), updatesCommand(), attestationCommand(), postureCommand(), clusterCommand(), rolloutCommand()]) {
     program.addCommand(c);
   }
   // Subcommands copy settings only when created, so usage errors deep in the tree would call

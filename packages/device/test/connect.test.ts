@@ -215,6 +215,33 @@ describe('connect(): the device SDK on the real gateway', () => {
     await relay.cut();
   });
 
+  test('fail: a list of endpoints with one plaintext mqtt: URL is refused before any connection (issue 15)', async () => {
+    const d = await provisionedRobot();
+    await expect(connect(d.dir, { ...FAST, mqttUrls: [t.server.mqttUrl!, `mqtt://127.0.0.1:1883`] })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(connect(d.dir, { ...FAST, mqttUrls: ['not a url'] })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
+  test('failover (issue 15): with several endpoints, a node that goes away sends the device to the next one, with backoff', async () => {
+    const d = await provisionedRobot();
+    const gw = new URL(t.server.mqttUrl!);
+    // Two "nodes": two relays to the one gateway, each cut on its own.
+    const a = new Relay({ host: gw.hostname, port: Number(gw.port) });
+    const b = new Relay({ host: gw.hostname, port: Number(gw.port) });
+    await a.open();
+    await b.open();
+    const urlA = `mqtts://127.0.0.1:${a.port}`;
+    const urlB = `mqtts://127.0.0.1:${b.port}`;
+    const endpoints: string[] = [];
+    const c = track(await connect(d.dir, { ...FAST, mqttUrls: [urlA, urlB] }));
+    c.on('connected', (e) => endpoints.push(e.endpoint));
+    expect(await c.sendTelemetry({ n: 1 })).toEqual({ delivered: true });
+    await a.cut();
+    await until(() => (endpoints.includes(urlB) && c.connected ? true : undefined), 10_000);
+    expect(await c.sendTelemetry({ n: 2 })).toEqual({ delivered: true });
+    await c.close();
+    await b.cut();
+  });
+
   test('revocation: DISCONNECT 0x98 stops the connection with a reason and no further attempts', async () => {
     const d = await provisionedRobot();
     const c = track(await connect(d.dir, FAST));

@@ -11,13 +11,15 @@ import { ATTESTATION_TYPES } from './api/provisioning.js';
  *   device-key.b64         symmetric only: the per-device derived key (never the group key)
  *   keys/                  FileKeystore directory (keystore.type = 'file')
  *   machine.secret         32 random bytes protecting keys/ until a hardware-bound secret replaces it
+ *   sealed/                keystore.protector = 'tpm-sealed': machine-secret.tpm, the machine secret sealed to the
+ *                          device's TPM under PCR 7 (it replaces machine.secret at the first open on the device)
  *   provisioned.json       written by the SDK after provisioning: ProvisioningResult minus nothing secret
  *   operational-chain.pem  written by the SDK after provisioning
  *
  * <out>/manifest.json lists every bundle: { version, devices: [{ deviceId, dir, model, serials, idevidFingerprint? }] }.
  */
 export const BundleKeystore = Type.Union([
-  Type.Object({ type: Type.Literal('file'), dir: Type.Literal('keys'), protector: Type.Union([Type.Literal('machine-secret'), Type.Literal('passphrase')]) }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('file'), dir: Type.Literal('keys'), protector: Type.Union([Type.Literal('machine-secret'), Type.Literal('passphrase'), Type.Literal('tpm-sealed')]) }, { additionalProperties: false }),
   Type.Object(
     { type: Type.Literal('pkcs11'), module: Type.String(), tokenLabel: Type.String(), pinFile: Type.String() },
     { additionalProperties: false },

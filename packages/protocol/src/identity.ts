@@ -53,6 +53,11 @@ export const EVENT_TYPES = [
   'release.unassigned',
   'updates.root_rotated',
   'updates.targets_published',
+  // Measured-boot attestation (issue 13).
+  'device.attestation_failed',
+  'device.attestation_stale',
+  'device.quarantined',
+  'device.released',
   'device.update_reported',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -36,6 +36,7 @@ import { TpmMethod } from './modules/provisioning/attestation/tpm-method.js';
 import { X509Method } from './modules/provisioning/attestation/x509-method.js';
 import { CommandService, wirePayload } from './modules/commands/command-service.js';
 import { createDeviceGateway } from './modules/gateway/device-gateway.js';
+import { createAttestationModule, type AttestationModule } from './modules/attestation/attestation-module.js';
 import type { Gateway } from './modules/gateway/index.js';
 import { DataService } from './modules/telemetry/data-service.js';
 import { IngestBatcher } from './modules/telemetry/ingest.js';
@@ -45,9 +46,14 @@ import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/rollouts-module.js';
 import { desiredReleasesPort } from './modules/rollouts/desired-releases.js';
+import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
+import { attestationPostureProvider } from './modules/attestation/posture-findings.js';
+import { releasePostureProvider } from './modules/updates/posture-findings.js';
+import { createConsoleModule } from './modules/console/console-module.js';
 import { SecretBox } from './secrets/secret-box.js';
 import { createUpdatesModule, type UpdatesModule } from './modules/updates/updates-module.js';
 import { openStore, type Store } from './store/open-store.js';
+import { createClusterModule, type ClusterModule } from './modules/cluster/cluster-module.js';
 
 export interface FleetkeyServer {
   readonly url: string;
@@ -65,6 +71,12 @@ export interface FleetkeyServer {
   readonly mqttUrl: string | null;
   /** Update repository, director, releases and desired releases (issue 12). */
   readonly updates: UpdatesModule;
+  /** The posture audit; modules built elsewhere add their finding providers with `posture.register`. */
+  readonly posture: PostureModule;
+  /** Measured-boot attestation (issue 13); null when the server does not listen. */
+  readonly attestation: AttestationModule | null;
+  /** Cluster membership (issue 15): a single node unless `cluster.url` is set. */
+  readonly cluster: ClusterModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
   /** Staged rollouts (service, engine); null when not listening. */
@@ -82,6 +94,8 @@ export interface CreateOptions {
   readonly resolveHost?: Resolver;
   /** false: initialise (data dir, store, CA, admin token) and return without listening (`fleetkey init`). */
   readonly listen?: boolean;
+  /** A worker of `fleetkey serve --workers N` without NATS: its bus is the primary's IPC (issue 15). */
+  readonly workerBus?: boolean;
 }
 
 /** The composition root: builds every module, wires them through their interfaces, listens. */
@@ -112,6 +126,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   });
   const webhooks = new WebhookService(store, uow, box, destinations);
   const services: OperatorServices = { devices, names, bindings, tokens, webhooks, audit };
+  const posture = createPostureModule({ store, clock, logger });
 
   const ca = await createCaModule({
     store,
@@ -191,7 +206,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, bootstrapAdminToken, rollouts: null, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, cluster: null, bootstrapAdminToken, rollouts: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -199,7 +214,18 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const commands = new CommandService(store, uow, clock);
   const data = new DataService(store);
   const hub = new StreamHub();
-  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => hub.publish(m), config.gateway.ingestLingerMs);
+  // Joined before any listener: a node accepts devices only once it hears the cluster (issue 15).
+  const cluster = await createClusterModule({ config, store, uow, events: bus, clock, logger, workerBus: options.workerBus === true });
+  const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => {
+    hub.publish(m);
+    cluster.stored(m);
+  }, config.gateway.ingestLingerMs);
+  const a = config.attestation;
+  const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
+  await attestation.start();
+  posture.register(attestationPostureProvider(store.db));
+  posture.register(releasePostureProvider(store.db));
+  const consoleModule = createConsoleModule({ store, uow, tokens, clock });
   const rollouts = createRolloutsModule({ store, uow, bus, clock, logger, tickIntervalMs: config.rollouts.tickIntervalMs, desired: desiredReleasesPort(updates.desired) });
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
@@ -220,7 +246,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     hub,
     moduleRoutes: [rollouts.routes],
     updates,
+    posture: posture.service,
+    attestation,
+    cluster,
+    console: consoleModule,
   });
+  consoleModule.start();
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
   if (publicUrl === '') publicUrl = url;
@@ -247,11 +278,13 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     },
     sessions: { uow, credentials, sessions },
     updates: { updates, credentials },
+    attestation,
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
   destinations.protectOwnPort(portOf(deviceHttp));
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
+  let link: ReturnType<ClusterModule['link']> | null = null;
   if (config.gateway.enabled) {
     deviceGateway = await createDeviceGateway({
       store, uow, audit, bus, clock, ca, credentials, ingest, commands, logger,
@@ -260,22 +293,31 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPayloadBytes: config.gateway.maxPayloadBytes,
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
+      attestation: { contained: (id) => attestation.service.contained(id), admit: (id) => attestation.service.admit(id) },
+      cluster: { nodeId: cluster.nodeId, publishRate: cluster.publishRate, opened: (id) => link?.opened(id), closed: (id) => link?.closed(id) },
     });
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
   }
-  // A command sent while its device is online is pushed at once; otherwise it waits for the reconnect.
+  // A command sent while its device is online is pushed at once (by whichever node holds it);
+  // otherwise it waits for the reconnect.
   if (deviceGateway !== null) {
     const gw = deviceGateway.gateway;
-    commands.onSent = (row) => {
-      void (async () => {
-        const holder = await commands.holderOf(row.name_id);
-        if (holder === null || !gw.isConnected(holder)) return;
-        for (const r of await commands.takeFor(holder)) gw.sendCommand(holder, r.id, wirePayload(r));
-      })().catch((e: unknown) => logger.error({ err: e }, 'command push failed'));
+    consoleModule.countOnline(() => gw.connectionCount());
+    // A released device gets the commands held while it was quarantined (issue 13).
+    attestation.service.onContainment = (id, quarantined) => {
+      if (quarantined || !gw.isConnected(id)) return;
+      void commands.takeFor(id).then((rows) => {
+        for (const r of rows) gw.sendCommand(id, r.id, wirePayload(r));
+      }).catch((e: unknown) => logger.error({ err: e }, 'command push after release failed'));
     };
+    attestation.service.requester = (id) => gw.requestAttestation(id, Buffer.from(JSON.stringify({ requestedAt: new Date(clock.now()).toISOString() })));
+    const l = cluster.link(deviceGateway.gateway, commands);
+    link = l;
+    commands.onSent = (row) => l.commandSent(row.name_id);
   }
+  await cluster.start({ url, deviceUrl, mqttUrl });
   crlRefresher.start();
   challenges.start();
   rollouts.start();
@@ -297,15 +339,21 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     gateway: deviceGateway?.gateway ?? null,
     mqttUrl,
     updates,
+    posture,
+    attestation,
+    cluster,
     bootstrapAdminToken,
     rollouts,
     close: async () => {
       unsubscribe();
       await rollouts.stop();
+      await attestation.stop();
       await updates.stop();
       await crlRefresher.stop();
       await challenges.stop();
+      consoleModule.stop();
       await deviceGateway?.close();
+      await cluster.close();
       await deviceHttp.close();
       await http.close();
       await dispatcher.stop();

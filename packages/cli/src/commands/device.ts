@@ -2,6 +2,7 @@ import type { Device, DeviceEvidence, DeviceList, EvidenceRecord } from '@fleetk
 import { Command } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';
+import { deviceAttestationCommand } from './attestation.js';
 
 export function showDevice(d: Device): string {
   return fields([
@@ -110,5 +111,6 @@ export function deviceCommand(): Command {
       });
   }
   cmd.addCommand(evidenceCommand());
+  cmd.addCommand(deviceAttestationCommand());
   return cmd;
 }

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /**
  * Constant-time equality for secrets (MACs, signatures, token hashes). Unlike
@@ -19,4 +19,20 @@ export function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
  */
 export function zero(buf: Uint8Array | undefined): void {
   if (buf !== undefined) buf.fill(0);
+}
+
+/**
+ * A zero-filled buffer for secret material whose bytes live outside the V8 heap. `Buffer.alloc`
+ * and `randomBytes` of 64 bytes or less make on-heap typed arrays, which the young-generation GC
+ * copies when it moves them, leaving the old copy behind where `zero()` cannot reach it (found by
+ * packages/device/test/zeroization/heap-snapshot.test.ts). An ArrayBuffer's backing store is
+ * allocated off-heap and never moved, so zeroing it erases the only copy.
+ */
+export function secretBuffer(length: number): Buffer {
+  return Buffer.from(new ArrayBuffer(length));
+}
+
+/** `length` CSPRNG bytes in a {@link secretBuffer}. */
+export function randomSecret(length: number): Buffer {
+  return randomFillSync(secretBuffer(length));
 }

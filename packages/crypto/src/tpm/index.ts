@@ -28,3 +28,18 @@ export {
   type EkChainInput,
   type VerifiedEkCertificate,
 } from './ek-certificate.js';
+export {
+  parseQuote,
+  parseSignature,
+  verifyQuoteSignature,
+  pcrDigestOf,
+  encodePcrSelection,
+  readPcrSelection,
+  TPM_GENERATED_VALUE,
+  TPM_ST_ATTEST_QUOTE,
+  MAX_ATTEST_BYTES,
+  type TpmQuote,
+  type TpmSignature,
+  type PcrBankSelection,
+} from './quote.js';
+export { parseEventLog, replayEventLog, buildEventLog, EV_NO_ACTION, MAX_EVENT_LOG_BYTES, type TcgEvent } from './event-log.js';

@@ -31,17 +31,25 @@ export const OFFLINE_DIR = 'offline';
 export async function connect(bundleDir: string, options: ConnectOptions = {}): Promise<DeviceConnection> {
   const bundle = await loadBundle(bundleDir);
   const record = provisionedOf(bundle);
-  const mqttUrl = options.mqttUrl ?? record.gateway.mqttUrl;
-  if (mqttUrl === null) throw new FleetkeyError('CONFIG_INVALID', { detail: 'the server gave no MQTT gateway URL; pass mqttUrl' });
-  const u = new URL(mqttUrl);
-  // Never plaintext: the device's credentials and data cross this link.
-  if (u.protocol !== 'mqtts:') throw new FleetkeyError('CONFIG_INVALID', { detail: `gateway URL must be mqtts: ${u.protocol}` });
+  const single = options.mqttUrl ?? record.gateway.mqttUrl;
+  const mqttUrls = options.mqttUrls !== undefined && options.mqttUrls.length > 0 ? [...options.mqttUrls] : single === null ? [] : [single];
+  if (mqttUrls.length === 0) throw new FleetkeyError('CONFIG_INVALID', { detail: 'the server gave no MQTT gateway URL; pass mqttUrl or mqttUrls' });
+  for (const mqttUrl of mqttUrls) {
+    let u: URL;
+    try {
+      u = new URL(mqttUrl);
+    } catch {
+      throw new FleetkeyError('CONFIG_INVALID', { detail: 'a gateway URL is not a URL' });
+    }
+    // Never plaintext: the device's credentials and data cross this link (on every endpoint).
+    if (u.protocol !== 'mqtts:') throw new FleetkeyError('CONFIG_INVALID', { detail: `gateway URL must be mqtts: ${u.protocol}` });
+  }
   const keystore = await openBundleKeystore(bundle, options);
   let buffer: OfflineBuffer | undefined;
   try {
     const auth = await chooseAuth(bundle, keystore, options.auth ?? 'auto');
     buffer = await openOffline(bundle, options);
-    const conn = new DeviceConnection({ bundle, record, keystore, buffer, auth, mqttUrl, options });
+    const conn = new DeviceConnection({ bundle, record, keystore, buffer, auth, mqttUrls, options });
     conn.start();
     if (options.waitForConnection !== false) {
       try {

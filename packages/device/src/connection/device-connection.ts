@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { FleetkeyError, MQTT_LIMITS, commandSubscriptionFilters, formatDeviceTopic, type DeviceMessageKind, type UpdateReport } from '@fleetkey/protocol';
+import { FleetkeyError, MQTT_LIMITS, attestationRequestTopic, commandSubscriptionFilters, formatDeviceTopic, type DeviceMessageKind, type UpdateReport } from '@fleetkey/protocol';
 import type { Keystore } from '../keystore/keystore.js';
 import type { OfflineBuffer } from '../offline/offline-buffer.js';
 import { backoffDelay, type RetryPolicy } from '../provisioning/backoff.js';
@@ -27,7 +27,8 @@ export interface ConnectionInit {
   keystore: Keystore;
   buffer: OfflineBuffer | undefined;
   auth: AuthMode;
-  mqttUrl: string;
+  /** One or more gateway endpoints, tried in turn (issue 15). */
+  mqttUrls: readonly string[];
   options: ConnectOptions;
 }
 
@@ -47,7 +48,8 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   #record: ProvisionedRecord;
   readonly #keystore: Keystore;
   readonly #buffer: OfflineBuffer | undefined;
-  readonly #url: string;
+  readonly #urls: readonly string[];
+  #urlIndex = 0;
   readonly #o: ConnectOptions;
   readonly #policy: RetryPolicy;
   readonly #now: () => Date;
@@ -77,7 +79,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     this.#record = init.record;
     this.#keystore = init.keystore;
     this.#buffer = init.buffer;
-    this.#url = init.mqttUrl;
+    this.#urls = init.mqttUrls;
     this.#o = init.options;
     this.auth = init.auth;
     this.deviceId = init.bundle.device.deviceId;
@@ -335,7 +337,7 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
     };
     let client: MqttClient;
     try {
-      client = mqtt.connect(this.#url, options);
+      client = mqtt.connect(this.#urls[this.#urlIndex % this.#urls.length]!, options);
     } catch (error) {
       wipe(creds);
       this.emit('warning', { message: 'cannot start an MQTT connection', error });
@@ -356,7 +358,12 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
       client.subscribe(commandSubscriptionFilters(this.deviceId)[0], { qos: 1 }, (err, granted) => {
         if (err !== null || (granted?.[0]?.qos ?? 0x80) >= 0x80) this.emit('warning', { message: 'command subscription refused', error: err ?? undefined });
       });
-      this.emit('connected', { attempt: this.#attempts, auth: this.auth, serial: this.#serial });
+      if (this.#o.attestationRequests === true) {
+        client.subscribe(attestationRequestTopic(this.deviceId), { qos: 0 }, (err, granted) => {
+          if (err !== null || (granted?.[0]?.qos ?? 0x80) >= 0x80) this.emit('warning', { message: 'attestation request subscription refused', error: err ?? undefined });
+        });
+      }
+            this.emit('connected', { attempt: this.#attempts, auth: this.auth, serial: this.#serial, endpoint: this.#urls[this.#urlIndex % this.#urls.length]! });
       this.#firstConnect.resolve();
       this.#kickDrain();
     });
@@ -403,6 +410,8 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   #scheduleReconnect(): void {
     if (this.#stopped !== undefined || this.#closing) return;
     this.#failures++;
+    // Fail over: the next attempt goes to the next endpoint (a renewal's reconnect stays put).
+    if (!this.#immediate) this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
     const delayMs = this.#immediate ? 0 : backoffDelay(this.#failures, this.#policy, this.#o.random ?? Math.random);
     this.#immediate = false;
     this.emit('reconnecting', { attempt: this.#failures, delayMs });
@@ -431,6 +440,8 @@ export class DeviceConnection extends EventEmitter<DeviceConnectionEvents> {
   // --- commands and renewal --------------------------------------------------------------------
 
   #onMessage(topic: string, payload: Buffer): void {
+    // Issue 13: the server asks for an attestation; the payload carries nothing the device needs.
+    if (this.#o.attestationRequests === true && topic === attestationRequestTopic(this.deviceId)) return void this.emit('attestation-request');
     const parsed = parseCommand(this.deviceId, topic, payload);
     if ('problem' in parsed) return void this.emit('warning', { message: parsed.problem });
     const command = parsed.command;

@@ -8,6 +8,12 @@ export interface ConnectOptions extends BundleKeystoreOptions {
   protocolVersion?: 4 | 5;
   /** Instead of the gateway URL recorded at provisioning (same CA trust applies). */
   mqttUrl?: string;
+  /**
+   * Several gateway endpoints (the nodes of a cluster, issue 15), tried in turn: each failed attempt
+   * or lost connection moves to the next, with the same full-jitter backoff between attempts.
+   * Takes precedence over `mqttUrl`. Every URL must be mqtts:.
+   */
+  mqttUrls?: readonly string[];
   /** 'auto' (default): SAS for symmetric bundles, mTLS otherwise. */
   auth?: AuthMode | 'auto';
   /** Full-jitter backoff between attempts: delay = random(0, min(max, base·2^(n−1))). Defaults 1 s / 60 s. */
@@ -34,6 +40,11 @@ export interface ConnectOptions extends BundleKeystoreOptions {
   waitForConnection?: boolean;
   /** Per device-plane HTTP request (renewal). Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * Issue 13: subscribe to `devices/{id}/attestation/request` and emit `attestation-request` when
+   * the server asks for an attestation (wire it to an attester's `attestNow()`). Default false.
+   */
+  attestationRequests?: boolean;
 }
 
 /** A command from the cloud: `devices/{id}/commands/{commandId}`, payload `{id,type,payload,expiresAt}`. */
@@ -57,11 +68,12 @@ export interface StopInfo {
 }
 
 export interface DeviceConnectionEvents {
-  connected: [{ attempt: number; auth: AuthMode; serial: string | undefined }];
+  connected: [{ attempt: number; auth: AuthMode; serial: string | undefined; /** The gateway endpoint this connection reached. */ endpoint: string }];
   disconnected: [{ reasonCode: number | undefined; error: string | undefined }];
   reconnecting: [{ attempt: number; delayMs: number }];
   stopped: [StopInfo];
   command: [DeviceCommand];
+  'attestation-request': [];
   renewed: [{ serial: string; notAfter: string; renewAfter: string }];
   'renewal-failed': [{ error: unknown; retryAt: Date }];
   /** Something went wrong that the connection survives (a refused buffered message, a bad command). */

@@ -3,7 +3,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FleetkeyError, isFleetkeyError } from '@fleetkey/protocol';
-import { readProtectedKeyFile, SoftwareSigner, writeProtectedKeyFile, zero, type KeyProtector, type SignatureAlgorithm } from '@fleetkey/crypto';
+import { readProtectedKeyFile, secretBuffer, SoftwareSigner, writeProtectedKeyFile, zero, type KeyProtector, type SignatureAlgorithm } from '@fleetkey/crypto';
 import { checkSecureDir, ensureSecureDir, syncDir } from '../internal/secure-dir.js';
 import { BaseKeystore, checkCurve, checkKeyLabel, type KeyCurve, type KeyHandle } from './keystore.js';
 
@@ -23,10 +23,17 @@ export interface FileKeystoreOptions {
 const envelopeLabel = (label: string): string => `device-key/${label}`;
 const fileName = (label: string): string => `${label}.key`;
 
+/** A copy off the V8 heap (a small Buffer.from copy is an on-heap array the GC may move, leaving a copy behind). */
+function copySecret(b: Uint8Array): Buffer {
+  const c = secretBuffer(b.length);
+  c.set(b);
+  return c;
+}
+
 function copyProtector(p: KeyProtector): KeyProtector {
-  if (p.kind === 'machine') return { kind: 'machine', secret: Buffer.from(p.secret) };
-  if (p.kind === 'master') return { kind: 'master', key: Buffer.from(p.key) };
-  const copy: KeyProtector = { kind: 'passphrase', passphrase: typeof p.passphrase === 'string' ? p.passphrase : Buffer.from(p.passphrase) };
+  if (p.kind === 'machine') return { kind: 'machine', secret: copySecret(p.secret) };
+  if (p.kind === 'master') return { kind: 'master', key: copySecret(p.key) };
+  const copy: KeyProtector = { kind: 'passphrase', passphrase: typeof p.passphrase === 'string' ? p.passphrase : copySecret(p.passphrase) };
   if (p.scrypt !== undefined) copy.scrypt = { ...p.scrypt };
   return copy;
 }

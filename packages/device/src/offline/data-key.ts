@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { isFleetkeyError } from '@fleetkey/protocol';
-import { openSecret, readSecretFile, sealSecret, writeSecretFile, zero, type KeyProtector } from '@fleetkey/crypto';
+import { openSecret, randomSecret, readSecretFile, sealSecret, writeSecretFile, zero, type KeyProtector } from '@fleetkey/crypto';
 
 export const DATA_KEY_FILE = 'offline.key';
 const DATA_KEY_LABEL = 'device/offline-buffer';
@@ -21,7 +20,7 @@ export async function loadOrCreateDataKey(dir: string, protector: KeyProtector):
   } catch (e) {
     if (!(isFleetkeyError(e) && e.code === 'KEY_FILE_NOT_FOUND')) throw e;
   }
-  const key = randomBytes(32);
+  const key = randomSecret(32); // off the V8 heap: zero() reaches the only copy
   try {
     await writeSecretFile(path, await sealSecret(key, protector, DATA_KEY_LABEL));
     return key;

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FleetkeyError, isCommandId, isFleetkeyError, MQTT_LIMITS, type DeviceMessageKind } from '@fleetkey/protocol';
-import { hkdfSha256, zero, type KeyProtector } from '@fleetkey/crypto';
+import { hkdfSha256, secretBuffer, zero, type KeyProtector } from '@fleetkey/crypto';
 import { ensureSecureDir } from '../internal/secure-dir.js';
 import { loadOrCreateDataKey } from './data-key.js';
 import { corrupt, encodeBody, FRAME_HEAD_BYTES, HEADER_BYTES, KEY_INFO, MESSAGE_KINDS, SALT_BYTES, SEALED_OVERHEAD, type Header, type RecordBody } from './format.js';
@@ -111,7 +111,14 @@ export class OfflineBuffer {
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     if (!Number.isSafeInteger(maxBytes) || maxBytes < MIN_MAX_BYTES) throw new RangeError(`maxBytes must be an integer >= ${MIN_MAX_BYTES}`);
     await ensureSecureDir(options.dir);
-    const dataKey = options.key !== undefined ? Buffer.from(options.key) : await loadOrCreateDataKey(options.dir, options.protector!);
+    // A caller's key is copied off the V8 heap, where zero() at close reaches the only copy.
+    let dataKey: Buffer;
+    if (options.key !== undefined) {
+      dataKey = secretBuffer(32);
+      dataKey.set(options.key);
+    } else {
+      dataKey = await loadOrCreateDataKey(options.dir, options.protector!);
+    }
     const buffer = new OfflineBuffer(options.dir, dataKey, maxBytes, options.sync ?? true);
     try {
       await buffer.#load(options.onCorrupt ?? 'throw');

@@ -1,6 +1,9 @@
 import { readSecretFile, zero, type KeyProtector } from '@fleetkey/crypto';
-import { FleetkeyError } from '@fleetkey/protocol';
+import { FleetkeyError, isFleetkeyError } from '@fleetkey/protocol';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDir } from '../internal/secure-dir.js';
+import { DeviceSealer, SEALED_SECRET_FILE } from '../sealing/device-sealer.js';
 import { FileKeystore } from '../keystore/file-keystore.js';
 import type { Keystore, KeyHandle } from '../keystore/keystore.js';
 import { Pkcs11Keystore } from '../keystore/pkcs11-keystore.js';
@@ -24,6 +27,14 @@ export async function openBundleKeystore(bundle: LoadedBundle, options: BundleKe
       if (options.passphrase === undefined) throw new FleetkeyError('CONFIG_INVALID', { detail: 'device bundle keys are sealed with a passphrase; none given' });
       return FileKeystore.open({ dir, protector: { kind: 'passphrase', passphrase: options.passphrase } });
     }
+    if (ks.protector === 'tpm-sealed') {
+      const sealer = await openBundleSealer(bundle);
+      try {
+        return await FileKeystore.open({ dir, protector: sealer.protector() });
+      } finally {
+        await sealer.close(); // the keystore holds its own copy
+      }
+    }
     const secret = await readMachineSecret(bundle);
     const protector: KeyProtector = { kind: 'machine', secret };
     try {
@@ -41,6 +52,42 @@ export async function openBundleKeystore(bundle: LoadedBundle, options: BundleKe
     return Pkcs11Keystore.open({ module: ks.module, tokenLabel: ks.tokenLabel, pin: pinBytes.toString('utf8').trim() });
   } finally {
     zero(pinBytes);
+  }
+}
+
+/**
+ * The TPM-sealed storage of a bundle whose keystore protector is `tpm-sealed` (`<bundle>/sealed`).
+ * At the first open on the device, the manufactured machine.secret is sealed to the TPM (so the
+ * keys already under it still open) and then deleted: from then on the secret exists only
+ * inside the TPM's sealed object and, while in use, in this process. The caller closes the
+ * sealer; use its protector for the offline buffer and its blobs for the update floor.
+ * @throws FleetkeyError TPM_SEAL_POLICY_FAILED | TPM_SEAL_WRONG_TPM | TPM_SEAL_CORRUPT | TPM_UNAVAILABLE | CONFIG_INVALID
+ */
+export async function openBundleSealer(bundle: LoadedBundle): Promise<DeviceSealer> {
+  const tcti = bundle.device.tpmTcti;
+  if (tcti === null) throw new FleetkeyError('CONFIG_INVALID', { detail: 'device bundle: a tpm-sealed keystore needs tpmTcti' });
+  const dir = join(bundle.dir, BUNDLE_FILES.sealedDir);
+  try {
+    return await DeviceSealer.open({ dir, tcti, create: false });
+  } catch (e) {
+    if (!(isFleetkeyError(e) && e.code === 'KEY_FILE_NOT_FOUND' && (e.detail ?? '').endsWith(SEALED_SECRET_FILE))) throw e;
+  }
+  let initial: Buffer | undefined;
+  try {
+    initial = await readMachineSecret(bundle);
+  } catch (e) {
+    if (!(isFleetkeyError(e) && e.code === 'KEY_FILE_NOT_FOUND')) throw e;
+  }
+  try {
+    const sealer = await DeviceSealer.open({ dir, tcti, ...(initial === undefined ? {} : { initialSecret: initial }) });
+    if (initial !== undefined) {
+      // Sealed and written (fsynced) before the plaintext copy goes.
+      await unlink(join(bundle.dir, BUNDLE_FILES.machineSecret));
+      await syncDir(bundle.dir);
+    }
+    return sealer;
+  } finally {
+    zero(initial);
   }
 }
 

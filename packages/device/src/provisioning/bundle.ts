@@ -2,7 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { DeviceBundle, FleetkeyError, ProvisioningResult, UUID_PATTERN, isFleetkeyError } from '@fleetkey/protocol';
-import { readSecretFile, writeSecretFile, zero } from '@fleetkey/crypto';
+import { readSecretFile, secretBuffer, writeSecretFile, zero } from '@fleetkey/crypto';
 import { checkSecureDir, ensureSecureDir } from '../internal/secure-dir.js';
 import { matches, schemaErrors } from './schema-check.js';
 
@@ -14,6 +14,7 @@ export const BUNDLE_FILES = {
   deviceKey: 'device-key.b64',
   keysDir: 'keys',
   machineSecret: 'machine.secret',
+  sealedDir: 'sealed',
   provisioned: 'provisioned.json',
   operationalChain: 'operational-chain.pem',
 } as const;
@@ -88,6 +89,7 @@ function checkDevice(d: DeviceBundle): void {
   if (url.protocol !== 'https:') throw invalid('provisioningUrl must be https');
   if (d.attestation === 'x509' && d.idevidKeyLabel === null) throw invalid('x509 attestation needs idevidKeyLabel');
   if (d.attestation === 'tpm' && d.tpmTcti === null) throw invalid('tpm attestation needs tpmTcti');
+  if (d.keystore.type === 'file' && d.keystore.protector === 'tpm-sealed' && d.tpmTcti === null) throw invalid('a tpm-sealed keystore needs tpmTcti');
 }
 
 /**
@@ -113,8 +115,11 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   if (!caBundlePem.includes('-----BEGIN CERTIFICATE-----')) throw invalid(`${BUNDLE_FILES.caBundle} holds no certificate`);
   const chain = await readOptional(join(abs, BUNDLE_FILES.idevidChain));
   if (parsed.attestation === 'x509' && chain === null) throw invalid(`x509 attestation needs ${BUNDLE_FILES.idevidChain}`);
-  if (parsed.attestation === 'symmetric' && (await readOptional(join(abs, BUNDLE_FILES.deviceKey))) === null) {
-    throw invalid(`symmetric attestation needs ${BUNDLE_FILES.deviceKey}`);
+  if (parsed.attestation === 'symmetric') {
+    // Read to check it is there and readable; its bytes are the key's text: wiped at once (test/zeroization).
+    const present = await readOptional(join(abs, BUNDLE_FILES.deviceKey));
+    zero(present ?? undefined);
+    if (present === null) throw invalid(`symmetric attestation needs ${BUNDLE_FILES.deviceKey}`);
   }
 
   const provRaw = await readOptional(join(abs, BUNDLE_FILES.provisioned));
@@ -127,14 +132,61 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   return { dir: abs, device: parsed, caBundlePem, idevidChainPem: chain?.toString('utf8') ?? null, provisioned };
 }
 
+/** The value of one base64 character (RFC 4648 §4 alphabet), or -1. */
+function b64Value(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
+  if (c === 0x2b) return 62;
+  if (c === 0x2f) return 63;
+  return -1;
+}
+
+/**
+ * Decodes base64 bytes into an off-heap buffer without ever making a JS string of them: a string
+ * cannot be wiped, and the key's base64 text would stay in the heap until the GC reuses it
+ * (found by test/zeroization). Accepts trailing whitespace and RFC 4648 padding only.
+ */
+export function decodeBase64Secret(text: Uint8Array): Buffer | undefined {
+  let end = text.length;
+  while (end > 0 && (text[end - 1] === 0x0a || text[end - 1] === 0x0d || text[end - 1] === 0x20)) end--;
+  let pad = 0;
+  while (pad < 2 && end > 0 && text[end - 1] === 0x3d) {
+    end--;
+    pad++;
+  }
+  if (end === 0 || (end + pad) % 4 !== 0) return undefined;
+  const out = secretBuffer(Math.floor((end * 6) / 8));
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < end; i++) {
+    const v = b64Value(text[i]!);
+    if (v < 0) {
+      zero(out);
+      return undefined;
+    }
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  acc = 0;
+  return out;
+}
+
 /** Reads the per-device symmetric key (base64 file). The caller zeroes the buffer. */
 export async function readDeviceKey(bundle: LoadedBundle): Promise<Buffer> {
   const b64 = await readSecretFile(join(bundle.dir, BUNDLE_FILES.deviceKey));
   try {
-    const text = b64.toString('utf8').trim();
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw invalid(`${BUNDLE_FILES.deviceKey} is not base64`);
-    const key = Buffer.from(text, 'base64');
-    if (key.length < 16) throw invalid(`${BUNDLE_FILES.deviceKey} is too short`);
+    const key = decodeBase64Secret(b64);
+    if (key === undefined) throw invalid(`${BUNDLE_FILES.deviceKey} is not base64`);
+    if (key.length < 16) {
+      zero(key);
+      throw invalid(`${BUNDLE_FILES.deviceKey} is too short`);
+    }
     return key;
   } finally {
     zero(b64);

@@ -10,7 +10,7 @@ export {
   type LoadedBundle,
   type BundleContents,
 } from './bundle.js';
-export { openBundleKeystore, nextOperationalLabel, type BundleKeystoreOptions } from './bundle-keystore.js';
+export { openBundleKeystore, openBundleSealer, nextOperationalLabel, type BundleKeystoreOptions } from './bundle-keystore.js';
 export { ProvisioningRefusedError, ProvisioningGaveUpError } from './errors.js';
 export { DEFAULT_RETRY_POLICY, backoffDelay, withRetries, type RetryPolicy, type RetryHooks } from './backoff.js';
 export { DevicePlaneClient, parseRetryAfter, type DevicePlaneTls, type DevicePlaneClientOptions } from './device-plane-client.js';

@@ -4,3 +4,7 @@ export * from './registry.js';
 export * from './provisioning.js';
 export * from './rollouts.js';
 export * from './updates.js';
+export * from './posture.js';
+export * from './attestation.js';
+export * from './cluster.js';
+export * from './console.js';

@@ -81,6 +81,7 @@ export const Delivery = Type.Object(
   },
   { additionalProperties: false },
 );
+export type Delivery = Static<typeof Delivery>;
 export const DeliveryList = Type.Object({ deliveries: Type.Array(Delivery) }, { additionalProperties: false });
 
 export const AuditEntry = Type.Object(

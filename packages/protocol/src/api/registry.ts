@@ -54,6 +54,10 @@ export type DeviceList = Static<typeof DeviceList>;
 export const DeviceListQuery = Type.Object(
   {
     status: Type.Optional(Status),
+    /** Exact model (the console's filter; indexed with the id for keyset pagination). */
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' })),
+    /** Search: a prefix of the device id or of the name it is bound to. */
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' })),
     /** Devices whose last installed version is exactly this one (semver, as reported). */
     installedVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z.+-]+$' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
@@ -77,6 +81,8 @@ export const Binding = Type.Object(
   { additionalProperties: false },
 );
 export type Binding = Static<typeof Binding>;
+export const BindingList = Type.Object({ bindings: Type.Array(Binding) }, { additionalProperties: false });
+export type BindingList = Static<typeof BindingList>;
 
 export const Name = Type.Object(
   {

@@ -1,9 +1,13 @@
+import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
+import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
+import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { Catalogue } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { rolloutErrors } from './rollouts.js';
@@ -21,5 +25,9 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Device gateway', errors: gatewayErrors },
   { title: 'Rollouts', errors: rolloutErrors },
   { title: 'Update repository and releases', errors: updatesErrors },
+  { title: 'Sealed storage and posture', errors: postureErrors },
+  { title: 'Measured-boot attestation', errors: attestationErrors },
   { title: 'Updates on the device', errors: updateClientErrors },
+  { title: 'Cluster', errors: clusterErrors },
+  { title: 'Web console', errors: consoleErrors },
 ];

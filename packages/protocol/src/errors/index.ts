@@ -1,9 +1,13 @@
+import { attestationErrors } from './attestation.js';
 import { authErrors } from './auth.js';
 import { caErrors } from './ca.js';
+import { clusterErrors } from './cluster.js';
 import { commonErrors } from './common.js';
+import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
 import { rolloutErrors } from './rollouts.js';
@@ -27,7 +31,11 @@ export const ERRORS = {
   ...gatewayErrors,
   ...rolloutErrors,
   ...updatesErrors,
+  ...postureErrors,
+  ...attestationErrors,
   ...updateClientErrors,
+  ...clusterErrors,
+  ...consoleErrors,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

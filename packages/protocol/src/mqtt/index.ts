@@ -15,6 +15,8 @@ export {
   parseCommandTopic,
   commandSubscriptionFilters,
   isOwnCommandFilter,
+  attestationRequestTopic,
+  isOwnAttestationRequestFilter,
 } from './topics.js';
 export type { DeviceMessageKind, ParsedDeviceTopic } from './topics.js';
 export { MQTT_LIMITS, MQTT_PROTOCOL_VERSIONS } from './limits.js';

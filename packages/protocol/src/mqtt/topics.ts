@@ -12,6 +12,9 @@
  *
  *   cloud → device (PUBLISH by the gateway, QoS 1)
  *     devices/{deviceId}/commands/{commandId}
+ *   cloud → device (PUBLISH by the gateway, QoS 0; issue 13)
+ *     devices/{deviceId}/attestation/request     the server asks for an attestation now
+ *   (subscribed to by that exact filter; allowed while the device is quarantined)
  *   which the device receives by subscribing to one of
  *     devices/{deviceId}/commands/+    or    devices/{deviceId}/commands/#
  *
@@ -131,4 +134,15 @@ function assertDeviceId(deviceId: string): void {
   if (!isDeviceId(deviceId)) {
     throw new FleetkeyError('GATEWAY_TOPIC_INVALID', { detail: 'malformed deviceId' });
   }
+}
+
+/** Issue 13: the cloud → device topic on which the server asks for an attestation now. */
+export function attestationRequestTopic(deviceId: string): string {
+  assertDeviceId(deviceId);
+  return `devices/${deviceId}/attestation/request`;
+}
+
+/** True when `filter` is exactly the device's own attestation request topic (no wildcards). */
+export function isOwnAttestationRequestFilter(deviceId: string, filter: string): boolean {
+  return filter.length === ID_END + '/attestation/request'.length && filter.startsWith('devices/') && filter.slice(PREFIX_LENGTH, ID_END) === deviceId && filter.endsWith('/attestation/request');
 }

@@ -126,6 +126,46 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Measured-boot attestation (issue 13). */
+    attestation: Type.Object(
+      {
+        /** How often overdue devices are marked stale: a device is stale within its policy's maximum age plus this. */
+        sweepIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 1_000 }),
+        /** Lifetime of a quote nonce. */
+        nonceTtlMs: Type.Integer({ minimum: 1_000, maximum: 600_000, default: 60_000 }),
+        /** Outstanding quote nonces kept per device (older ones are dropped). */
+        maxNoncesPerDevice: Type.Integer({ minimum: 1, maximum: 64, default: 4 }),
+        /** Device-plane attestation requests (nonce and quote) per device. */
+        perDevicePerMinute: Type.Integer({ minimum: 1, default: 120 }),
+        perDeviceBurst: Type.Integer({ minimum: 1, default: 30 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /**
+     * Cluster membership (issue 15). Without `url` the server is a single node exactly as before
+     * (in-process bus, no NATS). With `url` (nats://host:port, JetStream enabled) and a PostgreSQL
+     * `databaseUrl`, the node joins the cluster of every node sharing that database and bus.
+     */
+    cluster: Type.Object(
+      {
+        url: Type.Optional(Type.String({ pattern: '^nats://[^\\s]+$', maxLength: 512 })),
+        /** This node's id (default: host-pid-random); unique in the cluster. */
+        nodeId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })),
+        /** How often a node writes its heartbeat. */
+        heartbeatMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 1_000 }),
+        /** A node whose heartbeat is older than this is dead: its devices are marked offline. */
+        nodeTimeoutMs: Type.Integer({ minimum: 300, maximum: 600_000, default: 5_000 }),
+        /**
+         * Store fallback: how often a node reads revocations and status changes committed by others
+         * from the events table while the bus is down (and, at 5× this, while it is up, to catch a
+         * message lost in flight). The bound on a cross-node revocation without NATS.
+         */
+        storePollMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 500 }),
+        /** JetStream stream that receives every stored diagnostics/telemetry message. */
+        telemetryStream: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', default: 'FLEETKEY_DATA' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
     webhooks: Type.Object(
       {

@@ -12,7 +12,7 @@ export interface ConfigSources {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   /** Values from command-line flags: highest precedence. */
-  overrides?: Partial<{ dataDir: string; host: string; port: number; databaseUrl: string }>;
+  overrides?: Partial<{ dataDir: string; host: string; port: number; databaseUrl: string; clusterUrl: string }>;
 }
 
 /**
@@ -47,6 +47,8 @@ export function loadConfig(sources: ConfigSources = {}): FleetkeyConfig {
   const databaseUrl = sources.overrides?.databaseUrl ?? env['DATABASE_URL'];
   if (databaseUrl !== undefined && databaseUrl !== '') raw['databaseUrl'] = databaseUrl;
   if (env['FLEETKEY_LOG_LEVEL'] !== undefined) raw['logLevel'] = env['FLEETKEY_LOG_LEVEL'];
+  const clusterUrl = sources.overrides?.clusterUrl ?? env['FLEETKEY_CLUSTER'];
+  if (clusterUrl !== undefined && clusterUrl !== '') raw['cluster'] = { ...((fromFile['cluster'] as object | undefined) ?? {}), url: clusterUrl };
 
   const withDefaults = Value.Default(ConfigSchema, raw);
   if (!Value.Check(ConfigSchema, withDefaults)) {

@@ -21,12 +21,20 @@ import { enrollmentRoutes } from './routes/enrollment-routes.js';
 import { evidenceRoutes } from './routes/evidence-routes.js';
 import { dataRoutes } from './routes/data-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
+import { clusterRoutes } from './routes/cluster-routes.js';
+import type { ClusterModule } from '../modules/cluster/cluster-module.js';
 import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
 import type { UpdatesModule } from '../modules/updates/updates-module.js';
 import { updateRoutes } from './routes/update-routes.js';
+import type { PostureService } from '../modules/posture/posture-service.js';
+import { postureRoutes } from './routes/posture-routes.js';
+import type { AttestationModule } from '../modules/attestation/attestation-module.js';
+import { attestationRoutes } from './routes/attestation-routes.js';
+import type { ConsoleModule } from '../modules/console/console-module.js';
+import { consoleSessionRoutes } from './routes/console-session-routes.js';
 
 export interface HttpOptions {
   readonly bodyLimitBytes: number;
@@ -46,6 +54,11 @@ export interface HttpOptions {
   /** Routes of modules that register themselves on /v1 (rollouts, ...). */
   readonly moduleRoutes?: ReadonlyArray<(v1: FastifyInstance) => Promise<void>>;
   readonly updates: UpdatesModule;
+  readonly posture: PostureService;
+  readonly attestation?: AttestationModule;
+  readonly cluster: ClusterModule;
+  /** The web console (`/`) and its cookie sessions; absent, only bearer tokens authenticate. */
+  readonly console?: ConsoleModule;
 }
 
 export async function buildHttpApp(services: OperatorServices, options: HttpOptions): Promise<FastifyInstance> {
@@ -66,12 +79,14 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
 
   app.get('/healthz', { schema: { hide: true, querystring: NoQuery } }, async () => ({ status: 'ok' }));
   await app.register(pkiRoutes, { ca: options.ca });
+  await options.console?.register(app as unknown as FastifyInstance);
 
   await app.register(
     async (v1) => {
-      installOperatorAuth(v1, { tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock });
+      const sessions = options.console?.sessions;
+      installOperatorAuth(v1, { tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock, ...(sessions === undefined ? {} : { sessions }) });
       v1.get('/openapi.json', { config: { permission: 'api:read' }, schema: { hide: true, querystring: NoQuery } }, async () => app.swagger());
-      await v1.register(deviceRoutes, { services });
+      await v1.register(deviceRoutes, { services, online: () => options.console?.online() ?? null });
       await v1.register(nameRoutes, { services });
       await v1.register(operatorRoutes, { services });
       await v1.register(caRoutes, { ca: options.ca, publicUrl: options.publicUrl });
@@ -81,6 +96,10 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(streamRoutes, { hub: options.hub });
       for (const register of options.moduleRoutes ?? []) await register(v1 as unknown as FastifyInstance);
       await v1.register(updateRoutes, { updates: options.updates });
+      await v1.register(postureRoutes, { posture: options.posture });
+      if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });
+      await v1.register(clusterRoutes, { cluster: options.cluster });
+      if (sessions !== undefined) await v1.register(consoleSessionRoutes, { sessions });
     },
     { prefix: '/v1' },
   );

@@ -17,6 +17,8 @@ import type { DeviceCredentials } from '../modules/auth/device-credentials.js';
 import type { SessionTokens } from '../modules/auth/session-tokens.js';
 import type { UpdatesModule } from '../modules/updates/updates-module.js';
 import { deviceUpdateRoutes } from './routes/device-update-routes.js';
+import type { AttestationModule } from '../modules/attestation/attestation-module.js';
+import { deviceAttestationRoutes, quarantineGuard } from './routes/attestation-routes.js';
 
 const RenewResult = Type.Object(
   { serial: Type.String(), certificatePem: Type.String(), chainPem: Type.String(), notAfter: Type.String(), renewAfter: Type.String() },
@@ -54,10 +56,13 @@ export async function buildDeviceApp(
     provisioning: ProvisioningRouteDeps;
     sessions: { uow: UnitOfWork; credentials: DeviceCredentials; sessions: SessionTokens };
     updates?: { updates: UpdatesModule; credentials: DeviceCredentials };
+    attestation?: AttestationModule;
   },
 ): Promise<FastifyInstance> {
   const { ca } = deps;
   const app = deviceFastify(deps).withTypeProvider<TypeBoxTypeProvider>();
+  // Issue 13: a quarantined device reaches only the attestation, update and renewal routes.
+  if (deps.attestation !== undefined) app.addHook('onRequest', quarantineGuard(deps.attestation));
 
   app.post('/device/v1/renew', { schema: { querystring: NoQuery, body: RenewBody, response: { 200: RenewResult } } }, async (req) => {
     const socket = req.raw.socket as TLSSocket;
@@ -83,6 +88,7 @@ export async function buildDeviceApp(
   await app.register(provisioningRoutes, { deps: deps.provisioning });
   await app.register(sessionTokenRoutes, deps.sessions);
   if (deps.updates !== undefined) await app.register(deviceUpdateRoutes, deps.updates);
+  if (deps.attestation !== undefined) await app.register(deviceAttestationRoutes, { attestation: deps.attestation, credentials: deps.sessions.credentials });
   await app.ready();
   return app as unknown as FastifyInstance;
 }

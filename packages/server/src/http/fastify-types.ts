@@ -1,5 +1,6 @@
 import type { Actor } from '../context/op-context.js';
 import type { Permission } from '../modules/auth/policy.js';
+import type { AuthenticatedSession } from '../modules/console/session-service.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -10,5 +11,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     actor: Actor | null;
+    /** Set when the request was authenticated by a console session cookie (not a bearer token). */
+    consoleSession: AuthenticatedSession | null;
   }
 }

@@ -56,6 +56,7 @@ export function hardenApp(app: FastifyInstance): void {
   installStrictJson(app);
   installInputGuard(app);
   app.decorateRequest('actor', null);
+  app.decorateRequest('consoleSession', null);
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
     reply.header('cache-control', 'no-store');

@@ -12,6 +12,10 @@ import * as m009 from './migrations/009-device-evidence.js';
 import * as m010 from './migrations/010-updates.js';
 import * as m011 from './migrations/011-update-reports.js';
 import * as m012 from './migrations/012-rollouts.js';
+import * as m013 from './migrations/013-attestation.js';
+import * as m014 from './migrations/014-posture-indexes.js';
+import * as m015 from './migrations/015-console-sessions.js';
+import * as m016 from './migrations/016-cluster-nodes.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -32,6 +36,10 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '010-updates': m010,
   '011-update-reports': m011,
   '012-rollouts': m012,
+  '013-attestation': m013,
+  '014-posture-indexes': m014,
+  '015-console-sessions': m015,
+  '016-cluster-nodes': m016,
 };
 
 class InlineProvider implements MigrationProvider {

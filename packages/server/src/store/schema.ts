@@ -76,6 +76,15 @@ export interface ApiTokenRow {
   last_used_at: number | null;
 }
 
+export interface ConsoleSessionRow {
+  id: string;
+  /** SHA-256 (hex) of the cookie secret; the secret itself is never stored. */
+  secret_hash: string;
+  token_id: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface AuditRow {
   seq: number;
   at: number;
@@ -251,6 +260,50 @@ export interface DeviceEvidenceRow {
   reset_at: number | null;
   reset_reason: string | null;
   reset_actor: string | null;
+  /** TPM2B_PUBLIC of the AK (base64), TPM evidence only (migration 013). */
+  ak_public: string | null;
+}
+
+export type AttestationAction = 'quarantine' | 'revoke' | 'alert';
+
+export interface AttestationPolicyRow {
+  id: string;
+  scope: 'enrollment' | 'model';
+  scope_key: string;
+  pcrs: string;
+  reference: string | null;
+  event_log: string | null;
+  interval_ms: number;
+  max_age_ms: number;
+  on_failure: AttestationAction;
+  on_stale: AttestationAction;
+  require_on_connect: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface DeviceAttestationRow {
+  device_id: string;
+  status: 'trusted' | 'failed' | 'stale';
+  policy_id: string | null;
+  last_trusted_at: number | null;
+  last_result_at: number;
+  due_at: number;
+  reason: string | null;
+  quarantined_at: number | null;
+  quarantine_reason: string | null;
+}
+
+export interface AttestationRow {
+  id: string;
+  device_id: string;
+  at: number;
+  verdict: 'trusted' | 'failed' | 'stale';
+  code: string | null;
+  reason: string | null;
+  policy_id: string | null;
+  pcrs: string | null;
+  action: string | null;
 }
 
 export interface DiagnosticRow {
@@ -387,6 +440,7 @@ export interface Database {
   name_keys: NameKeyRow;
   bindings: BindingRow;
   api_tokens: ApiTokenRow;
+  console_sessions: ConsoleSessionRow;
   audit_log: AuditRow;
   audit_head: AuditHeadRow;
   events: EventRow;
@@ -400,17 +454,34 @@ export interface Database {
   provisioning_records: ProvisioningRecordRow;
   provisioning_challenges: ChallengeRow;
   device_evidence: DeviceEvidenceRow;
+  attestation_policies: AttestationPolicyRow;
+  attestation_nonces: { nonce_sha256: string; device_id: string; expires_at: number; used_at: number | null; created_at: number };
+  device_attestation: DeviceAttestationRow;
+  attestations: AttestationRow;
   device_update_reports: DeviceUpdateReportRow;
   diagnostics: DiagnosticRow;
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };
   commands: CommandRow;
-  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null };
   rollouts: RolloutRow;
   rollout_targets: RolloutTargetRow;
+  device_presence: { device_id: string; connected: number; since: number; remote_address: string | null; node_id: string | null };
   releases: ReleaseRow;
   desired_releases: DesiredReleaseRow;
   tuf_metadata: TufMetadataRow;
   tuf_online_keys: TufOnlineKeyRow;
   director_devices: DirectorDeviceRow;
+  cluster_nodes: ClusterNodeRow;
+}
+
+/** A node of the cluster and its last heartbeat (migration 016). */
+export interface ClusterNodeRow {
+  id: string;
+  host: string;
+  pid: number;
+  endpoints: string;
+  started_at: number;
+  heartbeat_at: number;
+  stopped_at: number | null;
+  stop_reason: string | null;
 }

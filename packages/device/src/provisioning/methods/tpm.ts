@@ -1,11 +1,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { EK_CERT_NV_INDEX, ekCertificateFromNv, zero } from '@fleetkey/crypto';
+import { join } from 'node:path';
+import { EK_CERT_NV_INDEX, ekCertificateFromNv, writeSecretFile, zero } from '@fleetkey/crypto';
 import { FleetkeyError, TpmChallenge } from '@fleetkey/protocol';
 import { matches } from '../schema-check.js';
 import { credentialFile, openTpmTools, type TpmTools } from '../tpm-tools.js';
 import { AttestationMethod, type MethodContext, type PreparedAttestation } from './method.js';
 
 const b64 = (s: string): Buffer => Buffer.from(s, 'base64');
+
+/** Where provisioning keeps the AK it bound (TPM2B_PUBLIC, TPM2B_PRIVATE as tpm2-tools writes them). */
+export const TPM_AK_FILES = { public: 'tpm-ak.pub', private: 'tpm-ak.priv' } as const;
 
 /**
  * TPM 2.0 attestation by credential activation (TPM 2.0 Part 1 §24): the device sends its
@@ -41,7 +45,12 @@ export class TpmAttestation extends AttestationMethod {
           if (!matches(TpmChallenge, raw)) throw new FleetkeyError('INTERNAL', { detail: 'device plane answered a malformed TPM challenge' });
           const secret = await activate(tools, credentialFile(b64(raw.credentialBlob), b64(raw.encryptedSecret)));
           try {
-            return await client.post('/device/v1/provision/tpm/finish', { challengeId: raw.challengeId, secret: secret.toString('base64'), csr });
+            const result = await client.post('/device/v1/provision/tpm/finish', { challengeId: raw.challengeId, secret: secret.toString('base64'), csr });
+            // Issue 13: the AK the server just bound signs this device's quotes. Its private part
+            // is a blob wrapped by the EK (TPM 2.0 Part 1 §23.3): loadable only in this TPM.
+            await writeSecretFile(join(ctx.bundle.dir, TPM_AK_FILES.public), await readFile(tools.path('ak.pub')), { overwrite: true });
+            await writeSecretFile(join(ctx.bundle.dir, TPM_AK_FILES.private), await readFile(tools.path('ak.priv')), { overwrite: true });
+            return result;
           } finally {
             zero(secret);
           }
@@ -73,7 +82,7 @@ async function collectEvidence(tools: TpmTools): Promise<TpmEvidence> {
     ekCertificate = undefined;
   }
   // Restricted ECDSA P-256 signing key under the EK, as the server's checkAkAttributes expects.
-  await tools.run('tpm2_createak', ['-C', 'ek.ctx', '-c', 'ak.ctx', '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', 'ak.pub', '-n', 'ak.name', '-f', 'tss']);
+  await tools.run('tpm2_createak', ['-C', 'ek.ctx', '-c', 'ak.ctx', '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', 'ak.pub', '-r', 'ak.priv', '-n', 'ak.name', '-f', 'tss']);
   return { ekPublic: await readFile(tools.path('ek.pub')), ekCertificate, akPublic: await readFile(tools.path('ak.pub')) };
 }
 

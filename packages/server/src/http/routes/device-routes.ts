@@ -5,8 +5,10 @@ import {
   DeviceListQuery,
   DeviceStatusAction,
   DeviceStatusBody,
+  DeviceSummary,
   NameAt,
   AtQuery,
+  BindingList,
   NoQuery,
   OptionalBody,
   Uuid,
@@ -18,7 +20,7 @@ import type { OperatorServices } from './services.js';
 
 const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false });
 
-export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices }> = async (app, { services }) => {
+export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices; online?: () => number | null }> = async (app, { services, online }) => {
   app.post(
     '/devices',
     { config: { permission: 'device:create' }, schema: { tags: ['devices'], querystring: NoQuery, body: CreateDeviceBody, response: { 201: Device } } },
@@ -29,6 +31,12 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorService
     '/devices',
     { config: { permission: 'device:read' }, schema: { tags: ['devices'], querystring: DeviceListQuery, response: { 200: DeviceList } } },
     async (req) => ({ devices: await services.devices.list(stripUndefined(req.query)) }),
+  );
+
+  app.get(
+    '/devices/summary',
+    { config: { permission: 'device:read' }, schema: { tags: ['devices'], querystring: NoQuery, response: { 200: DeviceSummary } } },
+    async () => ({ ...(await services.devices.summary()), online: online?.() ?? null }),
   );
 
   app.get(
@@ -50,6 +58,15 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ services: OperatorService
       },
     },
     async (req) => services.devices.changeStatus(requestContext(req), req.params.id, req.params.action, req.body?.reason),
+  );
+
+  app.get(
+    '/devices/:id/bindings',
+    { config: { permission: 'name:read' }, schema: { tags: ['devices'], params: IdParams, querystring: NoQuery, response: { 200: BindingList } } },
+    async (req) => {
+      await services.devices.get(req.params.id);
+      return { bindings: await services.bindings.historyOfDevice(req.params.id) };
+    },
   );
 
   app.get(

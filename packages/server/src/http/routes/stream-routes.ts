@@ -1,4 +1,4 @@
-import { FleetkeyError, NameString, Uuid } from '@fleetkey/protocol';
+import { FleetkeyError, NameString, NoQuery, Uuid } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { StreamHub } from '../../modules/telemetry/stream-hub.js';
@@ -48,4 +48,23 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ hub: StreamHub }> = async
       });
     },
   );
+
+  /**
+   * GET /v1/stream/rate — server-sent events, one a second: messages stored fleet-wide in that
+   * second (the console's live message-rate plot). Counts only: no payload, no device id.
+   */
+  app.get('/stream/rate', { config: { permission: 'data:read' }, schema: { tags: ['data'], querystring: NoQuery } }, async (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-request-id': req.id });
+    res.write(': fleetkey message rate\n\n');
+    let last = hub.published;
+    const tick = setInterval(() => {
+      const now = hub.published;
+      if (res.writableLength > MAX_BUFFERED_BYTES) return void res.destroy();
+      res.write(`event: rate\ndata: ${JSON.stringify({ at: new Date().toISOString(), messages: now - last })}\n\n`);
+      last = now;
+    }, 1000);
+    res.on('close', () => clearInterval(tick));
+  });
 };

@@ -38,6 +38,10 @@ export const PERMISSIONS = [
   'rollout:read',
   // Creating, pausing, aborting or rolling back a rollout changes what a fleet installs.
   'rollout:write',
+  // Attestation policies decide which boot states are trusted and what happens otherwise (issue 13).
+  'attestation:policy',
+  // Node hosts, pids and internal URLs (issue 15): operators run the cluster, viewers do not need it.
+  'cluster:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -45,7 +49,7 @@ const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read',
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'rollout:write']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy', 'cluster:read', 'rollout:write']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.

@@ -103,6 +103,16 @@ export class TokenService {
     return { kind: 'token', tokenId: row.id, role: row.role as Role, label: `token:${row.id}` };
   }
 
+  /**
+   * The actor of a token named by id (a console session names the token it was opened with):
+   * null once the token is revoked, so revoking a token ends its console sessions too.
+   */
+  async actorById(id: string): Promise<Actor | null> {
+    const row = await this.store.db.selectFrom('api_tokens').select(['id', 'role', 'revoked_at']).where('id', '=', id).executeTakeFirst();
+    if (row === undefined || row.revoked_at !== null) return null;
+    return { kind: 'token', tokenId: row.id, role: row.role as Role, label: `token:${row.id}` };
+  }
+
   async hasActiveAdmin(): Promise<boolean> {
     const r = await this.store.db
       .selectFrom('api_tokens')

@@ -37,6 +37,8 @@ function window(conn: Connection): number {
 /** Queues a command to a live, subscribed connection; false when it cannot take it now. */
 export function enqueueCommand(conn: Connection, commandId: string, payload: Buffer, dup: boolean): boolean {
   if (conn.state !== State.Connected || conn.session === undefined || conn.session.subscribedQos < 0) return false;
+  // Issue 13: held in the store while the device is quarantined (a subscription made before it was).
+  if (conn.deviceId !== undefined && (conn.core.hooks.contained?.(conn.deviceId) ?? null) !== null) return false;
   const out = outbound(conn);
   if (out.known.has(commandId)) return true;
   if (out.inflight.size < window(conn)) {

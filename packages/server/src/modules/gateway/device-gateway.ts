@@ -14,6 +14,7 @@ import type { Store } from '../../store/open-store.js';
 import { createUpdateReports } from '../update-reports/index.js';
 import { createGateway } from './gateway.js';
 import { PresenceRecorder } from './presence-recorder.js';
+import type { PublishRateStore } from './publish-rate.js';
 import { RefusalAggregator } from './refusal-audit.js';
 import type { AuthenticateContext, AuthenticateResult, Gateway } from './index.js';
 
@@ -33,6 +34,10 @@ export interface DeviceGatewayDeps {
   readonly maxPayloadBytes: number;
   readonly maxPublishesPerSecond: number;
   readonly refusalAuditWindowMs: number;
+  /** Measured-boot attestation (issue 13): containment and the connect requirement. */
+  readonly attestation?: { contained(deviceId: string): string | null; admit(deviceId: string): Promise<string | null> };
+  /** Cluster (issue 15): presence rows name this node; other nodes hear of sessions opened here. */
+  readonly cluster?: { readonly nodeId: string; readonly publishRate?: PublishRateStore; opened(deviceId: string): void; closed(deviceId: string): void };
 }
 
 
@@ -42,7 +47,7 @@ export interface DeviceGatewayDeps {
  * the device's symmetric key), where its messages go, what it receives, and when it is cut off.
  */
 export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gateway: Gateway; close(): Promise<void> }> {
-  const presence = new PresenceRecorder(d.uow, d.logger);
+  const presence = new PresenceRecorder(d.uow, d.logger, undefined, d.cluster?.nodeId ?? null);
   const updateReports = createUpdateReports({ uow: d.uow, logger: d.logger });
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
@@ -68,6 +73,9 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
     if (!r.ok) return { ok: false, reason: r.kind, detail: r.detail };
     // [MQTT-3.1.3-*]: the client identifier must be the authenticated device id, nothing else.
     if (ctx.clientId !== r.deviceId) return { ok: false, reason: 'identifier_rejected', detail: `client id ${ctx.clientId.slice(0, 64)} is not ${r.deviceId}` };
+    // Issue 13: a policy may require an attestation younger than its maximum age before a connect.
+    const refusedBy = d.attestation === undefined ? null : await d.attestation.admit(r.deviceId);
+    if (refusedBy !== null) return { ok: false, reason: 'not_authorized', detail: refusedBy };
     if (r.serial !== null) sessionSerial.set(r.deviceId, r.serial);
     else sessionSerial.delete(r.deviceId);
     return { ok: true, deviceId: r.deviceId };
@@ -76,6 +84,7 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   const gateway = await createGateway({
     listen: d.listen,
     limits: { maxPublishesPerSecond: d.maxPublishesPerSecond },
+    ...(d.cluster?.publishRate === undefined ? {} : { publishRate: d.cluster.publishRate }),
     tls: {
       key: d.ca.tls.keyPem,
       cert: d.ca.tls.chainPem,
@@ -107,9 +116,14 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       },
       pendingCommands: async (deviceId) => (await d.commands.takeFor(deviceId)).map((r) => ({ commandId: r.id, payload: wirePayload(r) })),
       onCommandAcked: async (deviceId, commandId) => d.commands.acked(deviceId, commandId),
-      onConnect: async (deviceId, info) => presence.record({ deviceId, connected: true, remote: info.remoteAddress }),
+      ...(d.attestation === undefined ? {} : { contained: d.attestation.contained }),
+      onConnect: async (deviceId, info) => {
+        d.cluster?.opened(deviceId);
+        await presence.record({ deviceId, connected: true, remote: info.remoteAddress });
+      },
       onDisconnect: async (deviceId, reason) => {
         sessionSerial.delete(deviceId);
+        d.cluster?.closed(deviceId);
         await presence.record({ deviceId, connected: false, remote: null, reason });
       },
       onRefusal: async (info) => {

@@ -4,7 +4,7 @@
  */
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { FleetkeyError, isCommandId, REASON_V5 } from '@fleetkey/protocol';
+import { attestationRequestTopic, FleetkeyError, isCommandId, REASON_V5 } from '@fleetkey/protocol';
 import { enqueueCommand } from './commands.js';
 import { Connection, State } from './connection.js';
 import { newStats, type GatewayCore } from './core.js';
@@ -24,6 +24,11 @@ export interface Gateway {
    * out through pendingCommands() when the device (re)subscribes.
    */
   sendCommand(deviceId: string, commandId: string, payload: Buffer): boolean;
+  /**
+   * Issue 13: asks the device to attest now (QoS 0 PUBLISH on devices/{id}/attestation/request).
+   * False when it is offline or does not hold that subscription.
+   */
+  requestAttestation(deviceId: string, payload: Buffer): boolean;
   /** Closes the device's session (v5 DISCONNECT with the matching reason code); returns how many. */
   disconnectDevice(deviceId: string, reason: AdminDisconnectReason): number;
   isConnected(deviceId: string): boolean;
@@ -181,6 +186,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return enqueueCommand(conn, commandId, payload, false);
       } catch (err) {
         conn.fault(err, 'sendCommand');
+        return false;
+      }
+    },
+    requestAttestation(deviceId: string, payload: Buffer): boolean {
+      const conn = core.devices.get(deviceId);
+      if (conn === undefined || conn.state !== State.Connected || conn.session?.attestationRequests !== true) return false;
+      try {
+        conn.sendPacket({ cmd: 'publish', topic: attestationRequestTopic(deviceId), payload, qos: 0, retain: false, dup: false });
+        return true;
+      } catch (err) {
+        conn.fault(err, 'requestAttestation');
         return false;
       }
     },

@@ -23,10 +23,12 @@ export class PresenceRecorder {
     private readonly uow: UnitOfWork,
     private readonly logger: Logger,
     options: { maxBatch: number; lingerMs: number } = { maxBatch: 512, lingerMs: 20 },
+    /** The cluster node recording (issue 15): a dead node's rows are marked offline by the others. */
+    nodeId: string | null = null,
   ) {
     this.#commits = new GroupCommit(async (changes) => {
       const ctx = systemContext('gateway');
-      const ops = changes.map((c) => ({ op: { action: c.connected ? 'device.connect' : 'device.disconnect', subject: `device:${c.deviceId}` }, fn: (w: Work) => record(w, c) }));
+      const ops = changes.map((c) => ({ op: { action: c.connected ? 'device.connect' : 'device.disconnect', subject: `device:${c.deviceId}` }, fn: (w: Work) => record(w, c, nodeId) }));
       try {
         await this.uow.runBatch(ctx, ops);
       } catch (batchError) {
@@ -46,10 +48,18 @@ export class PresenceRecorder {
   }
 }
 
-async function record(w: Work, c: PresenceChange): Promise<void> {
+async function record(w: Work, c: PresenceChange, nodeId: string | null): Promise<void> {
   const connected = c.connected ? 1 : 0;
-  const up = await w.tx.updateTable('device_presence').set({ connected, since: w.now, remote_address: c.remote }).where('device_id', '=', c.deviceId).executeTakeFirst();
-  if (up.numUpdatedRows === 0n) await w.tx.insertInto('device_presence').values({ device_id: c.deviceId, connected, since: w.now, remote_address: c.remote }).execute();
+  let q = w.tx.updateTable('device_presence').set({ connected, since: w.now, remote_address: c.remote, node_id: nodeId }).where('device_id', '=', c.deviceId);
+  // A disconnect here must not overwrite a newer connection recorded by another node (a takeover
+  // across nodes closes the old session after the new one was recorded).
+  if (!c.connected && nodeId !== null) q = q.where((eb) => eb.or([eb('node_id', '=', nodeId), eb('node_id', 'is', null)]));
+  const up = await q.executeTakeFirst();
+  if (up.numUpdatedRows === 0n) {
+    const exists = await w.tx.selectFrom('device_presence').select('device_id').where('device_id', '=', c.deviceId).executeTakeFirst();
+    if (exists === undefined) await w.tx.insertInto('device_presence').values({ device_id: c.deviceId, connected, since: w.now, remote_address: c.remote, node_id: nodeId }).execute();
+    else if (!c.connected) return; // another node holds the device now: nothing to record here
+  }
   if (c.connected) {
     // First connection after provisioning: the device is in service.
     const res = await w.tx.updateTable('devices').set({ status: 'active', updated_at: w.now }).where('id', '=', c.deviceId).where('status', '=', 'provisioned').executeTakeFirst();

@@ -56,6 +56,14 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     return;
   }
 
+  // Issue 13: a quarantined device keeps its connection (it must still attest and update) but no
+  // data or command result of it is accepted; the refusal names the reason in the audit log.
+  const contained = core.hooks.contained?.(parsed.deviceId) ?? null;
+  if (contained !== null) {
+    refusePublish(conn, packet, 'quarantined', `quarantined: ${contained}`.slice(0, 300), REASON_V5.notAuthorized);
+    return;
+  }
+
   const msg: AcceptedMessage = {
     deviceId: parsed.deviceId,
     kind: parsed.kind,

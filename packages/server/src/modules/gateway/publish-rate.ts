@@ -36,6 +36,17 @@ export class MemoryPublishRate implements PublishRateStore {
     return true;
   }
 
+  /** The allowance the device has at `now` without taking from it (full when it has no bucket). */
+  peek(deviceId: string, now: number): number {
+    const b = this.#buckets.get(deviceId);
+    return b === undefined ? this.perSecond : Math.min(this.perSecond, b.tokens + (Math.max(0, now - b.at) * this.perSecond) / 1000);
+  }
+
+  /** Sets the device's allowance (a cluster node hands a moving device's bucket to the next one). */
+  set(deviceId: string, tokens: number, now: number): void {
+    this.#buckets.set(deviceId, { tokens: Math.max(0, Math.min(this.perSecond, tokens)), at: now });
+  }
+
   prune(now: number): void {
     const rate = this.perSecond;
     for (const [id, b] of this.#buckets) if (b.tokens + ((now - b.at) * rate) / 1000 >= rate) this.#buckets.delete(id);

@@ -17,6 +17,8 @@ export interface Session {
   subscribedQos: -1 | 0 | 1;
   /** Which of the two command filters are held (bit 1: `+`, bit 2: `#`). */
   filters: number;
+  /** Issue 13: whether the device holds its attestation request filter. */
+  attestationRequests: boolean;
   /** Commands transmitted and not yet acknowledged: re-sent with DUP=1 on resume [MQTT-4.4.0-1]. */
   unacked: Set<string> | undefined;
   /** Seconds the session outlives its connection; 0 ends it with the connection. */
@@ -39,6 +41,7 @@ export class SessionStore {
     const session: Session = {
       subscribedQos: -1,
       filters: 0,
+      attestationRequests: false,
       unacked: undefined,
       expirySeconds: Math.min(expirySeconds, MAX_EXPIRY_SECONDS),
       expiresAt: Number.POSITIVE_INFINITY,

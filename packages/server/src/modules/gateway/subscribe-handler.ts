@@ -5,7 +5,7 @@
  * granted QoS 1: a server may grant less than asked (MQTT 3.1.1 §3.8.4, v5 §3.8.4).
  */
 import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
-import { isOwnCommandFilter, REASON_V5, SUBACK_FAILURE_V4 } from '@fleetkey/protocol';
+import { isOwnAttestationRequestFilter, isOwnCommandFilter, REASON_V5, SUBACK_FAILURE_V4 } from '@fleetkey/protocol';
 import type { Connection } from './connection.js';
 import { deliverPending } from './commands.js';
 
@@ -29,8 +29,22 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
       granted.push(conn.version === 5 ? REASON_V5.sharedSubscriptionsNotSupported : SUBACK_FAILURE_V4);
       continue;
     }
+    // Issue 13: the device's own attestation request topic, QoS 0, allowed even while quarantined
+    // (attesting is how a quarantined device gets out).
+    if (isOwnAttestationRequestFilter(deviceId, sub.topic)) {
+      session.attestationRequests = true;
+      granted.push(0);
+      continue;
+    }
     if (sub.topic.length > maxTopic || !isOwnCommandFilter(deviceId, sub.topic)) {
       conn.refuse('subscribe_not_allowed', `subscribe to ${sub.topic.slice(0, 160)}`);
+      granted.push(failure);
+      continue;
+    }
+    const contained = conn.core.hooks.contained?.(deviceId) ?? null;
+    if (contained !== null) {
+      // Issue 13: no commands reach a quarantined device; they wait in the store for its release.
+      conn.refuse('quarantined', `subscribe while quarantined: ${contained}`.slice(0, 300));
       granted.push(failure);
       continue;
     }
@@ -61,6 +75,11 @@ export function handleUnsubscribe(conn: Connection, packet: IUnsubscribePacket):
   }
   const codes: number[] = [];
   for (const filter of packet.unsubscriptions) {
+    if (isOwnAttestationRequestFilter(deviceId, filter)) {
+      codes.push(session.attestationRequests ? REASON_V5.success : REASON_V5.noSubscriptionExisted);
+      session.attestationRequests = false;
+      continue;
+    }
     const own = isOwnCommandFilter(deviceId, filter);
     const bit = own ? filterBit(filter) : 0;
     if (bit !== 0 && (session.filters & bit) !== 0) {

@@ -96,7 +96,9 @@ export type RefusalReason =
   | 'protocol_error'
   | 'internal_error'
   | 'connect_timeout'
-  | 'tls_handshake_failed';
+  | 'tls_handshake_failed'
+  // Measured-boot containment (issue 13): the device is quarantined.
+  | 'quarantined';
 
 export interface RefusalInfo {
   deviceId?: string;
@@ -146,6 +148,12 @@ export interface GatewayHooks {
   onConnect?(deviceId: string, info: ConnectInfo): void | Promise<void>;
   onDisconnect?(deviceId: string, reason: DisconnectReason): void | Promise<void>;
   onRefusal?(info: RefusalInfo): void | Promise<void>;
+  /**
+   * Containment (issue 13): a reason when the device is quarantined, null otherwise. Synchronous,
+   * on the per-PUBLISH path: commands, diagnostics, telemetry and state are refused, command
+   * subscriptions refused and commands held in the store until the device is released.
+   */
+  contained?(deviceId: string): string | null;
   /** Errors thrown by hooks that have nobody else to report to. */
   onError?(err: unknown, where: string): void;
 }

@@ -19,6 +19,8 @@ export interface Evidence {
   readonly identity: Readonly<Record<string, string>>;
   /** Recorded, not compared: it may change between admissions. */
   readonly seen: Readonly<Record<string, string>>;
+  /** TPM only: the AK's TPM2B_PUBLIC (base64), kept so quotes can be verified (issue 13). */
+  readonly akPublic?: string;
 }
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -28,10 +30,11 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
  * under the EK for each provisioning (tpm2_createak), and credential activation (TPM 2.0 Part 1
  * §24) already proves that AK lives in the TPM holding this EK.
  */
-export function tpmEvidence(ekSha256: string, ekKeySha256: string, akName: string): Evidence {
+export function tpmEvidence(ekSha256: string, ekKeySha256: string, akName: string, akPublic?: Buffer): Evidence {
   // Keyed by the EK's key (SHA-256 of its SubjectPublicKeyInfo), not by its public area's bytes:
   // the same key re-encoded (RSA exponent 0 written as 65537, another authPolicy) is the same TPM.
-  return { method: 'tpm', key: `tpm:${ekKeySha256}`, identity: { ekSha256, ekKeySha256 }, seen: { akName } };
+  const base: Evidence = { method: 'tpm', key: `tpm:${ekKeySha256}`, identity: { ekSha256, ekKeySha256 }, seen: { akName } };
+  return akPublic === undefined ? base : { ...base, akPublic: akPublic.toString('base64') };
 }
 
 /**
@@ -168,7 +171,8 @@ function mismatch(w: Work, deviceId: string, presented: Evidence, enrollmentId: 
 export async function recordEvidence(w: Work, deviceId: string, presented: Evidence, enrollmentId: string, current: DeviceEvidenceRow | undefined): Promise<void> {
   const seen = JSON.stringify(presented.seen);
   if (current !== undefined) {
-    await w.tx.updateTable('device_evidence').set({ seen, last_seen_at: w.now }).where('id', '=', current.id).execute();
+    // A re-admission activates a new AK: quotes are verified with the latest one (issue 13).
+    await w.tx.updateTable('device_evidence').set({ seen, last_seen_at: w.now, ...(presented.akPublic === undefined ? {} : { ak_public: presented.akPublic }) }).where('id', '=', current.id).execute();
     return;
   }
   try {
@@ -187,6 +191,7 @@ export async function recordEvidence(w: Work, deviceId: string, presented: Evide
         reset_at: null,
         reset_reason: null,
         reset_actor: null,
+        ak_public: presented.akPublic ?? null,
       })
       .execute();
   } catch (e) {

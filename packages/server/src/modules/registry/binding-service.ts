@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { FleetkeyError, type Name, type NameHistory, type ReplaceBody, type ReplaceResult } from '@fleetkey/protocol';
+import { FleetkeyError, type Binding, type Name, type NameHistory, type ReplaceBody, type ReplaceResult } from '@fleetkey/protocol';
 import { sql } from 'kysely';
 import type { OpContext } from '../../context/op-context.js';
 import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
@@ -126,6 +126,19 @@ export class BindingService {
       .execute();
     const view = await this.names.view(this.store.db, nameRow);
     return { name: nameRow.name, aliases: view.aliases, bindings: rows.map((r) => toBinding(r, nameRow.name)) };
+  }
+
+  /** The names a device held over time (the console's device page); uses bindings_device_time. */
+  async historyOfDevice(deviceId: string): Promise<Binding[]> {
+    const rows = await this.store.db
+      .selectFrom('bindings')
+      .innerJoin('names', 'names.id', 'bindings.name_id')
+      .selectAll('bindings')
+      .select('names.name as current_name')
+      .where('bindings.device_id', '=', deviceId)
+      .orderBy('bindings.valid_from', 'asc')
+      .execute();
+    return rows.map(({ current_name, ...r }) => toBinding(r, current_name));
   }
 
   /** Which device held the name (by name id) at `at` — the routing query; uses bindings_name_time. */

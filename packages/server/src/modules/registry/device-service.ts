@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import {
   FleetkeyError,
   type CreateDeviceBody,
@@ -76,7 +77,7 @@ export class DeviceService {
     return toDevice(row, await this.currentName(this.store.db, id));
   }
 
-  async list(filter: { status?: DeviceStatus; installedVersion?: string; limit?: number; after?: string }): Promise<Device[]> {
+  async list(filter: { status?: DeviceStatus; installedVersion?: string; model?: string; q?: string; limit?: number; after?: string }): Promise<Device[]> {
     let q = this.store.db
       .selectFrom('devices')
       .leftJoin('bindings', (j) => j.onRef('bindings.device_id', '=', 'devices.id').on('bindings.valid_to', 'is', null))
@@ -87,8 +88,51 @@ export class DeviceService {
     if (filter.status !== undefined) q = q.where('devices.status', '=', filter.status);
     if (filter.installedVersion !== undefined) q = q.where('devices.installed_version', '=', filter.installedVersion);
     if (filter.after !== undefined) q = q.where('devices.id', '>', filter.after);
-    const rows = await q.limit(filter.limit ?? 100).execute();
+    if (filter.model !== undefined) q = q.where('devices.model', '=', filter.model);
+    const limit = filter.limit ?? 100;
+    if (filter.q === undefined) {
+      const rows = await q.limit(limit).execute();
+      return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
+    }
+    // Search: id prefix OR bound-name prefix, as two queries each able to use its own index (one
+    // OR across both would scan the table), merged in id order. The schema limits q to
+    // [A-Za-z0-9_.:/-], so only LIKE's own `_` needs escaping.
+    const like = `${filter.q.replaceAll('\\', '\\\\').replaceAll('_', '\\_').replaceAll('%', '\\%')}%`;
+    const hex = filter.q.toLowerCase();
+    // A hex prefix of the id's first group is a primary-key range: 'g' sorts after every hex digit
+    // (and, in PostgreSQL's locale collations, hyphens only break ties after the letters and digits).
+    // Anything but hex digits and hyphens cannot begin an id: then only names are searched.
+    const byId = /^[0-9a-f]{1,8}$/.test(hex)
+      ? q.where('devices.id', '>=', hex).where('devices.id', '<', `${hex}g`)
+      : /^[0-9a-f-]+$/.test(hex)
+        ? q.where(sql<boolean>`${sql.ref('devices.id')} like ${like.toLowerCase()} escape '\\'`)
+        : null;
+    // Driven from the names table (inner joins): a fleet has as many names as devices at most,
+    // and the open binding and the device are then one indexed lookup each.
+    let byName = this.store.db
+      .selectFrom('names')
+      .innerJoin('bindings', (j) => j.onRef('bindings.name_id', '=', 'names.id').on('bindings.valid_to', 'is', null))
+      .innerJoin('devices', 'devices.id', 'bindings.device_id')
+      .selectAll('devices')
+      .select('names.name as bound_name')
+      .where(sql<boolean>`${sql.ref('names.name')} like ${like} escape '\\'`)
+      .orderBy('devices.id', 'asc');
+    if (filter.status !== undefined) byName = byName.where('devices.status', '=', filter.status);
+    if (filter.after !== undefined) byName = byName.where('devices.id', '>', filter.after);
+    if (filter.model !== undefined) byName = byName.where('devices.model', '=', filter.model);
+    if (filter.installedVersion !== undefined) byName = byName.where('devices.installed_version', '=', filter.installedVersion);
+    const [a, b] = await Promise.all([byId === null ? [] : byId.limit(limit).execute(), byName.limit(limit).execute()]);
+    const merged = new Map([...a, ...b].map((r) => [r.id, r]));
+    const rows = [...merged.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).slice(0, limit);
     return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
+  }
+
+  /** Devices by status (the console's overview): one GROUP BY over the status index. */
+  async summary(): Promise<{ total: number; byStatus: Record<string, number> }> {
+    const rows = await this.store.db.selectFrom('devices').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const byStatus: Record<string, number> = {};
+    for (const r of rows) byStatus[r.status] = Number(r.n);
+    return { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus };
   }
 
   async changeStatus(ctx: OpContext, id: string, action: DeviceStatusAction, reason: string | undefined): Promise<Device> {

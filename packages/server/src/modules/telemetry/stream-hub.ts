@@ -16,6 +16,12 @@ type Listener = (m: StoredMessage) => void;
 export class StreamHub {
   readonly #byName = new Map<string, Set<Listener>>();
   readonly #byDevice = new Map<string, Set<Listener>>();
+  #published = 0;
+
+  /** Messages published since start: the console's fleet-wide message-rate plot reads its deltas. */
+  get published(): number {
+    return this.#published;
+  }
 
   subscribe(filter: StreamFilter, listener: (m: StoredMessage) => void): () => void {
     const wrapped: Listener = (m) => {
@@ -33,6 +39,7 @@ export class StreamHub {
   }
 
   publish(m: StoredMessage): void {
+    this.#published += 1;
     if (m.name !== null) this.#byName.get(m.name)?.forEach((l) => l(m));
     this.#byDevice.get(m.deviceId)?.forEach((l) => l(m));
   }

@@ -76,7 +76,7 @@ export class TpmMethod extends AttestationMethod<TpmStart, TpmFinish> {
     }
     // Refused before the TPM works for nothing; the finish step checks again under the device's lock.
     const akName = computeName(ak);
-    const evidence = tpmEvidence(ekHash, ekKeySha256, akName.toString('hex'));
+    const evidence = tpmEvidence(ekHash, ekKeySha256, akName.toString('hex'), s.akPublic);
     await checkEvidence(w, s.deviceId, evidence, enrollment.id);
     const secret = randomBytes(32);
     try {
