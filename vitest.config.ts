@@ -8,6 +8,7 @@ const src = (p: string) => fileURLToPath(new URL(`./packages/${p}/src/index.ts`,
 export default defineConfig({
   resolve: {
     alias: {
+      '@fleetkey/protocol/base': fileURLToPath(new URL('./packages/protocol/src/base.ts', import.meta.url)),
       '@fleetkey/protocol': src('protocol'),
       '@fleetkey/crypto': src('crypto'),
       '@fleetkey/server': src('server'),

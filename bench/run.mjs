@@ -17,6 +17,8 @@ const BENCHES = [
   { name: 'ca', title: 'CA: certificates/s and CSR verifications/s vs raw P-256 signatures, CRL of 100,000; SAS token verifications/s vs raw HMAC-SHA256', args: ['bench/ca/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'provisioning', title: 'Provisioning: registrations/s vs raw mTLS handshakes/s; manufacture devices/s', args: ['bench/provisioning/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'gateway', title: 'Gateway vs Mosquitto: connects/s, memory per connection, QoS 0/1 msgs/s, revoke→disconnect', args: ['bench/gateway/run.mjs', quick ? '--smoke' : ''].filter(Boolean), ulimit: 20000 },
+  { name: 'ops', title: 'Metrics: gateway QoS 1 msgs/s with metrics on (scraped every second) vs off', args: ['bench/ops/run.mjs', ...(quick ? ['--quick'] : [])] },
+  { name: 'cli', title: 'CLI: start-to-answer time of server-talking commands vs a bare node start', args: ['bench/cli/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'updates', title: 'Updates: device metadata checks/s and p99, artifact download MiB/s over mTLS vs a bare Node HTTPS server', args: ['bench/updates/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'attestation', title: 'Attestation: quote verifications/s vs raw P-256 verifications; N devices attesting through the device plane (p99, server CPU); bad quote → quarantine (p99)', args: ['bench/attestation/run.mjs', ...(quick ? ['--quick'] : [])] },
   { name: 'updates-verify', title: 'Updates (device): TUF client verification per update check (image + director, tuf-js) vs the raw signature verifications it needs', args: ['bench/updates/verify.mjs', ...(quick ? ['--quick'] : [])] },

@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type * as Https from 'node:https';
 import { join, resolve } from 'node:path';
 import type { ErrorBody } from '@fleetkey/protocol';
 
@@ -20,6 +22,22 @@ export class ApiError extends Error {
 }
 
 export class UsageError extends Error {}
+
+/** The server did not answer at all (refused, reset, DNS, timeout): exit code 3, `UNREACHABLE` in --json. */
+export class UnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`cannot reach the Fleetkey server at ${url} (${reason})`);
+  }
+}
+
+const causeOf = (e: unknown): string => {
+  const c = (e as Error).cause;
+  const code = (e as { code?: unknown }).code;
+  return c instanceof Error ? c.message : typeof code === 'string' ? code : (e as Error).message;
+};
 
 function dataDir(o: GlobalOptions): string {
   return resolve(o.dataDir ?? process.env['FLEETKEY_DATA_DIR'] ?? 'fleetkey-data');
@@ -50,6 +68,43 @@ export function resolveToken(o: GlobalOptions): string | undefined {
 
 const RATE_LIMIT_ATTEMPTS = 5;
 
+interface RawResponse {
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+  readonly body: Buffer;
+}
+
+// node:http rather than fetch: loading fetch's HTTP stack costs about as much CPU as the rest of a
+// command together (issue 14: a command answers in ≤ 0.3 s). Idle keep-alive sockets are unref'd
+// by the agent, so they never hold the process open; bulk commands reuse them.
+// node:https (and TLS with it) is loaded only for an https:// server: most CLI runs talk to a local
+// http:// operator listener and would pay for it at every start.
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+let https: { module: typeof Https; agent: Https.Agent } | undefined;
+
+async function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined): Promise<RawResponse> {
+  const secure = url.protocol === 'https:';
+  if (secure && https === undefined) {
+    const module = await import('node:https');
+    https = { module, agent: new module.Agent({ keepAlive: true, maxSockets: 64 }) };
+  }
+  return new Promise((resolve, reject) => {
+    const options = { method, headers: body === undefined ? headers : { ...headers, 'content-length': String(Buffer.byteLength(body)) } };
+    const onResponse = (res: IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const ra = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, retryAfter: Array.isArray(ra) ? ra[0] : ra, body: Buffer.concat(chunks) });
+      });
+    };
+    const req = secure ? https!.module.request(url, { ...options, agent: https!.agent }, onResponse) : httpRequest(url, { ...options, agent: httpAgent }, onResponse);
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export class Client {
   constructor(
     private readonly url: string,
@@ -60,27 +115,36 @@ export class Client {
     return new Client(resolveUrl(o), resolveToken(o));
   }
 
+  #target(path: string): URL {
+    try {
+      return new URL(`${this.url}${path}`);
+    } catch {
+      throw new UsageError(`not a URL: ${this.url} (--url, FLEETKEY_URL)`);
+    }
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
+    const target = this.#target(path);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    let res: RawResponse;
     for (let attempt = 1; ; attempt++) {
       try {
-        res = await fetch(`${this.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+        res = await send(target, method, headers, payload);
       } catch (e) {
-        throw new Error(`cannot reach the Fleetkey server at ${this.url} (${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message})`);
+        throw new UnreachableError(this.url, causeOf(e));
       }
       // 429 RATE_LIMITED refuses before anything runs, so waiting out Retry-After and sending the
       // same request again is safe (bulk commands such as manufacture meet the per-token budget).
-      const wait = Number(res.headers.get('retry-after'));
+      const wait = Number(res.retryAfter);
       if (res.status !== 429 || attempt >= RATE_LIMIT_ATTEMPTS || !Number.isFinite(wait) || wait > 60) break;
-      await res.text();
       await new Promise((r) => setTimeout(r, wait * 1000));
     }
-    const text = await res.text();
+    const text = res.body.toString('utf8');
     const parsed: unknown = text === '' ? null : JSON.parse(text);
-    if (!res.ok) throw new ApiError(res.status, parsed as ErrorBody);
+    if (res.status < 200 || res.status > 299) throw new ApiError(res.status, parsed as ErrorBody);
     return parsed as T;
   }
 
@@ -92,7 +156,7 @@ export class Client {
     try {
       res = await fetch(`${this.url}${path}`, { method: 'POST', headers, body: body as never, duplex: 'half' } as RequestInit);
     } catch (e) {
-      throw new Error(`cannot reach the Fleetkey server at ${this.url} (${(e as Error).message})`);
+      throw new UnreachableError(this.url, causeOf(e));
     }
     const text = await res.text();
     const parsed: unknown = text === '' ? null : JSON.parse(text);
@@ -102,14 +166,14 @@ export class Client {
 
   /** GET of a public, binary object (a CRL, a CA certificate); null when the server has none (404). */
   async bytes(path: string): Promise<Buffer | null> {
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await fetch(`${this.url}${path}`);
+      res = await send(this.#target(path), 'GET', {}, undefined);
     } catch (e) {
-      throw new Error(`cannot reach the Fleetkey server at ${this.url} (${(e as Error).message})`);
+      throw new UnreachableError(this.url, causeOf(e));
     }
     if (res.status === 404) return null;
-    if (!res.ok) throw new ApiError(res.status, (await res.json()) as ErrorBody);
-    return Buffer.from(await res.arrayBuffer());
+    if (res.status < 200 || res.status > 299) throw new ApiError(res.status, JSON.parse(res.body.toString('utf8')) as ErrorBody);
+    return res.body;
   }
 }

@@ -88,6 +88,19 @@ describe('fleetkey agent run', () => {
     expect((await api('GET', `/v1/data/telemetry?deviceId=${id}`)).body.points[0].payload).toEqual({ jointTorque: 2.5 });
   });
 
+  test('without --json it says what it does on stderr: where it connects, each line sent, the end (issue 14)', async () => {
+    const id = devices[0]!.deviceId;
+    const a = agentRun(cwd, ['--bundle', join(out, id)]);
+    a.proc.stdin!.end('telemetry {"jointTorque": 3}\n');
+    expect(await a.exited).toBe(0);
+    const err = a.stderr();
+    expect(err).toMatch(new RegExp(`fleetkey: device ${id}: connecting to mqtts://`));
+    expect(err).toMatch(/fleetkey: connected \(mtls, certificate [0-9a-f]+\)/);
+    // Sent before the connection is up it is buffered, then flushed at EOF: both are said.
+    expect(err).toMatch(/fleetkey: line 1: telemetry (delivered \(stored by the server\)|buffered offline \(sent when back online\))/);
+    expect(err).toContain('fleetkey: end of input: 1 message(s) sent, 0 buffered');
+  });
+
   test('revocation while running: stopped with the reason, exit 1 without waiting for EOF', async () => {
     const id = devices[1]!.deviceId;
     const a = agentRun(cwd, ['--bundle', join(out, id), '--json', '--no-ack-commands']);

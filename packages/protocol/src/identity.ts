@@ -1,5 +1,5 @@
 /** Operator roles (DESIGN.md §4). */
-export const ROLES = ['admin', 'operator', 'viewer', 'manufacturing'] as const;
+export const ROLES = ['admin', 'operator', 'viewer', 'manufacturing', 'monitoring'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Device lifecycle (DESIGN.md §1): manufactured → provisioned → active ⇄ suspended → revoked | retired. */
@@ -75,3 +75,7 @@ export const REVOCATION_REASONS = [
   'aACompromise',
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+/** Attestation methods an enrollment can name (the base refuses any other). */
+export const ATTESTATION_TYPES = ['x509', 'symmetric', 'tpm'] as const;
+export type AttestationType = (typeof ATTESTATION_TYPES)[number];

@@ -46,6 +46,9 @@ import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
 import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/rollouts-module.js';
 import { desiredReleasesPort } from './modules/rollouts/desired-releases.js';
+import { FleetkeyMetrics } from './modules/metrics/metrics.js';
+import { networkAllowList } from './modules/metrics/network-allow.js';
+import { Readiness } from './modules/metrics/readiness.js';
 import { createPostureModule, type PostureModule } from './modules/posture/posture-module.js';
 import { attestationPostureProvider } from './modules/attestation/posture-findings.js';
 import { releasePostureProvider } from './modules/updates/posture-findings.js';
@@ -81,6 +84,8 @@ export interface FleetkeyServer {
   readonly bootstrapAdminToken: string | null;
   /** Staged rollouts (service, engine); null when not listening. */
   readonly rollouts: RolloutsModule | null;
+  /** Prometheus metrics (null when `metrics.enabled` is false or the server does not listen). */
+  readonly metrics: FleetkeyMetrics | null;
   close(): Promise<void>;
 }
 
@@ -206,7 +211,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, cluster: null, bootstrapAdminToken, rollouts: null, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, cluster: null, bootstrapAdminToken, metrics: null, rollouts: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -214,12 +219,16 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   const commands = new CommandService(store, uow, clock);
   const data = new DataService(store);
   const hub = new StreamHub();
+  // Metrics read the gateway's counters when scraped (it is created below, after the listeners).
+  let gatewayForMetrics: Gateway | null = null;
+  const metrics = config.metrics.enabled ? new FleetkeyMetrics({ store, gateway: () => gatewayForMetrics?.stats() ?? null }) : null;
+  const readiness = new Readiness(store);
   // Joined before any listener: a node accepts devices only once it hears the cluster (issue 15).
   const cluster = await createClusterModule({ config, store, uow, events: bus, clock, logger, workerBus: options.workerBus === true });
   const ingest = new IngestBatcher(store, config.gateway.ingestBatch, (m) => {
     hub.publish(m);
     cluster.stored(m);
-  }, config.gateway.ingestLingerMs);
+  }, config.gateway.ingestLingerMs, metrics ?? undefined);
   const a = config.attestation;
   const attestation = createAttestationModule({ store, uow, clock, devices, logger }, { sweepIntervalMs: a.sweepIntervalMs, nonceTtlMs: a.nonceTtlMs, maxNoncesPerDevice: a.maxNoncesPerDevice, perDevicePerMinute: a.perDevicePerMinute, perDeviceBurst: a.perDeviceBurst });
   await attestation.start();
@@ -248,12 +257,14 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     updates,
     posture: posture.service,
     attestation,
+    ops: { metrics, allowedNetwork: networkAllowList(config.metrics.allowNetworks), readiness },
     cluster,
     console: consoleModule,
   });
   consoleModule.start();
   await http.listen({ host: config.http.host, port: config.http.port });
   const url = listenUrl('http', http, config.http.host);
+  readiness.listener('operatorListener', () => http.server.listening);
   if (publicUrl === '') publicUrl = url;
   destinations.protectOwnPort(portOf(http));
   ca.start(publicUrl);
@@ -279,9 +290,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     sessions: { uow, credentials, sessions },
     updates: { updates, credentials },
     attestation,
+    ...(metrics === null ? {} : { metrics }),
   });
   await deviceHttp.listen({ host: config.deviceHttp.host, port: config.deviceHttp.port });
   deviceUrl = listenUrl('https', deviceHttp, config.deviceHttp.host);
+  readiness.listener('deviceListener', () => deviceHttp.server.listening);
   destinations.protectOwnPort(portOf(deviceHttp));
   let deviceGateway: Awaited<ReturnType<typeof createDeviceGateway>> | null = null;
   let link: ReturnType<ClusterModule['link']> | null = null;
@@ -294,8 +307,12 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       maxPublishesPerSecond: config.gateway.maxPublishesPerSecond,
       refusalAuditWindowMs: config.gateway.refusalAuditWindowMs,
       attestation: { contained: (id) => attestation.service.contained(id), admit: (id) => attestation.service.admit(id) },
+      ...(metrics === null ? {} : { metrics }),
       cluster: { nodeId: cluster.nodeId, publishRate: cluster.publishRate, opened: (id) => link?.opened(id), closed: (id) => link?.closed(id) },
     });
+    const gw = deviceGateway.gateway;
+    gatewayForMetrics = gw;
+    readiness.listener('gateway', () => gw.listening());
     const a = deviceGateway.gateway.address();
     destinations.protectOwnPort(a.port);
     mqttUrl = `mqtts://${config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host}:${a.port}`;
@@ -344,6 +361,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     cluster,
     bootstrapAdminToken,
     rollouts,
+    metrics,
     close: async () => {
       unsubscribe();
       await rollouts.stop();
@@ -359,6 +377,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       await dispatcher.stop();
       await ca.close();
       await store.close();
+      metrics?.close();
       box.destroy();
       key.fill(0);
     },

@@ -1,4 +1,6 @@
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readSecretFile, zero } from '@fleetkey/crypto';
 import {
@@ -12,7 +14,7 @@ import {
   type DeviceConnection,
   type StopInfo,
 } from '@fleetkey/device';
-import { isFleetkeyError } from '@fleetkey/protocol';
+import { isFleetkeyError } from '@fleetkey/protocol/base';
 import { Command, Option } from 'commander';
 import { UsageError, type GlobalOptions } from '../client.js';
 import { emit, fields } from '../output.js';
@@ -136,6 +138,16 @@ function parseLine(line: string): { kind: Kind; body: unknown } | { problem: str
  * --no-ack-commands, answered `{"ok":true}`. EOF flushes and exits 0; a gateway refusal
  * (revoked, bad credentials) exits 1 at once, since retrying cannot help.
  */
+/** Device id and gateway from provisioned.json, for the first line `agent run` prints (best effort). */
+function provisionedInfo(bundle: string): { deviceId: string | null; mqttUrl: string | null } {
+  try {
+    const p = JSON.parse(readFileSync(join(bundle, 'provisioned.json'), 'utf8')) as { deviceId?: unknown; gateway?: { mqttUrl?: unknown } };
+    return { deviceId: typeof p.deviceId === 'string' ? p.deviceId : null, mqttUrl: typeof p.gateway?.mqttUrl === 'string' ? p.gateway.mqttUrl : null };
+  } catch {
+    return { deviceId: null, mqttUrl: null };
+  }
+}
+
 function runCommand(): Command {
   return new Command('run')
     .description('connect to the gateway; send stdin lines ("telemetry {json}"), print commands as JSON lines')
@@ -152,9 +164,14 @@ function runCommand(): Command {
       const flushMs = (positive('--flush-timeout', o.flushTimeout) ?? 10) * 1000;
       const updateMs = (positive('--update-interval', o.updateInterval) ?? 3600) * 1000;
       if (o.updateInterval !== undefined && o.installCommand === undefined) throw new UsageError('--update-interval needs --install-command');
-      const event = (data: Record<string, unknown>): void => {
+      // --json: one JSON event per line on stdout; otherwise what it does, in words, on stderr
+      // (stdout carries only the commands received, one JSON line each, in both modes).
+      const event = (data: Record<string, unknown>, human?: string): void => {
         if (g.json === true) process.stdout.write(`${JSON.stringify(data)}\n`);
+        else if (human !== undefined) process.stderr.write(`fleetkey: ${human}\n`);
       };
+      const where = provisionedInfo(o.bundle);
+      if (g.json !== true) process.stderr.write(`fleetkey: device ${where.deviceId ?? '(not provisioned)'}: connecting to ${where.mqttUrl ?? 'the gateway'}; reading "diagnostics|telemetry|state {json}" lines from stdin\n`);
       const passphrase = o.passphraseFile === undefined ? undefined : await readSecretFile(o.passphraseFile);
       const options: ConnectOptions = { protocolVersion: o.protocol === '4' ? 4 : 5, waitForConnection: false };
       if (passphrase !== undefined) options.passphrase = passphrase.subarray(0, passphrase.length - (passphrase.at(-1) === 0x0a ? 1 : 0));
@@ -173,9 +190,9 @@ function runCommand(): Command {
       }
       const input = createInterface({ input: process.stdin, crlfDelay: Infinity });
       let stopped: StopInfo | undefined;
-      conn.on('connected', (e) => event({ event: 'connected', auth: e.auth, serial: e.serial ?? null }));
+      conn.on('connected', (e) => event({ event: 'connected', auth: e.auth, serial: e.serial ?? null }, `connected (${e.auth}${e.serial === undefined ? '' : `, certificate ${e.serial}`})`));
       conn.on('disconnected', (e) => process.stderr.write(`fleetkey: disconnected${e.error === undefined ? '' : ` (${e.error})`}; reconnecting\n`));
-      conn.on('renewed', (e) => event({ event: 'renewed', ...e }));
+      conn.on('renewed', (e) => event({ event: 'renewed', ...e }, 'operational certificate renewed'));
       conn.on('warning', (w) => process.stderr.write(`fleetkey: warning: ${w.message}\n`));
       conn.on('stopped', (info) => {
         if (info.reason === 'closed') return;
@@ -190,6 +207,7 @@ function runCommand(): Command {
           : startUpdateLoop(conn, { bundle: o.bundle, installCommand: o.installCommand, intervalMs: updateMs, floor: o.floor, event, ...(updatePassphrase === undefined ? {} : { passphrase: updatePassphrase }) });
       conn.onCommand((command) => {
         process.stdout.write(`${JSON.stringify(command)}\n`);
+        if (g.json !== true) process.stderr.write(`fleetkey: command received${o.ackCommands ? ', answered ok' : ''}\n`);
         if (updates !== undefined && command.type === UPDATE_CHECK_COMMAND) {
           // "When told": the result is the outcome of the check it triggered.
           void updates.checkNow().then((out) => conn.sendCommandResult(command.id, summary(out)).catch(() => undefined));
@@ -210,7 +228,7 @@ function runCommand(): Command {
         try {
           const r = parsed.kind === 'diagnostics' ? await conn.sendDiagnostics(parsed.body) : parsed.kind === 'telemetry' ? await conn.sendTelemetry(parsed.body) : await conn.sendState(parsed.body);
           sent++;
-          event({ event: 'sent', line: n, kind: parsed.kind, delivered: r.delivered });
+          event({ event: 'sent', line: n, kind: parsed.kind, delivered: r.delivered }, `line ${n}: ${parsed.kind} ${r.delivered ? 'delivered (stored by the server)' : 'buffered offline (sent when back online)'}`);
         } catch (e) {
           if (e instanceof ConnectionStoppedError) break;
           process.stderr.write(`fleetkey: line ${n}: ${isFleetkeyError(e) ? `${e.code}: ${e.detail ?? e.message}` : String(e)}\n`);
@@ -229,7 +247,7 @@ function runCommand(): Command {
         // EOF: give an offline device a chance to come back and deliver what it buffered.
         await Promise.race([conn.ready().catch(() => undefined), new Promise((r) => setTimeout(r, flushMs).unref())]);
         const { buffered } = await conn.flush(flushMs);
-        event({ event: 'exit', sent, buffered });
+        event({ event: 'exit', sent, buffered }, `end of input: ${sent} message(s) sent, ${buffered} buffered`);
         if (buffered > 0) process.stderr.write(`fleetkey: ${buffered} message(s) stay buffered in the bundle for the next run\n`);
       }
       await updates?.stop();

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { buildCrl, importRootKey, readVerifiedCrl, SoftwareSigner, toPem } from '@fleetkey/crypto';
-import { parseDuration, type CaList } from '@fleetkey/protocol';
+import type { CaList } from '@fleetkey/protocol';
+import { parseDuration } from '@fleetkey/protocol/base';
 import { Command } from 'commander';
 import { Client, UsageError, type GlobalOptions } from '../client.js';
 import { emit, table } from '../output.js';
@@ -73,6 +73,8 @@ async function signRootCrlOffline(client: Client, keyFile: string, passphraseFil
   if (passphraseFile === undefined) throw new UsageError('--root-key needs --passphrase-file');
   const validityMs = parseDuration(validity);
   if (validityMs === null || validityMs < 86_400_000) throw new UsageError('--validity must be a duration of at least 1d');
+  // Loaded only here: the crypto stack would add most of a second to every other `ca` command.
+  const { buildCrl, importRootKey, readVerifiedCrl, SoftwareSigner, toPem } = await import('@fleetkey/crypto');
   const root = (await client.request<CaList>('GET', '/v1/ca')).authorities.find((a) => a.role === 'root');
   if (root === undefined) throw new Error('the server has no root CA');
   // RFC 5280 §5.2.3: the number continues the one the server serves (the server refuses anything lower).

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { REVOCATION_REASONS, type Certificate, type IssuedCertificate } from '@fleetkey/protocol';
+import type { Certificate, IssuedCertificate } from '@fleetkey/protocol';
+import { REVOCATION_REASONS } from '@fleetkey/protocol/base';
 import { Command, Option } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { emit, fields, table } from '../output.js';

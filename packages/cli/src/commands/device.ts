@@ -2,6 +2,7 @@ import type { Device, DeviceEvidence, DeviceList, EvidenceRecord } from '@fleetk
 import { Command } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';
+import { deviceKeyCommand } from './device-key.js';
 import { deviceAttestationCommand } from './attestation.js';
 
 export function showDevice(d: Device): string {
@@ -54,6 +55,7 @@ function evidenceCommand(): Command {
 
 export function deviceCommand(): Command {
   const cmd = new Command('device').description('physical identities: register, inspect, suspend, revoke, retire');
+  cmd.addCommand(deviceKeyCommand());
 
   cmd
     .command('create')

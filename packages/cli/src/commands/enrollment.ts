@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ATTESTATION_TYPES, type Allocation, type CreatedEnrollment, type Enrollment } from '@fleetkey/protocol';
+import type { Allocation, CreatedEnrollment, Enrollment } from '@fleetkey/protocol';
+import { ATTESTATION_TYPES } from '@fleetkey/protocol/base';
 import { Command, Option } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';

@@ -10,10 +10,12 @@ import {
   writeBundle,
   type Keystore,
 } from '@fleetkey/device';
-import { DURATION_PATTERN, type CaAuthority, type DerivedKey, type Device, type DeviceBundle, type Enrollment, type IssuedCertificate } from '@fleetkey/protocol';
+import type { CaAuthority, DerivedKey, Device, DeviceBundle, Enrollment, IssuedCertificate } from '@fleetkey/protocol';
+import { DURATION_PATTERN } from '@fleetkey/protocol/base';
 import { Command, Option } from 'commander';
 import { Client, UsageError, type GlobalOptions } from '../client.js';
 import { emit } from '../output.js';
+import { createProgress } from '../progress.js';
 
 /** The `fleetkey manufacture` flags, as commander hands them over (numbers as strings). */
 export interface ManufactureOptions {
@@ -171,24 +173,6 @@ async function openStation(o: ManufactureOptions, g: GlobalOptions, client: Clie
   };
 }
 
-/** Progress on stderr for runs of 20 or more: every second, every whole percent of runs ≥ 100, and at the end. */
-function progress(total: number): (done: number) => void {
-  if (total < 20) return () => undefined;
-  const started = Date.now();
-  let lastAt = 0;
-  let lastPct = -1;
-  return (done) => {
-    const now = Date.now();
-    const pct = Math.floor((done * 100) / total);
-    const newPercent = total >= 100 && pct !== lastPct;
-    if (done !== total && now - lastAt < 1000 && !newPercent) return;
-    lastAt = now;
-    lastPct = pct;
-    const rate = done / Math.max((now - started) / 1000, 1e-3);
-    process.stderr.write(`fleetkey: manufactured ${done}/${total} (${pct}%), ${rate.toFixed(1)} devices/s\n`);
-  };
-}
-
 /** What one manufacturing run made; `manifest` lists `devices` (also written on a partial run). */
 export interface ManufactureResult {
   out: string;
@@ -213,7 +197,8 @@ export async function manufacture(o: ManufactureOptions, g: GlobalOptions, clien
   const station = await openStation(o, g, client);
   mkdirSync(station.out, { recursive: true, mode: 0o700 });
   const devices: ManifestEntry[] = new Array(count);
-  const report = progress(count);
+  // A bar redrawn in place with an ETA on a terminal; plain lines for runs of 20 or more otherwise.
+  const bar = createProgress({ label: 'manufactured', total: count, unit: 'devices', quietBelow: 20 });
   const started = Date.now();
   let next = 0;
   let done = 0;
@@ -223,7 +208,7 @@ export async function manufacture(o: ManufactureOptions, g: GlobalOptions, clien
       const i = next++;
       try {
         devices[i] = await manufactureOne(station, i);
-        report(++done);
+        bar.update(++done);
       } catch (e) {
         failure ??= e;
       }
@@ -232,6 +217,7 @@ export async function manufacture(o: ManufactureOptions, g: GlobalOptions, clien
   try {
     await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   } finally {
+    if (done >= 20 || process.stderr.isTTY === true) bar.finish();
     await station.token?.keystore.close();
     // The manifest lists what was made, also when a run stops half-way.
     const made = devices.filter((d): d is ManifestEntry => d !== undefined);

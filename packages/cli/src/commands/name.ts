@@ -1,4 +1,5 @@
-import { ERRORS, type Name, type NameHistory, type ReplaceResult } from '@fleetkey/protocol';
+import type { Name, NameHistory, ReplaceResult } from '@fleetkey/protocol';
+import { ERRORS } from '@fleetkey/protocol/base';
 import { Command } from 'commander';
 import { ApiError, Client, type GlobalOptions } from '../client.js';
 import { collectPairs, emit, fields, table } from '../output.js';
@@ -42,9 +43,14 @@ export function nameCommand(): Command {
     .command('list')
     .description('list names')
     .option('--limit <n>', 'at most n names', '100')
-    .action(async (o: { limit: string }, c: Command) => {
+    .option('--after <name>', 'names after this one (the last name of the previous page)')
+    .option('--tag <key=value>', 'only names carrying this tag')
+    .action(async (o: { limit: string; after?: string; tag?: string }, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();
-      const r = await Client.from(g).request<{ names: Name[] }>('GET', `/v1/names?limit=${encodeURIComponent(o.limit)}`);
+      const q = new URLSearchParams({ limit: o.limit });
+      if (o.after !== undefined) q.set('after', o.after);
+      if (o.tag !== undefined) q.set('tag', o.tag);
+      const r = await Client.from(g).request<{ names: Name[] }>('GET', `/v1/names?${q.toString()}`);
       emit(g, r, () => table(['NAME', 'DEVICE', 'SINCE'], r.names.map((n) => [n.name, n.deviceId, n.boundSince])));
     });
 

@@ -30,12 +30,12 @@ export function serveCommand(): Command {
           ...(o.host === undefined ? {} : { host: o.host }),
           ...(o.port === undefined ? {} : { port: o.port }),
           ...(o.databaseUrl === undefined ? {} : { databaseUrl: o.databaseUrl }),
+          ...(o.devicePort === undefined ? {} : { devicePort: o.devicePort }),
+          ...(o.mqttPort === undefined ? {} : { mqttPort: o.mqttPort }),
           ...(o.cluster === undefined ? {} : { clusterUrl: o.cluster }),
         },
       });
       if (o.nodeId !== undefined) config.cluster.nodeId = o.nodeId;
-      if (o.devicePort !== undefined) config.deviceHttp.port = o.devicePort;
-      if (o.mqttPort !== undefined) config.gateway.port = o.mqttPort;
       const postgres = config.databaseUrl !== undefined;
       if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 256)) c.error('error: --workers must be an integer from 1 to 256', { exitCode: 2 });
       if ((o.workers ?? 1) > 1 && !postgres) c.error('error: --workers above 1 needs PostgreSQL (DATABASE_URL): several processes cannot share one SQLite file', { exitCode: 2 });

@@ -1,4 +1,5 @@
-import { ROLES, type ApiToken, type CreatedToken } from '@fleetkey/protocol';
+import type { ApiToken, CreatedToken } from '@fleetkey/protocol';
+import { ROLES } from '@fleetkey/protocol/base';
 import { Command, Option } from 'commander';
 import { Client, type GlobalOptions } from '../client.js';
 import { emit, table } from '../output.js';

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BUNDLE_FILES, provision, ProvisioningGaveUpError, ProvisioningRefusedError } from '@fleetkey/device';
-import { isFleetkeyError } from '@fleetkey/protocol';
+import { isFleetkeyError } from '@fleetkey/protocol/base';
 import { UsageError } from '../client.js';
 import { forEachLimit } from './pool.js';
 import type { SimStats } from './stats.js';

@@ -1,5 +1,5 @@
 import { connect, ConnectionStoppedError, type DeviceConnection, type StopInfo } from '@fleetkey/device';
-import { isFleetkeyError } from '@fleetkey/protocol';
+import { isFleetkeyError } from '@fleetkey/protocol/base';
 import type { SimBundle } from './bundles.js';
 import { AttemptGate, type AttemptState } from './attempts.js';
 import { forEachLimit } from './pool.js';

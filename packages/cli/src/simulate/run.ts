@@ -154,6 +154,7 @@ export async function runSimulation(plan: SimulationPlan, g: GlobalOptions, intr
   } finally {
     clearInterval(ticker);
     await updates?.stop();
+    progress.end();
     await fleet?.closeAll();
   }
 }

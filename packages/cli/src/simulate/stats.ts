@@ -1,3 +1,4 @@
+import { progressLine, statusLine } from '../progress.js';
 /** Counters of one simulation run; plain numbers so a 10k-device run costs nothing per device here. */
 export class SimStats {
   readonly startedAt = Date.now();
@@ -59,10 +60,16 @@ export function tally(t: Record<string, number>, key: string): void {
   t[key] = (t[key] ?? 0) + 1;
 }
 
-/** One stderr line per second: what an operator watching a load test needs at a glance. */
-export function progressReporter(stats: SimStats, phase: () => string, extra: () => string | undefined): { tick: () => void } {
+/**
+ * Once a second: what an operator watching a load test needs at a glance. On a terminal one line
+ * per phase, redrawn in place, with a bar and an ETA while provisioning and connecting; plain
+ * lines otherwise.
+ */
+export function progressReporter(stats: SimStats, phase: () => string, extra: () => string | undefined): { tick: () => void; end: () => void } {
   let lastAt = Date.now();
   let lastAcked = 0;
+  const line = statusLine();
+  let phaseStart = { name: '', at: Date.now(), base: 0 };
   return {
     tick: () => {
       const now = Date.now();
@@ -72,14 +79,24 @@ export function progressReporter(stats: SimStats, phase: () => string, extra: ()
       const p = phase();
       // manufacture() prints its own progress.
       if (p === 'manufacturing') return;
+      if (p !== phaseStart.name) phaseStart = { name: p, at: now, base: p === 'provisioning' ? stats.provisioned : p === 'connecting' ? stats.connected : 0 };
       if (p === 'provisioning') {
-        process.stderr.write(`fleetkey: provisioning: ${stats.provisioned}/${stats.devices - stats.alreadyProvisioned}, refusals ${stats.refusals}, errors ${stats.errors}\n`);
+        const total = stats.devices - stats.alreadyProvisioned;
+        const { bar, plain } = progressLine('fleetkey: provisioning', stats.provisioned, total, 'devices', now - phaseStart.at, `refusals ${stats.refusals}, errors ${stats.errors}`);
+        line.show(p, process.stderr.isTTY === true ? bar : plain);
+        return;
+      }
+      if (p === 'connecting') {
+        const { bar, plain } = progressLine('fleetkey: connecting', stats.connected, stats.devices, 'devices', now - phaseStart.at, `refusals ${stats.refusals}, errors ${stats.errors}`);
+        line.show(p, process.stderr.isTTY === true ? bar : plain);
         return;
       }
       const more = extra();
-      process.stderr.write(
-        `fleetkey: ${p}: connected ${stats.connected}/${stats.devices}, ${rate.toFixed(0)} msgs/s, sent ${stats.sent}, acked ${stats.acknowledged}, refusals ${stats.refusals}, errors ${stats.errors}${more === undefined ? '' : `; ${more}`}\n`,
+      line.show(
+        p,
+        `fleetkey: ${p}: connected ${stats.connected}/${stats.devices}, ${rate.toFixed(0)} msgs/s, sent ${stats.sent}, acked ${stats.acknowledged}, refusals ${stats.refusals}, errors ${stats.errors}${more === undefined ? '' : `; ${more}`}`,
       );
     },
+    end: () => line.end(),
   };
 }

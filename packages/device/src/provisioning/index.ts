@@ -16,3 +16,4 @@ export { DEFAULT_RETRY_POLICY, backoffDelay, withRetries, type RetryPolicy, type
 export { DevicePlaneClient, parseRetryAfter, type DevicePlaneTls, type DevicePlaneClientOptions } from './device-plane-client.js';
 export { credentialFile, TPM2_TOOLS_CREDENTIAL_MAGIC, TPM2_TOOLS_CREDENTIAL_VERSION } from './tpm-tools.js';
 export { verifyProvisioningResult, splitPemCertificates } from './verify-result.js';
+export { exportBundleKey, type KeyExportOptions, type ExportedKey } from './key-export.js';

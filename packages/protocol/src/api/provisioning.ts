@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DURATION_PATTERN } from '../duration.js';
+import { ATTESTATION_TYPES } from '../identity.js';
 import { NameString, Reason, Tags, Timestamp, Uuid } from './common.js';
 
 /**
@@ -103,8 +104,7 @@ export type ProvisioningResult = Static<typeof ProvisioningResult>;
 
 // ---- Enrollments (operator plane, /v1/enrollments) ----
 
-export const ATTESTATION_TYPES = ['x509', 'symmetric', 'tpm'] as const;
-export type AttestationType = (typeof ATTESTATION_TYPES)[number];
+export { ATTESTATION_TYPES, type AttestationType } from '../identity.js';
 
 export const Allocation = Type.Union([
   Type.Object({ type: Type.Literal('fixed'), name: NameString }, { additionalProperties: false }),

@@ -7,6 +7,7 @@ import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { Catalogue } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { operationsErrors } from './operations.js';
 import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
@@ -24,6 +25,7 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
   { title: 'Rollouts', errors: rolloutErrors },
+  { title: 'Operations', errors: operationsErrors },
   { title: 'Update repository and releases', errors: updatesErrors },
   { title: 'Sealed storage and posture', errors: postureErrors },
   { title: 'Measured-boot attestation', errors: attestationErrors },

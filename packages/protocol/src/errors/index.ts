@@ -7,6 +7,7 @@ import { consoleErrors } from './console.js';
 import { cryptoErrors } from './crypto.js';
 import type { ErrorSpec } from './error-spec.js';
 import { gatewayErrors } from './gateway.js';
+import { operationsErrors } from './operations.js';
 import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
@@ -30,6 +31,7 @@ export const ERRORS = {
   ...provisioningErrors,
   ...gatewayErrors,
   ...rolloutErrors,
+  ...operationsErrors,
   ...updatesErrors,
   ...postureErrors,
   ...attestationErrors,

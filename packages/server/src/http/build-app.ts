@@ -27,6 +27,9 @@ import type { StreamHub } from '../modules/telemetry/stream-hub.js';
 import type { CommandService } from '../modules/commands/command-service.js';
 import type { DataService } from '../modules/telemetry/data-service.js';
 import type { OperatorServices } from './routes/services.js';
+import { opsRoutes } from './routes/ops-routes.js';
+import type { FleetkeyMetrics } from '../modules/metrics/metrics.js';
+import type { Readiness } from '../modules/metrics/readiness.js';
 import type { UpdatesModule } from '../modules/updates/updates-module.js';
 import { updateRoutes } from './routes/update-routes.js';
 import type { PostureService } from '../modules/posture/posture-service.js';
@@ -53,6 +56,7 @@ export interface HttpOptions {
   readonly hub: StreamHub;
   /** Routes of modules that register themselves on /v1 (rollouts, ...). */
   readonly moduleRoutes?: ReadonlyArray<(v1: FastifyInstance) => Promise<void>>;
+  readonly ops: { metrics: FleetkeyMetrics | null; allowedNetwork: (ip: string) => boolean; readiness: Readiness };
   readonly updates: UpdatesModule;
   readonly posture: PostureService;
   readonly attestation?: AttestationModule;
@@ -79,6 +83,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
 
   app.get('/healthz', { schema: { hide: true, querystring: NoQuery } }, async () => ({ status: 'ok' }));
   await app.register(pkiRoutes, { ca: options.ca });
+  await app.register(opsRoutes, { ...options.ops, tokens: services.tokens, refusals: options.refusals, limits: options.limits, clock: options.clock });
   await options.console?.register(app as unknown as FastifyInstance);
 
   await app.register(

@@ -19,6 +19,21 @@ import type { UpdatesModule } from '../modules/updates/updates-module.js';
 import { deviceUpdateRoutes } from './routes/device-update-routes.js';
 import type { AttestationModule } from '../modules/attestation/attestation-module.js';
 import { deviceAttestationRoutes, quarantineGuard } from './routes/attestation-routes.js';
+import type { ProvisioningMetrics } from '../modules/metrics/metrics.js';
+
+/** The routes that end in an issued certificate, by attestation method (metrics). */
+const PROVISIONING_ROUTES: Readonly<Record<string, string>> = {
+  '/device/v1/provision/x509': 'x509',
+  '/device/v1/provision/symmetric': 'symmetric',
+  '/device/v1/provision/tpm/finish': 'tpm',
+};
+
+function provisioningOutcome(status: number): string {
+  if (status === 200) return 'issued';
+  if (status === 403) return 'refused';
+  if (status === 429) return 'rate_limited';
+  return status < 500 ? 'invalid' : 'error';
+}
 
 const RenewResult = Type.Object(
   { serial: Type.String(), certificatePem: Type.String(), chainPem: Type.String(), notAfter: Type.String(), renewAfter: Type.String() },
@@ -55,6 +70,7 @@ export async function buildDeviceApp(
   deps: DeviceListenerDeps & {
     provisioning: ProvisioningRouteDeps;
     sessions: { uow: UnitOfWork; credentials: DeviceCredentials; sessions: SessionTokens };
+    metrics?: ProvisioningMetrics;
     updates?: { updates: UpdatesModule; credentials: DeviceCredentials };
     attestation?: AttestationModule;
   },
@@ -85,6 +101,13 @@ export async function buildDeviceApp(
       renewAfter: new Date(issued.notBefore + Math.floor((lifetime * 2) / 3)).toISOString(),
     };
   });
+  const metrics = deps.metrics;
+  if (metrics !== undefined) {
+    app.addHook('onResponse', async (req, reply) => {
+      const method = PROVISIONING_ROUTES[req.routeOptions.url ?? ''];
+      if (method !== undefined) metrics.provisioning(method, provisioningOutcome(reply.statusCode), reply.elapsedTime / 1000);
+    });
+  }
   await app.register(provisioningRoutes, { deps: deps.provisioning });
   await app.register(sessionTokenRoutes, deps.sessions);
   if (deps.updates !== undefined) await app.register(deviceUpdateRoutes, deps.updates);

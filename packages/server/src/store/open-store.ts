@@ -14,6 +14,8 @@ export interface Store {
   /** Runs `fn` in one transaction; everything a mutation writes (row, audit, outbox) goes in it. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** Connections of the pool (metrics, readiness); SQLite is one connection. */
+  poolStats?(): { total: number; idle: number; waiting: number };
 }
 
 export interface StoreOptions {
@@ -34,12 +36,14 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const url = options.databaseUrl;
   let db: Kysely<Database>;
   let dialect: Dialect;
+  let poolStats = (): { total: number; idle: number; waiting: number } => ({ total: 1, idle: 0, waiting: 0 });
   if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) {
     dialect = 'postgres';
     const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10 });
     // Without a listener an idle client's error (server restart, admin termination) is an
     // uncaught exception that takes the whole server down.
     pool.on('error', (e) => options.onIdleError?.(e));
+    poolStats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     dialect = 'sqlite';
@@ -65,6 +69,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     dialect,
     transaction: (fn) => db.transaction().execute(fn),
     close: () => db.destroy(),
+    poolStats,
   };
 }
 

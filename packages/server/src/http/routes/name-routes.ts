@@ -36,7 +36,12 @@ export const nameRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices 
       schema: {
         tags: ['names'],
         querystring: Type.Object(
-          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })), after: Type.Optional(NameString) },
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+            after: Type.Optional(NameString),
+            /** `key=value`: names carrying this tag (key and value as tags allow). */
+            tag: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}=[A-Za-z0-9_.:/@+-]{0,128}$' })),
+          },
           { additionalProperties: false },
         ),
         response: { 200: NameList },

@@ -42,6 +42,8 @@ export const PERMISSIONS = [
   'attestation:policy',
   // Node hosts, pids and internal URLs (issue 15): operators run the cluster, viewers do not need it.
   'cluster:read',
+  // GET /metrics: counts and latencies only, no identities (issue 14).
+  'metrics:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -49,11 +51,13 @@ const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read',
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy', 'cluster:read', 'rollout:write']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy', 'cluster:read', 'metrics:read', 'rollout:write']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.
   manufacturing: new Set<Permission>(['device:read', 'device:create', 'api:read', 'cert:read', 'cert:issue', 'ca:read', 'enrollment:read', 'enrollment:derive']),
+  // A scraper's token (Prometheus): the metrics and nothing else.
+  monitoring: new Set<Permission>(['metrics:read']),
 };
 
 export function allows(role: Role, permission: Permission): boolean {

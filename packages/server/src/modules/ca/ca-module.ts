@@ -70,7 +70,7 @@ export async function createCaModule(deps: {
     const p = e.payload as { serial?: string; deviceId?: string; issuerId?: string; graceUntil?: string };
     if (p.serial === undefined || p.deviceId === undefined) return;
     if (e.type === 'certificate.revoked') {
-      revocations.apply({ serial: p.serial, deviceId: p.deviceId, status: 'revoked', graceUntil: null });
+      revocations.apply({ serial: p.serial, deviceId: p.deviceId, status: 'revoked', graceUntil: null, at: e.createdAt });
       if (p.issuerId !== undefined) void crl.schedule(p.issuerId);
     } else if (e.type === 'certificate.superseded') {
       revocations.apply({ serial: p.serial, deviceId: p.deviceId, status: 'superseded', graceUntil: Date.parse(p.graceUntil ?? '') });

@@ -8,6 +8,8 @@ export interface RevocationChange {
   readonly status: 'revoked' | 'superseded';
   /** For superseded certificates: when they stop authenticating. */
   readonly graceUntil: number | null;
+  /** When the change was written in its transaction (epoch ms; metrics of the revocation cut). */
+  readonly at?: number;
 }
 
 /**

@@ -11,8 +11,10 @@ import type { EventBus } from '../events/event-bus.js';
 import type { CredentialResult, DeviceCredentials } from '../auth/device-credentials.js';
 import type { IngestBatcher } from '../telemetry/ingest.js';
 import type { Store } from '../../store/open-store.js';
+import type { GatewayMetrics } from '../metrics/metrics.js';
 import { createUpdateReports } from '../update-reports/index.js';
 import { createGateway } from './gateway.js';
+import { GatewayLog } from './gateway-log.js';
 import { PresenceRecorder } from './presence-recorder.js';
 import type { PublishRateStore } from './publish-rate.js';
 import { RefusalAggregator } from './refusal-audit.js';
@@ -38,6 +40,7 @@ export interface DeviceGatewayDeps {
   readonly attestation?: { contained(deviceId: string): string | null; admit(deviceId: string): Promise<string | null> };
   /** Cluster (issue 15): presence rows name this node; other nodes hear of sessions opened here. */
   readonly cluster?: { readonly nodeId: string; readonly publishRate?: PublishRateStore; opened(deviceId: string): void; closed(deviceId: string): void };
+  readonly metrics?: GatewayMetrics;
 }
 
 
@@ -51,6 +54,15 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   const updateReports = createUpdateReports({ uow: d.uow, logger: d.logger });
   // The certificate each live session authenticated with: a revocation of that serial cuts it.
   const sessionSerial = new Map<string, string>();
+  const log = new GatewayLog(d.logger);
+  // When the revocation behind each cut was written (epoch ms), until that session is gone.
+  const cutStarted = new Map<string, number>();
+  // `since`: when the revocation was written in its transaction, so the figure covers the durable
+  // commit, the change feed and the close. Set before the call: a close reports its disconnect synchronously.
+  const cut = (deviceId: string, since: number | undefined): void => {
+    if (d.metrics !== undefined && since !== undefined && !cutStarted.has(deviceId) && gateway.isConnected(deviceId)) cutStarted.set(deviceId, since);
+    gateway.disconnectDevice(deviceId, 'administrative');
+  };
   // Refusals of an authenticated device: one audit row per device, code and window, with a count.
   const refusals = new RefusalAggregator(
     (r) =>
@@ -118,15 +130,24 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
       onCommandAcked: async (deviceId, commandId) => d.commands.acked(deviceId, commandId),
       ...(d.attestation === undefined ? {} : { contained: d.attestation.contained }),
       onConnect: async (deviceId, info) => {
+        log.connected(deviceId, info);
         d.cluster?.opened(deviceId);
         await presence.record({ deviceId, connected: true, remote: info.remoteAddress });
       },
       onDisconnect: async (deviceId, reason) => {
+        log.disconnected(deviceId, reason);
+        const started = cutStarted.get(deviceId);
+        if (started !== undefined) {
+          cutStarted.delete(deviceId);
+          d.metrics?.revocationCut(Math.max(0, d.clock.now() - started) / 1000);
+        }
         sessionSerial.delete(deviceId);
         d.cluster?.closed(deviceId);
         await presence.record({ deviceId, connected: false, remote: null, reason });
       },
       onRefusal: async (info) => {
+        log.refused(info);
+        d.metrics?.refusal(info.reason, info.deviceId !== undefined);
         if (info.deviceId !== undefined) {
           refusals.add({ ...info, deviceId: info.deviceId }, d.clock.now());
           return;
@@ -150,12 +171,12 @@ export async function createDeviceGateway(d: DeviceGatewayDeps): Promise<{ gatew
   // Revocation cuts live sessions: a revoked certificate, or a device revoked, suspended or retired.
   const unsubscribeView = d.ca.revocations.subscribe((c) => {
     if (c.status !== 'revoked') return;
-    if (sessionSerial.get(c.deviceId) === c.serial) gateway.disconnectDevice(c.deviceId, 'administrative');
+    if (sessionSerial.get(c.deviceId) === c.serial) cut(c.deviceId, c.at);
   });
   const unsubscribeBus = d.bus.subscribe((e) => {
     const p = e.payload as { deviceId?: string; to?: string; nameId?: string };
     if (e.type === 'device.status_changed' && p.deviceId !== undefined && (p.to === 'revoked' || p.to === 'suspended' || p.to === 'retired')) {
-      gateway.disconnectDevice(p.deviceId, 'administrative');
+      cut(p.deviceId, e.createdAt);
     }
     if (e.type === 'name.rebound' && p.nameId !== undefined) {
       const to = (e.payload as { to?: string }).to;

@@ -32,6 +32,8 @@ export interface Gateway {
   /** Closes the device's session (v5 DISCONNECT with the matching reason code); returns how many. */
   disconnectDevice(deviceId: string, reason: AdminDisconnectReason): number;
   isConnected(deviceId: string): boolean;
+  /** Whether the listener accepts connections (readiness). */
+  listening(): boolean;
   connectionCount(): number;
   stats(): GatewayStats;
   /** Replaces key, certificate, trust anchors and CRLs for new handshakes (live connections stay). */
@@ -178,6 +180,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   return {
     address: () => server.address() as AddressInfo,
+    listening: () => server.listening,
     sendCommand(deviceId: string, commandId: string, payload: Buffer): boolean {
       if (!isCommandId(commandId)) throw new FleetkeyError('GATEWAY_TOPIC_INVALID', { detail: 'malformed commandId' });
       const conn = core.devices.get(deviceId);

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { FleetkeyError, type CreateNameBody, type Name } from '@fleetkey/protocol';
 import type { OpContext } from '../../context/op-context.js';
@@ -48,11 +49,23 @@ export class NameService {
     return this.view(this.store.db, row);
   }
 
-  async list(filter: { limit?: number; after?: string }): Promise<Name[]> {
-    let q = this.store.db.selectFrom('names').selectAll().orderBy('name', 'asc');
-    if (filter.after !== undefined) q = q.where('name', '>', filter.after);
-    const rows = await q.limit(filter.limit ?? 100).execute();
-    return Promise.all(rows.map((r) => this.view(this.store.db, r)));
+  async list(filter: { limit?: number; after?: string; tag?: string }): Promise<Name[]> {
+    const limit = filter.limit ?? 100;
+    const tag = filter.tag === undefined ? undefined : { key: filter.tag.slice(0, filter.tag.indexOf('=')), value: filter.tag.slice(filter.tag.indexOf('=') + 1) };
+    const out: NameRow[] = [];
+    let after = filter.after;
+    // Keyset pages: a tag filter is a LIKE on the stored JSON text (the same on both stores; `_`
+    // escaped, `%` cannot occur in a tag), then checked exactly on the parsed tags.
+    for (;;) {
+      let q = this.store.db.selectFrom('names').selectAll().orderBy('name', 'asc');
+      if (after !== undefined) q = q.where('name', '>', after);
+      if (tag !== undefined) q = q.where(sql<boolean>`tags like ${`%${JSON.stringify(tag.key)}:${JSON.stringify(tag.value)}%`.replaceAll('\\', '\\\\').replaceAll('_', '\\_')} escape '\\'`);
+      const rows = await q.limit(limit).execute();
+      for (const r of rows) if (tag === undefined || (JSON.parse(r.tags) as Record<string, string>)[tag.key] === tag.value) out.push(r);
+      if (tag === undefined || rows.length < limit || out.length >= limit) break;
+      after = rows[rows.length - 1]!.name;
+    }
+    return Promise.all(out.slice(0, limit).map((r) => this.view(this.store.db, r)));
   }
 
   async rename(ctx: OpContext, oldName: string, newName: string): Promise<Name> {
