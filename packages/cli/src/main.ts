@@ -37,6 +37,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'posture', summary: 'the fleet posture audit: findings by severity with their counts and ids', load: async () => (await import('./commands/posture.js')).postureCommand() },
   { name: 'cluster', summary: 'the nodes of a Fleetkey cluster', load: async () => (await import('./commands/cluster.js')).clusterCommand() },
   { name: 'attestation', summary: 'measured-boot attestation: policies per enrollment or model', load: async () => (await import('./commands/attestation.js')).attestationCommand() },
+  { name: 'rollout', summary: 'staged rollouts of a release to names, in waves that stop themselves', load: async () => (await import('./commands/rollout.js')).rolloutCommand() },
 ];
 
 /** Global options that take a value: their value is not the command's name. */

@@ -44,6 +44,8 @@ import { StreamHub } from './modules/telemetry/stream-hub.js';
 import { DeviceCredentials } from './modules/auth/device-credentials.js';
 import { SessionTokens } from './modules/auth/session-tokens.js';
 import { NameService } from './modules/registry/name-service.js';
+import { createRolloutsModule, type RolloutsModule } from './modules/rollouts/rollouts-module.js';
+import { desiredReleasesPort } from './modules/rollouts/desired-releases.js';
 import { FleetkeyMetrics } from './modules/metrics/metrics.js';
 import { networkAllowList } from './modules/metrics/network-allow.js';
 import { Readiness } from './modules/metrics/readiness.js';
@@ -80,6 +82,8 @@ export interface FleetkeyServer {
   readonly cluster: ClusterModule | null;
   /** Set only on the start that created the first admin token: shown once, never again. */
   readonly bootstrapAdminToken: string | null;
+  /** Staged rollouts (service, engine); null when not listening. */
+  readonly rollouts: RolloutsModule | null;
   /** Prometheus metrics (null when `metrics.enabled` is false or the server does not listen). */
   readonly metrics: FleetkeyMetrics | null;
   close(): Promise<void>;
@@ -207,7 +211,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
       box.destroy();
       key.fill(0);
     };
-    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, cluster: null, bootstrapAdminToken, metrics: null, close };
+    return { url: '', deviceUrl: '', config, services, store, bus, http: undefined as never, ca, enrollments, gateway: null, mqttUrl: null, updates, posture, attestation: null, cluster: null, bootstrapAdminToken, metrics: null, rollouts: null, close };
   }
 
   const sessions = await SessionTokens.open(join(config.dataDir, 'ca'), key, `urn:fleetkey:${ca.authorities.root().row.id}`);
@@ -231,6 +235,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   posture.register(attestationPostureProvider(store.db));
   posture.register(releasePostureProvider(store.db));
   const consoleModule = createConsoleModule({ store, uow, tokens, clock });
+  const rollouts = createRolloutsModule({ store, uow, bus, clock, logger, tickIntervalMs: config.rollouts.tickIntervalMs, desired: desiredReleasesPort(updates.desired) });
   let publicUrl = config.ca.publicUrl ?? '';
   const rl = config.http.rateLimit;
   const http = await buildHttpApp(services, {
@@ -248,6 +253,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     data,
     commands,
     hub,
+    moduleRoutes: [rollouts.routes],
     updates,
     posture: posture.service,
     attestation,
@@ -332,6 +338,7 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
   await cluster.start({ url, deviceUrl, mqttUrl });
   crlRefresher.start();
   challenges.start();
+  rollouts.start();
   updates.start();
   const bundle = ca.authorities.root().row.certificate_pem + ca.authorities.trusted('issuing').map((a) => a.row.certificate_pem).join('');
   await writeFile(join(config.dataDir, 'ca-bundle.pem'), bundle, { mode: 0o644 });
@@ -354,9 +361,11 @@ export async function createServer(config: FleetkeyConfig, options: CreateOption
     attestation,
     cluster,
     bootstrapAdminToken,
+    rollouts,
     metrics,
     close: async () => {
       unsubscribe();
+      await rollouts.stop();
       await attestation.stop();
       await updates.stop();
       await crlRefresher.stop();

@@ -23,6 +23,8 @@ interface SimulateFlags {
   stormAfter: string;
   stormTimeout: string;
   keep?: boolean;
+  installFailRatio?: string;
+  updateCheck: string;
 }
 
 /**
@@ -50,6 +52,8 @@ export function simulateCommand(): Command {
     .option('--storm-after <time>', 'steady sending before the storm, once every device is connected', '5s')
     .option('--storm-timeout <time>', 'longest the storm is watched before it is reported as timed out', '2m')
     .option('--keep', 'keep the temporary bundles of --manufacture without --bundles')
+    .option('--install-fail-ratio <x>', 'run the update flow on every device (SDK updater: director and repository over mTLS, reports over MQTT); installs fail on this share of devices (0..1)')
+    .option('--update-check <time>', 'with --install-fail-ratio: how often each device checks for its update', '10s')
     .action(async (o: SimulateFlags, c: Command) => {
       const g = c.optsWithGlobals<GlobalOptions>();
       const count = parseInteger('--devices', o.devices, 1, 100_000);
@@ -62,6 +66,12 @@ export function simulateCommand(): Command {
       if (o.manufacture !== true && o.bundles === undefined) throw new UsageError('give --bundles <dir>, or --manufacture to make the devices first');
       if (o.manufacture === true && o.enrollment === undefined) throw new UsageError('--manufacture needs --enrollment (an x509 group enrollment)');
       if (o.manufacture === true && offset !== 0) throw new UsageError('--offset selects among existing --bundles; it does not apply to --manufacture');
+      let updates: { installFailRatio: number; checkIntervalMs: number } | undefined;
+      if (o.installFailRatio !== undefined) {
+        const ratio = Number(o.installFailRatio);
+        if (o.installFailRatio.trim() === '' || !Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new UsageError('--install-fail-ratio must be a number from 0 to 1');
+        updates = { installFailRatio: ratio, checkIntervalMs: parseDuration('--update-check', o.updateCheck) };
+      }
       if (o.mqttUrl !== undefined && !/^mqtts:\/\/[^/]+/.test(o.mqttUrl)) throw new UsageError('--mqtt-url must be an mqtts:// URL');
 
       const intr = new Interrupt();
@@ -88,6 +98,7 @@ export function simulateCommand(): Command {
             mqttUrl: o.mqttUrl,
             churnPerMinute,
             storm,
+            updates,
           },
           g,
           intr,

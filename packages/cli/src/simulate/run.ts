@@ -7,6 +7,7 @@ import { Fleet } from './fleet.js';
 import { progressReporter, SimStats } from './stats.js';
 import { Storm, type StormSummary } from './storm.js';
 import { summarize, type SimSummary } from './summary.js';
+import { SimUpdates, type UpdatePlan } from './updates.js';
 
 export interface SimulationPlan {
   count: number;
@@ -26,6 +27,8 @@ export interface SimulationPlan {
   /** Replacements per minute; 0: no churn. */
   churnPerMinute: number;
   storm: { afterMs: number; timeoutMs: number } | undefined;
+  /** Run the update flow on every device (`--install-fail-ratio`). */
+  updates: UpdatePlan | undefined;
 }
 
 /** SIGINT as a flag every wait of the run wakes up for. */
@@ -67,6 +70,7 @@ export async function runSimulation(plan: SimulationPlan, g: GlobalOptions, intr
   let phase = 'provisioning';
   let storm: Storm | undefined;
   let churn: Churn | undefined;
+  let updates: SimUpdates | undefined;
   const progress = progressReporter(stats, () => phase, () => [storm?.progress(), churn?.progress()].filter((x) => x !== undefined).join('; ') || undefined);
   const ticker = setInterval(() => progress.tick(), 1000);
   let fleet: Fleet | undefined;
@@ -98,6 +102,10 @@ export async function runSimulation(plan: SimulationPlan, g: GlobalOptions, intr
     phase = 'sending';
     const sendStart = Date.now();
     fleet.startSending();
+    if (plan.updates !== undefined) {
+      updates = new SimUpdates(fleet, plan.updates, (d) => join(d.bundle.dir, 'sim-updates'));
+      updates.start();
+    }
     if (plan.churnPerMinute > 0) {
       churn = new Churn(fleet, { perMinute: plan.churnPerMinute, client: Client.from(g), nextSpare: spareSource(plan, selection.spares, g) });
       churn.start();
@@ -123,6 +131,7 @@ export async function runSimulation(plan: SimulationPlan, g: GlobalOptions, intr
     }
     await intr.sleep(plan.durationMs - (Date.now() - sendStart));
     await churn?.stop();
+    await updates?.stop();
     fleet.stopSending();
     phase = 'draining';
     await fleet.drain(5000);
@@ -133,6 +142,7 @@ export async function runSimulation(plan: SimulationPlan, g: GlobalOptions, intr
       phasesMs: { manufacture: tManufacture - t0, provision: tProvision - tManufacture, connect: tConnect - tProvision },
       storm: stormSummary,
       churn: churn?.summary() ?? null,
+      updates: updates?.summary() ?? null,
       interrupted: intr.requested,
       bundles: plan.keepBundles ? plan.root : null,
       deviceIdsSample: selection.devices.slice(0, 10).map((b) => b.deviceId),
@@ -143,6 +153,7 @@ export async function runSimulation(plan: SimulationPlan, g: GlobalOptions, intr
     return summary;
   } finally {
     clearInterval(ticker);
+    await updates?.stop();
     progress.end();
     await fleet?.closeAll();
   }

@@ -1,5 +1,6 @@
 import { fields } from '../output.js';
 import type { ChurnSummary } from './churn.js';
+import type { UpdateSummary } from './updates.js';
 import { percentile, type SimStats } from './stats.js';
 import type { StormSummary } from './storm.js';
 
@@ -27,6 +28,8 @@ export interface SimSummary {
   peakRssMiB: number;
   storm: StormSummary | null;
   churn: ChurnSummary | null;
+  /** `--install-fail-ratio`: what the devices' update checks did. */
+  updates: UpdateSummary | null;
   interrupted: boolean;
   /** Null when the run's temporary bundles were deleted at the end. */
   bundles: string | null;
@@ -39,6 +42,7 @@ export interface SummaryExtra {
   phasesMs: SimSummary['phasesMs'];
   storm: StormSummary | null;
   churn: ChurnSummary | null;
+  updates: UpdateSummary | null;
   interrupted: boolean;
   bundles: string | null;
   deviceIdsSample: string[];
@@ -68,6 +72,7 @@ export function summarize(stats: SimStats, extra: SummaryExtra): SimSummary {
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     storm: extra.storm,
     churn: extra.churn,
+    updates: extra.updates,
     interrupted: extra.interrupted,
     bundles: extra.bundles,
     deviceIdsSample: extra.deviceIdsSample,
@@ -116,6 +121,8 @@ export function human(s: SimSummary): string {
       ['churn: failures', list(ch.failures)],
     );
   }
+  const up = s.updates;
+  if (up !== null) rows.push(['updates: checks', up.checks], ['updates: installed / failed', `${up.installed} / ${up.failed}`], ['updates: refusals', list(up.refused)]);
   rows.push(['bundles', s.bundles ?? '(temporary, deleted)']);
   return `${fields(rows)}${problems}${s.interrupted ? '\ninterrupted' : ''}`;
 }

@@ -11,6 +11,7 @@ import { operationsErrors } from './operations.js';
 import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { rolloutErrors } from './rollouts.js';
 import { updatesErrors } from './updates.js';
 import { updateClientErrors } from './update-client.js';
 
@@ -23,6 +24,7 @@ export const ERROR_DOMAINS: readonly { readonly title: string; readonly errors: 
   { title: 'Certificate authority', errors: caErrors },
   { title: 'Provisioning and attestation', errors: provisioningErrors },
   { title: 'Device gateway', errors: gatewayErrors },
+  { title: 'Rollouts', errors: rolloutErrors },
   { title: 'Operations', errors: operationsErrors },
   { title: 'Update repository and releases', errors: updatesErrors },
   { title: 'Sealed storage and posture', errors: postureErrors },

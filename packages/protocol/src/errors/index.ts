@@ -11,6 +11,7 @@ import { operationsErrors } from './operations.js';
 import { postureErrors } from './posture.js';
 import { provisioningErrors } from './provisioning.js';
 import { registryErrors } from './registry.js';
+import { rolloutErrors } from './rollouts.js';
 import { updatesErrors } from './updates.js';
 import { updateClientErrors } from './update-client.js';
 
@@ -29,6 +30,7 @@ export const ERRORS = {
   ...caErrors,
   ...provisioningErrors,
   ...gatewayErrors,
+  ...rolloutErrors,
   ...operationsErrors,
   ...updatesErrors,
   ...postureErrors,

@@ -125,6 +125,13 @@ export const ConfigSchema = Type.Object(
       LOG_LEVELS.map((l) => Type.Literal(l)),
       { default: 'info', description: 'pino log level of both listeners and the gateway.', env: 'FLEETKEY_LOG_LEVEL' },
     ),
+    rollouts: Type.Object(
+      {
+        tickIntervalMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000, description: 'How often the rollout engine re-reads running rollouts from the store (timeouts, waves, pacing).' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Staged rollouts (docs/rollouts.md).' },
+    ),
+    /** Measured-boot attestation (issue 13). */
     attestation: Type.Object(
       {
         sweepIntervalMs: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 1_000, description: "How often overdue devices are marked stale: a device is stale within its policy's maximum age plus this." }),

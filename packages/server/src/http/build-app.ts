@@ -54,6 +54,8 @@ export interface HttpOptions {
   readonly data: DataService;
   readonly commands: CommandService;
   readonly hub: StreamHub;
+  /** Routes of modules that register themselves on /v1 (rollouts, ...). */
+  readonly moduleRoutes?: ReadonlyArray<(v1: FastifyInstance) => Promise<void>>;
   readonly ops: { metrics: FleetkeyMetrics | null; allowedNetwork: (ip: string) => boolean; readiness: Readiness };
   readonly updates: UpdatesModule;
   readonly posture: PostureService;
@@ -97,6 +99,7 @@ export async function buildHttpApp(services: OperatorServices, options: HttpOpti
       await v1.register(evidenceRoutes, { evidence: options.evidence });
       await v1.register(dataRoutes, { data: options.data, commands: options.commands });
       await v1.register(streamRoutes, { hub: options.hub });
+      for (const register of options.moduleRoutes ?? []) await register(v1 as unknown as FastifyInstance);
       await v1.register(updateRoutes, { updates: options.updates });
       await v1.register(postureRoutes, { posture: options.posture });
       if (options.attestation !== undefined) await v1.register(attestationRoutes, { attestation: options.attestation });

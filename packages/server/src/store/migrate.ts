@@ -11,6 +11,7 @@ import * as m008 from './migrations/008-enrollment-crls.js';
 import * as m009 from './migrations/009-device-evidence.js';
 import * as m010 from './migrations/010-updates.js';
 import * as m011 from './migrations/011-update-reports.js';
+import * as m012 from './migrations/012-rollouts.js';
 import * as m013 from './migrations/013-attestation.js';
 import * as m014 from './migrations/014-posture-indexes.js';
 import * as m015 from './migrations/015-console-sessions.js';
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '009-device-evidence': m009,
   '010-updates': m010,
   '011-update-reports': m011,
+  '012-rollouts': m012,
   '013-attestation': m013,
   '014-posture-indexes': m014,
   '015-console-sessions': m015,

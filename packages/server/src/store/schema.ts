@@ -342,6 +342,42 @@ export interface CommandRow {
   completed_at: number | null;
 }
 
+/** A staged rollout (migration 012): plan and state; ratios in basis points. */
+export interface RolloutRow {
+  id: string;
+  release_id: string;
+  selector: string;
+  waves: string; // JSON number[]
+  wave_sizes: string; // JSON number[]
+  max_per_minute: number;
+  abort_failure_bp: number;
+  success_bp: number;
+  min_executed: number;
+  timeout_ms: number;
+  health_rule: string | null;
+  status: string;
+  current_wave: number;
+  abort_reason: string | null;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One name of a rollout and what happened to it. */
+export interface RolloutTargetRow {
+  rollout_id: string;
+  name_id: string;
+  name: string;
+  wave: number;
+  position: number;
+  status: string;
+  previous_release_id: string | null;
+  device_id: string | null;
+  code: string | null;
+  assigned_at: number | null;
+  outcome_at: number | null;
+}
+
 /** A release: one artifact (a TUF target of the image repository) for one model and version. */
 export interface ReleaseRow {
   id: string;
@@ -427,6 +463,8 @@ export interface Database {
   telemetry: TelemetryRow;
   device_state: { device_id: string; payload: string; updated_at: number };
   commands: CommandRow;
+  rollouts: RolloutRow;
+  rollout_targets: RolloutTargetRow;
   device_presence: { device_id: string; connected: number; since: number; remote_address: string | null; node_id: string | null };
   releases: ReleaseRow;
   desired_releases: DesiredReleaseRow;

@@ -35,6 +35,9 @@ export const PERMISSIONS = [
   'release:assign',
   // A new root changes who may sign anything: admin only.
   'updates:root',
+  'rollout:read',
+  // Creating, pausing, aborting or rolling back a rollout changes what a fleet installs.
+  'rollout:write',
   // Attestation policies decide which boot states are trusted and what happens otherwise (issue 13).
   'attestation:policy',
   // Node hosts, pids and internal URLs (issue 15): operators run the cluster, viewers do not need it.
@@ -44,11 +47,11 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
-const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read', 'data:read', 'release:read'];
+const READ: Permission[] = ['device:read', 'name:read', 'api:read', 'cert:read', 'ca:read', 'enrollment:read', 'data:read', 'release:read', 'rollout:read'];
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy', 'cluster:read', 'metrics:read']),
+  operator: new Set<Permission>([...READ, 'device:create', 'device:status', 'name:write', 'audit:read', 'cert:revoke', 'enrollment:write', 'command:send', 'release:create', 'release:assign', 'attestation:policy', 'cluster:read', 'metrics:read', 'rollout:write']),
   viewer: new Set<Permission>(READ),
   // The factory station registers devices (and, with the CA, issues birth certificates); it
   // cannot bind names, change status or read the audit log.
