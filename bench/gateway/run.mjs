@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ipcClient, provisionDevices, startFleetkey, startMosquitto } from './setup.mjs';
+import { createPgDb, startServe } from './workers.mjs';
 import { scratch } from '../lib/scratch.mjs';
 
 const args = process.argv.slice(2);
@@ -14,10 +15,10 @@ const quick = args.includes('--quick');
 const asJson = args.includes('--json');
 const smoke = args.includes('--smoke');
 const P = smoke
-  ? { runs: 1, devices: 200, idle: 200, connectSeconds: 1, concurrency: 16, pubSeconds: 2, publishers: 20, revokeConnected: 100, revokes: 10 }
+  ? { runs: 1, devices: 200, idle: 200, connectSeconds: 1, concurrency: 16, pubSeconds: 2, publishers: 20, revokeConnected: 100, revokes: 10, workers: 2 }
   : quick
-  ? { runs: 3, devices: 2000, idle: 2000, connectSeconds: 3, concurrency: 32, pubSeconds: 3, publishers: 200, revokeConnected: 1000, revokes: 40 }
-  : { runs: 3, devices: 10_000, idle: 10_000, connectSeconds: 6, concurrency: 32, pubSeconds: 6, publishers: 200, revokeConnected: 1000, revokes: 150 };
+  ? { runs: 3, devices: 2000, idle: 2000, connectSeconds: 3, concurrency: 32, pubSeconds: 3, publishers: 200, revokeConnected: 1000, revokes: 40, workers: 2 }
+  : { runs: 3, devices: 10_000, idle: 10_000, connectSeconds: 6, concurrency: 32, pubSeconds: 6, publishers: 200, revokeConnected: 1000, revokes: 150, workers: 2 };
 // Per publishing device: under the gateway's default per-device limit (1,000 PUBLISH/s), which a
 // burst-free sender never trips; 64 = the Receive Maximum both brokers get for QoS 1.
 const PUB = { perClientRate: 900, window: 64, payloadBytes: 64 };
@@ -42,6 +43,11 @@ const cpuSeconds = (pid) => {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const { dir, children, cleanup, stop } = scratch('fleetkey-bench-gw-');
+/** Async cleanups (the scratch PostgreSQL database), run at the end, also on failure. */
+const cleanups = [];
+const runCleanups = async () => {
+  for (const f of cleanups.splice(0)) await f().catch(() => {});
+};
 
 async function startLoadgen(credFile) {
   const child = fork(fileURLToPath(new URL('./loadgen.mjs', import.meta.url)), [credFile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -73,6 +79,15 @@ async function startNodeTls(identity) {
  * afterwards as a check on Fleetkey's counter.
  */
 async function publishPhase(name, b, qos, { fk, subGen, gen }) {
+  if (name === 'workers') {
+    // `--workers 2`: QoS 1 only (PUBACKs the publishers received, each sent after the commit);
+    // the rows in PostgreSQL are counted afterwards as the check.
+    const rowsBefore = await b.stored();
+    const r = await b.gen('publish', { port: b.port, from: 0, clients: P.publishers, qos, seconds: P.pubSeconds, ...PUB });
+    await sleep(500);
+    const windowSecs = (r.sentAt - r.startedAt) / 1000;
+    return { rate: r.ackedAtDeadline / windowSecs, offered: r.sent / windowSecs, check: `rows stored ${(await b.stored()) - rowsBefore} (PUBACKs ${r.acked ?? r.ackedAtDeadline})`, dropped: r.droppedConnections };
+  }
   const sample = async () => {
     if (name === 'mosquitto') return (await subGen('subCount')).count;
     const s = await fk.call('stats');
@@ -120,8 +135,25 @@ async function main() {
   children.push(mq.child);
   const nodeTlsIdentity = { keyPem: mqOpts.tls.keyPem, chainPem: mqOpts.tls.chainPem, caPem: fk.bundlePem };
   let nt = await startNodeTls(nodeTlsIdentity);
-  const gen = await startLoadgen(credFile);
+  const genSqlite = await startLoadgen(credFile);
   const subGen = await startLoadgen(credFile);
+
+  // Fleetkey as `fleetkey serve --workers 2` on a scratch PostgreSQL database: its own data dir
+  // (so its own CA) and its own devices, provisioned the same way; a third load generator process
+  // (same code) holds their credentials.
+  const pgDb = await createPgDb('fk_bench_gw_workers');
+  cleanups.push(() => pgDb.drop());
+  const workersDir = join(dir, 'workers', 'data');
+  mkdirSync(join(dir, 'workers'));
+  const serveWorkers = () => startServe(workersDir, pgDb.url, ['--workers', String(P.workers)], { children });
+  let fw = await serveWorkers();
+  log(`fleetkey serve --workers ${P.workers} up (pids ${fw.pids().join(', ')}); provisioning ${P.devices} devices…`);
+  const t1 = Date.now();
+  const wDevices = await provisionDevices(fw, P.devices);
+  log(`provisioned in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  const wCredFile = join(dir, 'creds-workers.json');
+  writeFileSync(wCredFile, JSON.stringify({ caPem: fw.bundlePem, devices: wDevices }), { mode: 0o600 });
+  const wGen = await startLoadgen(wCredFile);
   await subGen('subscribe', { port: mq.port, index: subscriber });
 
   // A fresh broker process before each memory reading: freed memory stays in a process's RSS
@@ -167,37 +199,55 @@ async function main() {
       Object.assign(brokers.nodeTls, { port: nt.port, pid: nt.pid });
     },
   };
+  // Sums over the primary and its workers (each is a process with its own heap and TLS state).
+  brokers.workers = {
+    port: fw.info.mqttPort,
+    gen: wGen,
+    rss: () => fw.pids().reduce((n, pid) => n + rssBytes(pid), 0),
+    cpu: () => fw.pids().reduce((n, pid) => n + cpuSeconds(pid), 0),
+    settle: () => sleep(1000),
+    stored: async () => Number((await pgDb.query('select count(*) as n from telemetry'))[0].n),
+    restart: async () => {
+      await fw.stop();
+      fw = await serveWorkers();
+      Object.assign(brokers.workers, { port: fw.info.mqttPort });
+    },
+  };
   const empty = () => ({ connects: [], connectCpu: [], memPerConn: [], qos0: [], qos0Sent: [], qos1: [], connectCpuMs: [] });
-  const R = { fleetkey: empty(), mosquitto: empty(), nodeTls: empty() };
+  const R = { fleetkey: empty(), mosquitto: empty(), nodeTls: empty(), workers: empty() };
 
   // Runs alternate the brokers so drift on a shared machine hits both alike.
   for (let run = 1; run <= P.runs; run++) {
     for (const [name, b] of Object.entries(brokers)) {
+      const gen = b.gen ?? genSqlite;
+      const rss = () => (b.rss ? b.rss() : rssBytes(b.pid));
+      const cpu = () => (b.cpu ? b.cpu() : cpuSeconds(b.pid));
       // (2) memory per idle connection
       await b.restart();
       await b.settle();
-      const m0 = rssBytes(b.pid);
+      const m0 = rss();
       const o = await gen('idleOpen', { port: b.port, from: 0, count: P.idle, concurrency: P.concurrency });
       await b.settle();
-      const m1 = rssBytes(b.pid);
+      const m1 = rss();
       await gen('idleClose');
       R[name].memPerConn.push((m1 - m0) / o.opened);
       log(`run ${run} ${name}: ${o.opened} idle (${o.failed} failed), ${((m1 - m0) / o.opened / 1024).toFixed(1)} KiB/conn`);
       await sleep(1500);
 
       // (1) connects/s
-      const c0 = cpuSeconds(b.pid);
+      const c0 = cpu();
       const c = await gen('connects', { port: b.port, seconds: P.connectSeconds, concurrency: P.concurrency, from: 0, to: P.devices });
       if (c.connects === 0) throw new Error(`${name}: no connection accepted (${c.firstError})`);
       R[name].connects.push(c.connects / c.seconds);
-      R[name].connectCpu.push(((cpuSeconds(b.pid) - c0) / c.seconds) * 100);
-      R[name].connectCpuMs.push(((cpuSeconds(b.pid) - c0) * 1000) / c.connects);
+      const c1 = cpu();
+      R[name].connectCpu.push(((c1 - c0) / c.seconds) * 100);
+      R[name].connectCpuMs.push(((c1 - c0) * 1000) / c.connects);
       log(`run ${run} ${name}: ${(c.connects / c.seconds).toFixed(0)} connects/s (${c.failed} failed${c.firstError ? `: ${c.firstError}` : ''})`);
       await sleep(1000);
 
       // (3, 4) QoS 0 then QoS 1
       if (name === 'nodeTls') continue;
-      for (const qos of [0, 1]) {
+      for (const qos of name === 'workers' ? [1] : [0, 1]) {
         const r = await publishPhase(name, b, qos, { fk, subGen, gen });
         R[name][qos === 0 ? 'qos0' : 'qos1'].push(r.rate);
         if (qos === 0) R[name].qos0Sent.push(r.offered);
@@ -214,7 +264,7 @@ async function main() {
   let from = P.devices - P.runs * P.revokeConnected > 0 ? P.devices - P.runs * P.revokeConnected : 0;
   let rest = [];
   for (let run = 1; run <= P.runs; run++) {
-    const r = await gen('revoke', { port: fk.info.mqttPort, from, connected: P.revokeConnected, revokes: P.revokes, url: fk.info.url, adminToken: fk.info.adminToken });
+    const r = await genSqlite('revoke', { port: fk.info.mqttPort, from, connected: P.revokeConnected, revokes: P.revokes, url: fk.info.url, adminToken: fk.info.adminToken });
     revoke.push(...r.latencies);
     perRun.push({ p50: pct(r.latencies, 0.5), p99: pct(r.latencies, 0.99) });
     rest.push(r);
@@ -225,13 +275,14 @@ async function main() {
   }
   const out = summarize(R, revoke, perRun, rest);
   await fk.call('close').catch(() => {});
+  await fw.stop();
   return { ...out, seconds: (Date.now() - t0) / 1000 };
 }
 
 function summarize(R, revoke, perRun, rest) {
   const f = {};
-  for (const [name, r] of Object.entries(R)) f[name] = Object.fromEntries(Object.entries(r).map(([k, xs]) => [k, stats(xs)]));
-  const ratio = (k, base = 'mosquitto') => f.fleetkey[k].median / f[base][k].median;
+  for (const [name, r] of Object.entries(R)) f[name] = Object.fromEntries(Object.entries(r).filter(([, xs]) => xs.length > 0).map(([k, xs]) => [k, stats(xs)]));
+  const ratio = (k, base = 'mosquitto', of = 'fleetkey') => f[of][k].median / f[base][k].median;
   return {
     mode: smoke ? 'smoke' : quick ? 'quick' : 'full',
     params: { ...P, ...PUB },
@@ -239,6 +290,8 @@ function summarize(R, revoke, perRun, rest) {
     mosquitto: f.mosquitto,
     nodeTls: { connects: f.nodeTls.connects, connectCpuMs: f.nodeTls.connectCpuMs, memPerConn: f.nodeTls.memPerConn },
     ratios: { connects: ratio('connects'), memPerConn: ratio('memPerConn'), qos0: ratio('qos0'), qos1: ratio('qos1') },
+    workers: f.workers,
+    workersRatios: { connects: ratio('connects', 'mosquitto', 'workers'), memPerConn: ratio('memPerConn', 'mosquitto', 'workers'), qos1: ratio('qos1', 'mosquitto', 'workers'), connectsToOneProcess: ratio('connects', 'fleetkey', 'workers'), qos1ToOneProcess: ratio('qos1', 'fleetkey', 'workers') },
     ratiosToNodeTls: { connects: ratio('connects', 'nodeTls'), connectCpuMs: ratio('connectCpuMs', 'nodeTls'), memPerConn: ratio('memPerConn', 'nodeTls') },
     revoke: {
       samples: revoke.length,
@@ -271,6 +324,16 @@ function table(o) {
     `QoS 0 offered (sent/s): Fleetkey ${mmm(o.fleetkey.qos0Sent)}, Mosquitto ${mmm(o.mosquitto.qos0Sent)}. Broker CPU during connects: Fleetkey ${mmm(o.fleetkey.connectCpu)} % (${mmm(o.fleetkey.connectCpuMs, 2)} ms per connect), Mosquitto ${mmm(o.mosquitto.connectCpu)} % (${mmm(o.mosquitto.connectCpuMs, 2)} ms per connect): connects/s is capped by the load generator's own TLS handshakes when a broker stays below 100 %.`,
     '',
     `Node's own TLS as a second baseline (a bare \`tls.createServer\`, same identity and CA, mTLS, fixed CONNACK, nothing stored): connects/s ${mmm(o.nodeTls.connects)} (Fleetkey ÷ Node ${o.ratiosToNodeTls.connects.toFixed(2)}×), CPU per connect ${mmm(o.nodeTls.connectCpuMs, 2)} ms (${o.ratiosToNodeTls.connectCpuMs.toFixed(2)}×), memory per idle connection ${mmm(o.nodeTls.memPerConn, 1, 1024)} KiB (${o.ratiosToNodeTls.memPerConn.toFixed(2)}×).`,
+    '',
+    `Fleetkey as \`fleetkey serve --workers ${o.params.workers}\` (PostgreSQL, primary + ${o.params.workers} workers sharing the ports), same load generator code, its own devices:`,
+    '',
+    '| figure | Fleetkey --workers | Mosquitto 2.0 | ÷ Mosquitto | ÷ one Fleetkey process (SQLite) | target |',
+    '| --- | --- | --- | --- | --- | --- |',
+    `| mTLS connects/s | ${mmm(o.workers.connects)} | ${mmm(o.mosquitto.connects)} | ${o.workersRatios.connects.toFixed(2)}× | ${o.workersRatios.connectsToOneProcess.toFixed(2)}× | ≥ 1.5× ${o.workersRatios.connects >= 1.5 ? '✓' : '✗'} |`,
+    `| broker CPU ms per connect (sum of all processes) | ${mmm(o.workers.connectCpuMs, 2)} | ${mmm(o.mosquitto.connectCpuMs, 2)} | ${(o.workers.connectCpuMs.median / o.mosquitto.connectCpuMs.median).toFixed(2)}× | | — |`,
+    `| QoS 1 msg/s (PUBACKs in the window, acked once stored) | ${mmm(o.workers.qos1)} | ${mmm(o.mosquitto.qos1)} | ${o.workersRatios.qos1.toFixed(2)}× | ${o.workersRatios.qos1ToOneProcess.toFixed(2)}× | ≥ 1.5× ${o.workersRatios.qos1 >= 1.5 ? '✓' : '✗'} |`,
+    `| memory per idle connection, KiB (RSS summed over primary + workers, no forced GC) | ${mmm(o.workers.memPerConn, 1, 1024)} | ${mmm(o.mosquitto.memPerConn, 1, 1024)} | ${o.workersRatios.memPerConn.toFixed(2)}× | | — |`,
+    '',
     `Total ${n(o.seconds, 0)} s including setup.`,
   ];
   return lines.join('\n');
@@ -281,9 +344,11 @@ try {
   if (asJson) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   else console.log(table(out));
   await stop();
+  await runCleanups();
   process.exit(0);
 } catch (e) {
   console.error(e);
   cleanup();
+  await runCleanups();
   process.exit(1);
 }
