@@ -5,10 +5,13 @@
 //  (2) NATS: core publish msgs/s and JetStream publish-with-ack msgs/s (300-byte telemetry bodies),
 //      the bus and the telemetry export;
 //  (3) PostgreSQL: telemetry rows/s written in group commits of 512 rows vs one row per commit
-//      (the baseline: what a node without group commit would get).
+//      (the baseline: what a node without group commit would get);
+//  (4) kill -9 of a node holding 1,000 connected devices (quick: 100), three `fleetkey serve`
+//      processes (failover.mjs): time until all are reconnected to the others, until presence shows
+//      none on the dead node, and acknowledged QoS 1 messages lost (must be 0).
 // The three nodes run in this process (one event loop for all of them and the load generator): the
 // revocation figures are an upper bound of what separate machines would show.
-// Usage: node bench/cluster/run.mjs [--quick] [--json]
+// Usage: node bench/cluster/run.mjs [--quick] [--json] [--failover-only]
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -18,11 +21,14 @@ import { connect as natsConnect } from 'nats';
 import pg from 'pg';
 import { createServer, loadConfig } from '@fleetkey/server';
 import { freePort, provisionDevices } from '../gateway/setup.mjs';
+import { failover } from './failover.mjs';
 import { scratch } from '../lib/scratch.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const asJson = args.includes('--json');
+const failoverOnly = args.includes('--failover-only');
+const FAILOVER_DEVICES = quick ? 100 : 1000;
 const PG_ADMIN = process.env.FLEETKEY_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REVOKES = quick ? 20 : 500;
 const NATS_MSGS = quick ? 20_000 : 200_000;
@@ -185,6 +191,26 @@ async function pgWrites(url) {
 const nats = await startNats();
 const db = await createDb();
 const nodes = [];
+const f1 = (x) => (x === null ? 'not reached' : `${x.toFixed(1)} s`);
+const failoverPhase = async () => {
+  mkdirSync(join(s.dir, 'failover'));
+  const fo = await failover({ dir: join(s.dir, 'failover'), natsUrl: nats.url, children: s.children, devices: FAILOVER_DEVICES, publishEveryMs: quick ? 1000 : 2000, log });
+  log(`failover: all ${fo.devices} back ${f1(fo.allReconnectedS)}, presence none on the dead node ${f1(fo.presenceNoneOnDeadNodeS)}, marked dead ${f1(fo.nodeMarkedDeadS)}, first back ${f1(fo.firstReconnectedS)}, failed attempts ${fo.failedReconnectAttempts}, acked ${fo.ackedMessages}, lost ${fo.ackedLost}`);
+  return fo;
+};
+const failoverRow = (fo) =>
+  `| kill -9 of a node holding ${fo.devices} devices (3 processes): all reconnected / presence none on it / marked dead; acked QoS 1 lost | ${f1(fo.allReconnectedS)} / ${f1(fo.presenceNoneOnDeadNodeS)} / ${f1(fo.nodeMarkedDeadS)}; ${fo.ackedLost} of ${fo.ackedMessages} acked lost (${JSON.stringify(fo.reconnectedTo)}) | | |`;
+if (failoverOnly) {
+  try {
+    const fo = await failoverPhase();
+    process.stdout.write(asJson ? `${JSON.stringify({ mode: quick ? 'quick' : 'full', failover: fo }, null, 2)}\n` : `${failoverRow(fo)}\n`);
+    if (fo.ackedLost !== 0 || fo.allReconnectedS === null) process.exitCode = 1;
+  } finally {
+    await db.drop().catch(() => {});
+    await s.stop();
+  }
+  process.exit();
+}
 try {
   const dataDir = join(s.dir, 'data');
   for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await startNode(dataDir, db.url, nats.url, id));
@@ -203,6 +229,7 @@ try {
   log(`NATS core ${bus.core.toFixed(0)} msg/s, JetStream ${bus.jet.toFixed(0)} msg/s`);
   const w = await pgWrites(db.url);
   log(`PostgreSQL ${w.single.toFixed(0)} rows/s one per commit, ${w.grouped.toFixed(0)} rows/s in commits of 512`);
+  const fo = await failoverPhase();
   const out = {
     mode: quick ? 'quick' : 'full',
     revocations: REVOKES,
@@ -213,6 +240,7 @@ try {
     },
     nats: { coreMsgsPerS: bus.core, jetStreamAckedMsgsPerS: bus.jet, bodyBytes: BODY.length },
     postgres: { rowsPerSOneCommitEach: w.single, rowsPerSGroupCommit512: w.grouped },
+    failover: fo,
   };
   const f = (x) => x.toFixed(1);
   const n0 = (x) => Math.round(x).toLocaleString('en-US');
@@ -229,8 +257,10 @@ try {
           `| NATS core publish (cluster bus), ${BODY.length}-byte messages | ${n0(bus.core)} msg/s | | |`,
           `| JetStream publish with ack, 256 in flight (telemetry export) | ${n0(bus.jet)} msg/s | | |`,
           `| PostgreSQL telemetry rows/s, commits of 512 vs one row per commit | ${n0(w.grouped)} rows/s | ${n0(w.single)} rows/s | ${(w.grouped / w.single).toFixed(1)}× |`,
+          failoverRow(fo),
         ].join('\n') + '\n',
   );
+  if (fo.ackedLost !== 0 || fo.allReconnectedS === null) process.exitCode = 1;
 } finally {
   for (const n of nodes) await n.close().catch(() => {});
   await db.drop().catch(() => {});
