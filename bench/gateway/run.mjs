@@ -121,6 +121,23 @@ async function publishPhase(name, b, qos, { fk, subGen, gen }) {
 async function main() {
   const t0 = Date.now();
   // ---- Setup: Fleetkey (SQLite) in its own process, N devices through the real provisioning path.
+  // Fleetkey as `fleetkey serve --workers 2` on a scratch PostgreSQL database: its own data dir
+  // (so its own CA) and its own devices, provisioned the same way and at the same time as the
+  // single process's (setup only); a third load generator process (same code) holds their keys.
+  const pgDb = await createPgDb('fk_bench_gw_workers');
+  cleanups.push(() => pgDb.drop());
+  const workersDir = join(dir, 'workers', 'data');
+  mkdirSync(join(dir, 'workers'));
+  const serveWorkers = () => startServe(workersDir, pgDb.url, ['--workers', String(P.workers)], { children });
+  const workersSetup = (async () => {
+    const fw = await serveWorkers();
+    log(`fleetkey serve --workers ${P.workers} up (pids ${fw.pids().join(', ')}); provisioning ${P.devices} devices…`);
+    const t1 = Date.now();
+    const wDevices = await provisionDevices(fw, P.devices);
+    log(`--workers: provisioned in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    return { fw, wDevices };
+  })();
+  workersSetup.catch(() => {});
   let fk = await startFleetkey(join(dir, 'fleetkey'));
   children.push(fk.child);
   log(`Fleetkey up (pid ${fk.info.pid}); provisioning ${P.devices + 1} devices…`);
@@ -138,19 +155,7 @@ async function main() {
   const genSqlite = await startLoadgen(credFile);
   const subGen = await startLoadgen(credFile);
 
-  // Fleetkey as `fleetkey serve --workers 2` on a scratch PostgreSQL database: its own data dir
-  // (so its own CA) and its own devices, provisioned the same way; a third load generator process
-  // (same code) holds their credentials.
-  const pgDb = await createPgDb('fk_bench_gw_workers');
-  cleanups.push(() => pgDb.drop());
-  const workersDir = join(dir, 'workers', 'data');
-  mkdirSync(join(dir, 'workers'));
-  const serveWorkers = () => startServe(workersDir, pgDb.url, ['--workers', String(P.workers)], { children });
-  let fw = await serveWorkers();
-  log(`fleetkey serve --workers ${P.workers} up (pids ${fw.pids().join(', ')}); provisioning ${P.devices} devices…`);
-  const t1 = Date.now();
-  const wDevices = await provisionDevices(fw, P.devices);
-  log(`provisioned in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  let { fw, wDevices } = await workersSetup;
   const wCredFile = join(dir, 'creds-workers.json');
   writeFileSync(wCredFile, JSON.stringify({ caPem: fw.bundlePem, devices: wDevices }), { mode: 0o600 });
   const wGen = await startLoadgen(wCredFile);
