@@ -35,6 +35,7 @@ export async function failover({ dir, natsUrl, children, devices: N, publishEver
     let killedAt = Infinity;
     let firstBackAt = null;
     let failedAttempts = 0;
+    const failures = new Map(); // why a reconnect attempt failed → count
     let stopping = false;
     const open = (st, node) =>
       mqtt.connectAsync(node.info.mqttUrl, { clientId: st.d.id, protocolVersion: 5, key: st.d.keyPem, cert: st.d.certPem, ca: a.bundlePem, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 30 });
@@ -63,8 +64,10 @@ export async function failover({ dir, natsUrl, children, devices: N, publishEver
           firstBackAt ??= Date.now();
           attach(st, client, node);
           return;
-        } catch {
+        } catch (e) {
           failedAttempts++; // next endpoint
+          const why = String(e?.message ?? e).slice(0, 80);
+          failures.set(why, (failures.get(why) ?? 0) + 1);
         }
       }
     };
@@ -139,6 +142,7 @@ export async function failover({ dir, natsUrl, children, devices: N, publishEver
       firstReconnectedS: secs(firstBackAt),
       allReconnectedS: secs(allBackAt),
       failedReconnectAttempts: failedAttempts,
+      failedReconnectReasons: Object.fromEntries(failures),
       presenceNoneOnDeadNodeS: secs(presenceGoneAt),
       nodeMarkedDeadS: secs(deadAt),
       reconnectedTo: { [b.id]: onB, [c.id]: onC },

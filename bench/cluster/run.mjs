@@ -195,7 +195,7 @@ const f1 = (x) => (x === null ? 'not reached' : `${x.toFixed(1)} s`);
 const failoverPhase = async () => {
   mkdirSync(join(s.dir, 'failover'));
   const fo = await failover({ dir: join(s.dir, 'failover'), natsUrl: nats.url, children: s.children, devices: FAILOVER_DEVICES, publishEveryMs: quick ? 1000 : 2000, log });
-  log(`failover: all ${fo.devices} back ${f1(fo.allReconnectedS)}, presence none on the dead node ${f1(fo.presenceNoneOnDeadNodeS)}, marked dead ${f1(fo.nodeMarkedDeadS)}, first back ${f1(fo.firstReconnectedS)}, failed attempts ${fo.failedReconnectAttempts}, acked ${fo.ackedMessages}, lost ${fo.ackedLost}`);
+  log(`failover: all ${fo.devices} back ${f1(fo.allReconnectedS)}, presence none on the dead node ${f1(fo.presenceNoneOnDeadNodeS)}, marked dead ${f1(fo.nodeMarkedDeadS)}, first back ${f1(fo.firstReconnectedS)}, failed attempts ${fo.failedReconnectAttempts} ${JSON.stringify(fo.failedReconnectReasons)}, acked ${fo.ackedMessages}, lost ${fo.ackedLost}`);
   return fo;
 };
 const failoverRow = (fo) =>
