@@ -37,8 +37,25 @@ export async function failover({ dir, natsUrl, children, devices: N, publishEver
     let failedAttempts = 0;
     const failures = new Map(); // why a reconnect attempt failed → count
     let stopping = false;
-    const open = (st, node) =>
-      mqtt.connectAsync(node.info.mqttUrl, { clientId: st.d.id, protocolVersion: 5, key: st.d.keyPem, cert: st.d.certPem, ca: a.bundlePem, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 30 });
+    // Bounded by the bench itself too: an attempt that neither resolves nor rejects (seen in the full
+    // form under load) must count as failed and move to the next endpoint, not wait forever.
+    const open = (st, node) => {
+      const client = mqtt.connect(node.info.mqttUrl, { clientId: st.d.id, protocolVersion: 5, key: st.d.keyPem, cert: st.d.certPem, ca: a.bundlePem, reconnectPeriod: 0, connectTimeout: 30_000, keepalive: 30 });
+      return new Promise((resolve, reject) => {
+        const fail = (e) => {
+          clearTimeout(t);
+          client.end(true);
+          reject(e);
+        };
+        const t = setTimeout(() => fail(new Error('attempt timeout (35 s)')), 35_000);
+        client.once('connect', () => {
+          clearTimeout(t);
+          resolve(client);
+        });
+        client.once('error', (e) => fail(e));
+        client.once('close', () => fail(new Error('closed before CONNACK')));
+      });
+    };
     const attach = (st, client, node) => {
       st.client = client;
       st.on = node.id;
