@@ -37,8 +37,9 @@ describe.each(DIALECTS)('rollout engine on %s', (dialect) => {
   const targets = async (id: string, status?: string) => (await t.call('GET', `/v1/rollouts/${id}/targets${status === undefined ? '' : `?status=${status}`}`)).body.targets as any[];
   const create = (body: Record<string, unknown>, token?: string) =>
     t.call('POST', '/v1/rollouts', { body: { release: release2, waves: [20, 100], maxPerMinute: 10_000, abortFailureRatio: 0.1, minExecuted: 20, timeout: '30m', ...body }, ...(token === undefined ? {} : { token }) });
+  // In the order they were written (PostgreSQL returns an unordered select in any order).
   const events = async (type: string, rolloutId: string) =>
-    (await db().selectFrom('events').select(['type', 'payload']).where('type', '=', type).where('subject', '=', `rollout:${rolloutId}`).execute()).map((e: any) => JSON.parse(e.payload));
+    (await db().selectFrom('events').select(['type', 'payload']).where('type', '=', type).where('subject', '=', `rollout:${rolloutId}`).orderBy('created_at').orderBy('id').execute()).map((e: any) => JSON.parse(e.payload));
 
   test('fail: a viewer token can neither create nor abort a rollout; nothing changes, refusals audited', async () => {
     await createNames(t.call, 'auth-line', 3);
