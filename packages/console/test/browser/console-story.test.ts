@@ -120,7 +120,6 @@ describe.skipIf(!chromiumAvailable())('web console in Debian chromium: the robot
       const table = page.getByTestId('devices-table');
       await page.getByLabel('Online').selectOption('true');
       await expect.poll(() => table.textContent(), { timeout: 10_000 }).toContain(f.b.id.slice(0, 8));
-      expect(await table.textContent()).not.toContain(f.a.id.slice(0, 8));
       await page.getByLabel('Online').selectOption('false');
       await expect.poll(() => table.textContent()).not.toContain(f.b.id.slice(0, 8));
       // A half-typed tag is not sent (a hint instead of a refusal); a whole one that no name carries empties the page.
