@@ -76,6 +76,13 @@ try {
       updated_at: now,
     }));
     await server.store.db.insertInto('devices').values(rows).execute();
+    // Every device holds a name tagged line=0..49 (the tag filter), one in 20 is online (device_presence).
+    const names = rows.map((r, i) => ({ id: randomUUID(), name: `cell-${done + i}`, tags: JSON.stringify({ line: String((done + i) % 50) }), created_at: now, updated_at: now }));
+    await server.store.db.insertInto('names').values(names).execute();
+    await server.store.db.insertInto('name_keys').values(names.map((x) => ({ key: x.name, name_id: x.id, kind: 'current', created_at: now, retired_at: null }))).execute();
+    await server.store.db.insertInto('bindings').values(rows.map((r, i) => ({ id: randomUUID(), name_id: names[i].id, device_id: r.id, valid_from: now, valid_to: null, bind_reason: null, bind_actor: 'bench', unbind_reason: null, unbind_actor: null }))).execute();
+    const live = rows.filter((_, i) => (done + i) % 20 === 0);
+    await server.store.db.insertInto('device_presence').values(live.map((r) => ({ device_id: r.id, connected: 1, since: now, remote_address: null, node_id: null }))).execute();
     done += n;
   }
   const timeQuery = async (path) => {
@@ -90,6 +97,10 @@ try {
     'model=model-7, random page': () => `/v1/devices?model=model-7&limit=50&after=${randomUUID()}`,
     'status+model, random page': () => `/v1/devices?status=active&model=model-3&limit=50&after=${randomUUID()}`,
     'search q=<3 hex chars> (id prefix)': () => `/v1/devices?q=${hex()}&limit=50`,
+    'tag=line=7, random page': () => `/v1/devices?tag=line=7&limit=50&after=${randomUUID()}`,
+    'online=true, random page': () => `/v1/devices?online=true&limit=50&after=${randomUUID()}`,
+    'online=false+model, random page': () => `/v1/devices?online=false&model=model-3&limit=50&after=${randomUUID()}`,
+    'tag+online+status, first page': () => `/v1/devices?tag=line=7&online=true&status=active&limit=50`,
   };
   for (let i = 0; i < 20; i++) await timeQuery(kinds['status=suspended, random page']()); // warm-up
   const queryResults = {};

@@ -8,12 +8,18 @@ import { href } from '../router.js';
 const PAGE = 50;
 // The protocol's DEVICE_STATUSES, typed against it (a value import would bundle TypeBox).
 const STATUSES: readonly ('' | DeviceStatus)[] = ['', 'manufactured', 'provisioned', 'active', 'suspended', 'revoked', 'retired'];
+// The protocol's TagFilter pattern (TAG_KEY_PATTERN=TAG_VALUE_PATTERN): a half-typed tag is not sent,
+// so typing `env=` one key at a time does not flash VALIDATION_FAILED.
+const TAG_FILTER = /^[a-z][a-z0-9_.-]{0,63}=[A-Za-z0-9_.:/@+-]{0,128}$/;
 
 /** Server-side search, filters and keyset pages: the browser never holds more than one page. */
 export function DevicesPage() {
   const [q, setQ] = useState('');
   const [status, setStatus] = useState('');
   const [model, setModel] = useState('');
+  const [tag, setTag] = useState('');
+  const [online, setOnline] = useState<'' | 'true' | 'false'>('');
+  const tagReady = tag.trim() === '' || TAG_FILTER.test(tag.trim());
   const [cursor, setCursor] = useState<string[]>([]);
   const [devices, setDevices] = useState<Device[] | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -23,6 +29,9 @@ export function DevicesPage() {
     if (q.trim() !== '') params.set('q', q.trim());
     if (status !== '') params.set('status', status);
     if (model.trim() !== '') params.set('model', model.trim());
+    if (!tagReady) return;
+    if (tag.trim() !== '') params.set('tag', tag.trim());
+    if (online !== '') params.set('online', online);
     const after = cursor.at(-1);
     if (after !== undefined) params.set('after', after);
     let live = true;
@@ -37,7 +46,7 @@ export function DevicesPage() {
       live = false;
       clearTimeout(timer);
     };
-  }, [q, status, model, cursor]);
+  }, [q, status, model, tag, online, cursor]);
 
   const reset = () => setCursor([]);
   return (
@@ -62,7 +71,20 @@ export function DevicesPage() {
           Model
           <input value={model} onInput={(e) => (setModel(e.currentTarget.value), reset())} />
         </label>
+        <label>
+          Tag of its name (key=value)
+          <input value={tag} placeholder="line=3" aria-invalid={!tagReady} onInput={(e) => (setTag(e.currentTarget.value), reset())} />
+        </label>
+        <label>
+          Online
+          <select value={online} onChange={(e) => (setOnline(e.currentTarget.value as '' | 'true' | 'false'), reset())}>
+            <option value="">any</option>
+            <option value="true">online</option>
+            <option value="false">offline</option>
+          </select>
+        </label>
       </form>
+      {tagReady ? null : <p class="hint" role="status">A tag filter is key=value (lower-case key).</p>}
       <ErrorNote error={error} />
       <table data-testid="devices-table">
         <thead>

@@ -110,4 +110,28 @@ describe.skipIf(!chromiumAvailable())('web console in Debian chromium: the robot
     expect(await f.holder()).toBe(before);
     await page.close();
   }, 60_000);
+  test('the devices page filters server-side by online (a real MQTT session) and by the bound name\'s tag', async () => {
+    await f.browser.context.clearCookies();
+    const page = await f.browser.context.newPage();
+    await f.signIn(page, f.tokens['viewer']!);
+    const c = await f.connect(f.b);
+    try {
+      await page.goto(`${f.t.url}/#/devices`);
+      const table = page.getByTestId('devices-table');
+      await page.getByLabel('Online').selectOption('true');
+      await expect.poll(() => table.textContent(), { timeout: 10_000 }).toContain(f.b.id.slice(0, 8));
+      await page.getByLabel('Online').selectOption('false');
+      await expect.poll(() => table.textContent()).not.toContain(f.b.id.slice(0, 8));
+      // A half-typed tag is not sent (a hint instead of a refusal); a whole one that no name carries empties the page.
+      await page.getByLabel('Online').selectOption('');
+      await page.getByLabel(/Tag of its name/).fill('zone');
+      await page.getByText('A tag filter is key=value').waitFor();
+      await page.getByLabel(/Tag of its name/).fill('zone=nowhere');
+      await expect.poll(() => table.locator('tbody tr').count()).toBe(0);
+      expect(f.browser.problems).toEqual([]);
+    } finally {
+      await c.endAsync();
+      await page.close();
+    }
+  }, 60_000);
 });

@@ -5,6 +5,11 @@ export const Uuid = Type.String({ pattern: UUID_PATTERN, maxLength: 36 });
 export const NameString = Type.String({ pattern: NAME_PATTERN, maxLength: NAME_MAX_LENGTH });
 export const Reason = Type.String({ minLength: 1, maxLength: 512 });
 export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339 UTC' });
+/**
+ * A `key=value` tag filter (GET /v1/names, GET /v1/devices): key and value exactly as Tags allow,
+ * so no quote, backslash, `%` or `*` can reach the LIKE the server builds from it.
+ */
+export const TagFilter = Type.String({ pattern: `${TAG_KEY_PATTERN.slice(0, -1)}=${TAG_VALUE_PATTERN.slice(1)}`, maxLength: 194 });
 export const Tags = Type.Record(Type.String({ pattern: TAG_KEY_PATTERN }), Type.String({ pattern: TAG_VALUE_PATTERN }), {
   maxProperties: 32,
   // Keys not matching the pattern must be refused, not merely left unchecked.

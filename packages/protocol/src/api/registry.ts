@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { DEVICE_STATUSES } from '../identity.js';
-import { NameString, Reason, Tags, Timestamp, Uuid } from './common.js';
+import { NameString, Reason, TagFilter, Tags, Timestamp, Uuid } from './common.js';
 
 const Status = Type.Union(DEVICE_STATUSES.map((s) => Type.Literal(s)));
 
@@ -60,6 +60,10 @@ export const DeviceListQuery = Type.Object(
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:/-]*$' })),
     /** Devices whose last installed version is exactly this one (semver, as reported). */
     installedVersion: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9A-Za-z.+-]+$' })),
+    /** `key=value`: devices whose currently bound name carries this tag. */
+    tag: Type.Optional(TagFilter),
+    /** Devices with (true) / without (false) a live gateway session, per device_presence (cluster-wide). */
+    online: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     after: Type.Optional(Uuid),
   },

@@ -13,6 +13,7 @@ import {
   UnbindBody,
   NoQuery,
   OptionalBody,
+  TagFilter,
 } from '@fleetkey/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -40,7 +41,7 @@ export const nameRoutes: FastifyPluginAsyncTypebox<{ services: OperatorServices 
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
             after: Type.Optional(NameString),
             /** `key=value`: names carrying this tag (key and value as tags allow). */
-            tag: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}=[A-Za-z0-9_.:/@+-]{0,128}$' })),
+            tag: Type.Optional(TagFilter),
           },
           { additionalProperties: false },
         ),

@@ -15,6 +15,7 @@ import type { DeviceRow } from '../../store/schema.js';
 import { bindingInstant } from './binding-instant.js';
 import { nextStatus } from './device-lifecycle.js';
 import { toDevice } from './mappers.js';
+import { carriesTag, parseTagFilter, tagLike, type TagFilter } from './tag-filter.js';
 
 /** Informational component serials, hashed into one fingerprint that is cheap to compare. */
 function hardwareFingerprint(serials: Record<string, string> | undefined): string | null {
@@ -27,6 +28,18 @@ function hardwareFingerprint(serials: Record<string, string> | undefined): strin
  * certificates) act atomically with it without the registry knowing that module.
  */
 export type StatusHook = (w: Work, deviceId: string, from: DeviceStatus, to: DeviceStatus) => Promise<void>;
+
+/** GET /v1/devices filters (the route schema DeviceListQuery has validated each). */
+export interface DeviceListFilter {
+  status?: DeviceStatus;
+  installedVersion?: string;
+  model?: string;
+  q?: string;
+  tag?: string;
+  online?: 'true' | 'false';
+  limit?: number;
+  after?: string;
+}
 
 export class DeviceService {
   readonly #hooks: StatusHook[] = [];
@@ -77,23 +90,46 @@ export class DeviceService {
     return toDevice(row, await this.currentName(this.store.db, id));
   }
 
-  async list(filter: { status?: DeviceStatus; installedVersion?: string; model?: string; q?: string; limit?: number; after?: string }): Promise<Device[]> {
+  async list(filter: DeviceListFilter): Promise<Device[]> {
+    const limit = filter.limit ?? 100;
+    const tag = parseTagFilter(filter.tag);
+    if (tag === undefined) return (await this.listPage(filter, limit, filter.after, undefined)).map(({ bound_name, bound_tags: _, ...row }) => toDevice(row, bound_name ?? null));
+    // A tag filter: the LIKE is exact by construction (tag-filter.ts), the parsed check behind it
+    // only drops rows if that ever stops holding; keyset pages continue after the last row read.
+    const out: Device[] = [];
+    let after = filter.after;
+    for (;;) {
+      const rows = await this.listPage(filter, limit, after, tag);
+      for (const { bound_name, bound_tags, ...row } of rows) if (carriesTag(bound_tags, tag)) out.push(toDevice(row, bound_name ?? null));
+      if (rows.length < limit || out.length >= limit) break;
+      after = rows[rows.length - 1]!.id;
+    }
+    return out.slice(0, limit);
+  }
+
+  private async listPage(filter: DeviceListFilter, limit: number, after: string | undefined, tag: TagFilter | undefined) {
+    // Online: a device_presence row with a live session (cluster-wide: each node records its own
+    // sessions and dead nodes' rows are reaped, see gateway/presence-recorder.ts); a primary-key probe.
+    const online =
+      filter.online === undefined
+        ? undefined
+        : sql<boolean>`${sql.raw(filter.online === 'true' ? '' : 'not ')}exists (select 1 from device_presence where device_presence.device_id = ${sql.ref('devices.id')} and device_presence.connected = 1)`;
     let q = this.store.db
       .selectFrom('devices')
       .leftJoin('bindings', (j) => j.onRef('bindings.device_id', '=', 'devices.id').on('bindings.valid_to', 'is', null))
       .leftJoin('names', 'names.id', 'bindings.name_id')
       .selectAll('devices')
-      .select('names.name as bound_name')
+      .select(['names.name as bound_name', 'names.tags as bound_tags'])
       .orderBy('devices.id', 'asc');
     if (filter.status !== undefined) q = q.where('devices.status', '=', filter.status);
     if (filter.installedVersion !== undefined) q = q.where('devices.installed_version', '=', filter.installedVersion);
-    if (filter.after !== undefined) q = q.where('devices.id', '>', filter.after);
+    if (after !== undefined) q = q.where('devices.id', '>', after);
     if (filter.model !== undefined) q = q.where('devices.model', '=', filter.model);
-    const limit = filter.limit ?? 100;
-    if (filter.q === undefined) {
-      const rows = await q.limit(limit).execute();
-      return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
-    }
+    // Tag: the WHERE on the joined name turns both left joins inner (both stores reduce them), so
+    // the planner may drive from names and reach the device through the open-binding index.
+    if (tag !== undefined) q = q.where(tagLike('names.tags', tag));
+    if (online !== undefined) q = q.where(online);
+    if (filter.q === undefined) return q.limit(limit).execute();
     // Search: id prefix OR bound-name prefix, as two queries each able to use its own index (one
     // OR across both would scan the table), merged in id order. The schema limits q to
     // [A-Za-z0-9_.:/-], so only LIKE's own `_` needs escaping.
@@ -114,17 +150,18 @@ export class DeviceService {
       .innerJoin('bindings', (j) => j.onRef('bindings.name_id', '=', 'names.id').on('bindings.valid_to', 'is', null))
       .innerJoin('devices', 'devices.id', 'bindings.device_id')
       .selectAll('devices')
-      .select('names.name as bound_name')
+      .select(['names.name as bound_name', 'names.tags as bound_tags'])
       .where(sql<boolean>`${sql.ref('names.name')} like ${like} escape '\\'`)
       .orderBy('devices.id', 'asc');
     if (filter.status !== undefined) byName = byName.where('devices.status', '=', filter.status);
-    if (filter.after !== undefined) byName = byName.where('devices.id', '>', filter.after);
+    if (after !== undefined) byName = byName.where('devices.id', '>', after);
     if (filter.model !== undefined) byName = byName.where('devices.model', '=', filter.model);
     if (filter.installedVersion !== undefined) byName = byName.where('devices.installed_version', '=', filter.installedVersion);
+    if (tag !== undefined) byName = byName.where(tagLike('names.tags', tag));
+    if (online !== undefined) byName = byName.where(online);
     const [a, b] = await Promise.all([byId === null ? [] : byId.limit(limit).execute(), byName.limit(limit).execute()]);
     const merged = new Map([...a, ...b].map((r) => [r.id, r]));
-    const rows = [...merged.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).slice(0, limit);
-    return rows.map(({ bound_name, ...row }) => toDevice(row, bound_name ?? null));
+    return [...merged.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).slice(0, limit);
   }
 
   /** Devices by status (the console's overview): one GROUP BY over the status index. */

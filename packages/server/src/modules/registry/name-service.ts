@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { FleetkeyError, type CreateNameBody, type Name } from '@fleetkey/protocol';
 import type { OpContext } from '../../context/op-context.js';
@@ -6,6 +5,7 @@ import type { UnitOfWork, Work } from '../../context/unit-of-work.js';
 import { isUniqueViolation, type Store, type Tx } from '../../store/open-store.js';
 import type { NameRow } from '../../store/schema.js';
 import { toName } from './mappers.js';
+import { carriesTag, parseTagFilter, tagLike } from './tag-filter.js';
 
 type Db = Tx | Store['db'];
 
@@ -51,7 +51,7 @@ export class NameService {
 
   async list(filter: { limit?: number; after?: string; tag?: string }): Promise<Name[]> {
     const limit = filter.limit ?? 100;
-    const tag = filter.tag === undefined ? undefined : { key: filter.tag.slice(0, filter.tag.indexOf('=')), value: filter.tag.slice(filter.tag.indexOf('=') + 1) };
+    const tag = parseTagFilter(filter.tag);
     const out: NameRow[] = [];
     let after = filter.after;
     // Keyset pages: a tag filter is a LIKE on the stored JSON text (the same on both stores; `_`
@@ -59,9 +59,9 @@ export class NameService {
     for (;;) {
       let q = this.store.db.selectFrom('names').selectAll().orderBy('name', 'asc');
       if (after !== undefined) q = q.where('name', '>', after);
-      if (tag !== undefined) q = q.where(sql<boolean>`tags like ${`%${JSON.stringify(tag.key)}:${JSON.stringify(tag.value)}%`.replaceAll('\\', '\\\\').replaceAll('_', '\\_')} escape '\\'`);
+      if (tag !== undefined) q = q.where(tagLike('tags', tag));
       const rows = await q.limit(limit).execute();
-      for (const r of rows) if (tag === undefined || (JSON.parse(r.tags) as Record<string, string>)[tag.key] === tag.value) out.push(r);
+      for (const r of rows) if (tag === undefined || carriesTag(r.tags, tag)) out.push(r);
       if (tag === undefined || rows.length < limit || out.length >= limit) break;
       after = rows[rows.length - 1]!.name;
     }
