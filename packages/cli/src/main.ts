@@ -64,16 +64,19 @@ export function version(): string {
 
 /** Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 server unreachable or other failure, 4 posture findings at or above --fail-on. */
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command('fleetkey')
-    .description('Fleetkey: identity, provisioning and security for IoT fleets')
-    .version(version(), '-V, --version', 'print the version')
+  const wanted = commandNameOf(argv);
+  const program = new Command('fleetkey').description('Fleetkey: identity, provisioning and security for IoT fleets');
+  // Commander reads a parent's options anywhere on the line, so a global `--version` would
+  // swallow a command's own (`release create --version 3.1.0` printed the CLI's version and
+  // exited 0). It is only offered when no command is named.
+  if (wanted === undefined) program.version(version(), '-V, --version', 'print the version');
+  program
     .option('--url <url>', 'server URL (FLEETKEY_URL; default: the local server in the data dir)')
     .option('--token <token>', 'API token (FLEETKEY_TOKEN; default: <data-dir>/admin.token)')
     .option('--data-dir <dir>', 'local data directory (FLEETKEY_DATA_DIR, default ./fleetkey-data)')
     .option('--json', 'machine-readable output (errors too: {"error": {code, message}})')
     .showHelpAfterError()
     .exitOverride();
-  const wanted = commandNameOf(argv);
   for (const c of COMMANDS) {
     // The others appear in the help with their summary, without loading their module.
     program.addCommand(c.name === wanted ? await c.load() : new Command(c.name).description(c.summary).allowUnknownOption().helpOption(false));
