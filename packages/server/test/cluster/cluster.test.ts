@@ -404,6 +404,9 @@ describe('a cluster of three nodes on PostgreSQL and NATS', () => {
     await sleep(500);
     const killedAt = Date.now();
     await n3.kill();
+    // Watched from the kill on, beside the other waits: when the dead node's rows were cleared.
+    const clearedAfterKill = until('no presence left on node 3', async () => ((await onNode('node-3')) === 0 ? Date.now() - killedAt : undefined), 30_000);
+    clearedAfterKill.catch(() => undefined);
     const dead = await until('node 3 declared dead', async () => {
       const nodes = (await n1.t.call('GET', '/v1/cluster/nodes')).body.nodes as { id: string; state: string; connectedDevices: number }[];
       const n = nodes.find((x) => x.id === 'node-3');
@@ -417,7 +420,12 @@ describe('a cluster of three nodes on PostgreSQL and NATS', () => {
     // Presence follows: the returning devices recorded on a live node; none left on the dead one,
     // including those that never came back (marked offline by the reaper, reason node_lost).
     await until('presence on nodes 1 and 2', async () => (await onNode('node-1')) + (await onNode('node-2')) === back.length, 10_000);
-    expect(await onNode('node-3')).toBe(0);
+    // The node list calls a node dead from its heartbeat's age; the rows are cleared by the next
+    // reaper tick of a surviving node (in this process, which a loaded CI machine can delay), so
+    // the bound is measured from the kill, not read once right after the reconnects.
+    const cleared = await clearedAfterKill;
+    console.info(`cluster: presence on node 3 cleared ${cleared} ms after kill -9`);
+    expect(cleared).toBeLessThanOrEqual(CLUSTER_TIMING.nodeTimeoutMs + 2 * CLUSTER_TIMING.heartbeatMs + 3_000);
     for (const r of away) expect(await presence(r.id)).toMatchObject({ connected: 0, node_id: 'node-3' });
     await sleep(500);
     stop = true;
