@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -129,15 +129,15 @@ export class FileKeystore extends BaseKeystore {
     checkCurve(curve);
     const protector = this.#protectorOrThrow();
     await checkSecureDir(this.dir);
-    const { privateKey: der } = await generateKeyPairAsync('ec', {
-      namedCurve: curve,
-      publicKeyEncoding: { type: 'spki', format: 'der' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'der' },
-    });
+    // The generated KeyObject is the handle's key: turning the DER back into a key would go
+    // through OpenSSL 3.0's DER decoder, which frees its copy of the PKCS#8 without wiping it
+    // (docs/SECURITY.md, "Zeroization"); exporting leaves none (both measured).
+    const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: curve });
+    const der = privateKey.export({ type: 'pkcs8', format: 'der' });
     try {
       // Written before the handle exists: a key the device uses is always one it can reload.
       await writeProtectedKeyFile(join(this.dir, fileName(label)), der, protector, envelopeLabel(label));
-      const handle = new FileKeyHandle(label, createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
+      const handle = new FileKeyHandle(label, privateKey);
       this.#handles.set(label, handle);
       return handle;
     } finally {
