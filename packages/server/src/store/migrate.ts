@@ -17,6 +17,7 @@ import * as m014 from './migrations/014-posture-indexes.js';
 import * as m015 from './migrations/015-console-sessions.js';
 import * as m016 from './migrations/016-cluster-nodes.js';
 import * as m017 from './migrations/017-rate-buckets.js';
+import * as m018 from './migrations/018-director-previous.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>;
@@ -42,6 +43,7 @@ const MIGRATIONS: Record<string, DialectMigration> = {
   '015-console-sessions': m015,
   '016-cluster-nodes': m016,
   '017-rate-buckets': m017,
+  '018-director-previous': m018,
 };
 
 class InlineProvider implements MigrationProvider {

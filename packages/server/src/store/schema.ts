@@ -432,6 +432,10 @@ export interface DirectorDeviceRow {
   targets_body: string;
   expires_at: number;
   signed_at: number;
+  /** The generation before `counter` (migration 018): served while a device may still be reading it. */
+  prev_counter: number | null;
+  prev_snapshot_body: string | null;
+  prev_targets_body: string | null;
 }
 
 export interface Database {

@@ -10,7 +10,7 @@ import { deviceGet, initRepo, offlineKeys, publishRelease, type RepoKeys } from 
 /**
  * The Uptane director bound to names (issue 12): per-device documents follow device → current
  * name → desired release; a replacement device converges on the name's release; every change
- * bumps the device's counter and only the latest version is served; events reach the bus.
+ * bumps the device's counter; the latest two generations are served; events reach the bus.
  */
 describe.each(DIALECTS)('director on %s', (dialect) => {
   let t: TestServer;
@@ -57,13 +57,21 @@ describe.each(DIALECTS)('director on %s', (dialect) => {
     expect(after.targets[r1.targetName]?.custom).toEqual({ deviceId: a.id, name: a.name, releaseId: r1.id, version: '1.0.0', counter: after.version });
     const root = (await t.call('GET', '/v1/updates/director/metadata/1.root.json')).body.signed;
     expect(verifyThreshold(after.doc.signed, after.doc.signatures, { keys: root.keys, keyids: root.roles.targets.keyids, threshold: 1 }).ok).toBe(true);
-    // A new assignment bumps the counter; the older version is no longer served.
+    // A new assignment bumps the counter. The generation before stays served: a device that read
+    // timestamp N just before the re-signing still completes its check with N (TUF 1.0 §5.7.3;
+    // a 200-device rollout hit this race); two generations back is gone.
     await t.call('POST', '/v1/releases/assign', { body: { name: a.name, releaseId: r2.id } });
     const third = await director(a);
     expect(third.version).toBe(after.version + 1);
     expect(Object.keys(third.targets)).toEqual([r2.targetName]);
-    const old = await deviceGet(`${t.server.deviceUrl}/device/v1/updates/director/metadata/${after.version}.targets.json`, { ca: bundleOf(t), cert: a.cert, key: a.key });
-    expect(old.status).toBe(404);
+    const get = (file: string) => deviceGet(`${t.server.deviceUrl}/device/v1/updates/director/metadata/${file}`, { ca: bundleOf(t), cert: a.cert, key: a.key });
+    const prevTargets = await get(`${after.version}.targets.json`);
+    expect(prevTargets.status).toBe(200);
+    expect(JSON.parse(prevTargets.body.toString()).signed).toMatchObject({ version: after.version, targets: { [r1.targetName]: { custom: { releaseId: r1.id } } } });
+    expect(JSON.parse((await get(`${after.version}.snapshot.json`)).body.toString()).signed.meta).toEqual({ 'targets.json': { version: after.version } });
+    expect((await get(`${before.version}.targets.json`)).status).toBe(404);
+    expect((await get(`${before.version}.snapshot.json`)).status).toBe(404);
+    expect((await get(`${third.version + 1}.targets.json`)).status).toBe(404);
     expect(events.filter((e) => e.type === 'release.assigned').map((e) => e.payload['releaseId'])).toEqual([r1.id, r2.id]);
     expect(events.filter((e) => e.type === 'release.created')).toHaveLength(2);
   });

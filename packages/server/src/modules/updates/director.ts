@@ -11,7 +11,10 @@ import type { OnlineKeys } from './online-keys.js';
  * (its current name's desired release), each target's `custom` naming the device, the name, the
  * release, its version and a counter. Timestamp, snapshot and targets are signed together per
  * device, version = counter, bumped on every re-signing (assignment changed, name moved, half the
- * lifetime gone), so a device can refuse any older document. Only the latest version is served.
+ * lifetime gone), so a device can refuse any older document. The latest timestamp is served, and
+ * the snapshot and targets of the latest two generations (a device reading N while N+1 is signed
+ * still finds N: TUF 1.0 §5.7.3), so a check racing a re-signing completes with the older
+ * assignment and the next check sees the new one.
  */
 export class Director {
   constructor(
@@ -64,6 +67,9 @@ export class Director {
         timestamp_body: metadataDocument(await signMetadata(timestamp, [this.keys.get('director', 'timestamp').signer])),
         expires_at: Date.parse(expires),
         signed_at: now,
+        prev_counter: row?.counter ?? null,
+        prev_snapshot_body: row?.snapshot_body ?? null,
+        prev_targets_body: row?.targets_body ?? null,
       };
       // Optimistic: a concurrent check of the same device that signed first wins; we re-read.
       if (row === undefined) {
@@ -100,6 +106,9 @@ export class Director {
         'director_devices.targets_body as d_targets',
         'director_devices.expires_at as d_expires',
         'director_devices.signed_at as d_signed',
+        'director_devices.prev_counter as d_prev_counter',
+        'director_devices.prev_snapshot_body as d_prev_snap',
+        'director_devices.prev_targets_body as d_prev_targets',
         'names.id as n_id',
         'names.name as n_name',
         'releases.id as r_id',
@@ -120,7 +129,7 @@ export class Director {
     const row: DirectorDeviceRow | undefined =
       r.d_device === null
         ? undefined
-        : { device_id: r.d_device, counter: Number(r.d_counter), name_id: r.d_name_id, release_id: r.d_release_id, timestamp_body: r.d_ts!, snapshot_body: r.d_snap!, targets_body: r.d_targets!, expires_at: Number(r.d_expires), signed_at: Number(r.d_signed) };
+        : { device_id: r.d_device, counter: Number(r.d_counter), name_id: r.d_name_id, release_id: r.d_release_id, timestamp_body: r.d_ts!, snapshot_body: r.d_snap!, targets_body: r.d_targets!, expires_at: Number(r.d_expires), signed_at: Number(r.d_signed), prev_counter: r.d_prev_counter === null ? null : Number(r.d_prev_counter), prev_snapshot_body: r.d_prev_snap, prev_targets_body: r.d_prev_targets };
     const want =
       r.r_id === null || r.n_id === null
         ? null

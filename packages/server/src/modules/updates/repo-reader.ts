@@ -44,7 +44,8 @@ export class RepoReader {
 
   /**
    * The director's documents for ONE device (known from its mTLS certificate, never from the
-   * request): its root is shared, its timestamp/snapshot/targets are its own, latest only.
+   * request): its root is shared, its timestamp/snapshot/targets are its own; the latest
+   * timestamp, and the snapshot and targets of the latest two generations (see Director).
    */
   async director(file: string, deviceId: string): Promise<string> {
     const m = VERSIONED.exec(file);
@@ -52,6 +53,10 @@ export class RepoReader {
     const docs = await this.directorDocs.documents(deviceId);
     if (file === 'timestamp.json') return docs.timestamp_body;
     if (m !== null && Number(m[1]) === docs.counter) return m[2] === 'snapshot' ? docs.snapshot_body : docs.targets_body;
+    if (m !== null && docs.prev_counter !== null && Number(m[1]) === docs.prev_counter) {
+      const body = m[2] === 'snapshot' ? docs.prev_snapshot_body : docs.prev_targets_body;
+      if (body !== null) return body;
+    }
     throw new FleetkeyError('NOT_FOUND', { detail: `director ${file} for ${deviceId}` });
   }
 
