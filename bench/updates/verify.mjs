@@ -66,13 +66,14 @@ async function check(dir, image, dir2, dir_) {
   }
 }
 
-async function tufCold(n) {
+async function tufCold(n, run) {
   const image = await repository(1, target);
   const dirRepo = await repository(1, director('d', 1));
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
-    const a = join(s.dir, `cold-${i}-i`);
-    const b = join(s.dir, `cold-${i}-d`);
+    // Each run its own directories: a cold check starts from the root alone.
+    const a = join(s.dir, `cold-${run}-${i}-i`);
+    const b = join(s.dir, `cold-${run}-${i}-d`);
     mkdirSync(a, { recursive: true });
     mkdirSync(b, { recursive: true });
     writeFileSync(join(a, 'root.json'), image.files['1.root.json']);
@@ -82,9 +83,10 @@ async function tufCold(n) {
   return Number(process.hrtime.bigint() - t0) / 1e6 / n;
 }
 
-async function tufWarm(n) {
-  const a = join(s.dir, 'warm-i');
-  const b = join(s.dir, 'warm-d');
+async function tufWarm(n, run) {
+  // Each run its own directories: a client that kept the last run's version N refuses version 1.
+  const a = join(s.dir, `warm-${run}-i`);
+  const b = join(s.dir, `warm-${run}-d`);
   mkdirSync(a, { recursive: true });
   mkdirSync(b, { recursive: true });
   const first = await repository(1, target);
@@ -119,8 +121,8 @@ const med = (xs) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)];
 const results = { cold: [], warm: [], raw: [] };
 for (let r = 0; r < RUNS; r++) {
   results.raw.push(await raw(CHECKS * 4));
-  results.cold.push(await tufCold(CHECKS));
-  results.warm.push(await tufWarm(CHECKS));
+  results.cold.push(await tufCold(CHECKS, r));
+  results.warm.push(await tufWarm(CHECKS, r));
 }
 const out = {
   checks: CHECKS,
