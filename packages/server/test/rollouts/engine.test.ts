@@ -24,12 +24,12 @@ describe.each(DIALECTS)('rollout engine on %s', (dialect) => {
   }, 60_000);
   afterAll(async () => t?.stop());
 
-  const report = (nameId: string, releaseId: string, phase: 'installed' | 'failed', deviceId = randomUUID()) =>
+  const report = (nameId: string, releaseId: string, phase: 'installed' | 'failed', deviceId = randomUUID(), code = 'UPDATE_HASH_MISMATCH') =>
     t.server.bus.publish({
       id: randomUUID(),
       type: 'device.update_reported' as never,
       subject: `device:${deviceId}`,
-      payload: { deviceId, nameId, releaseId, version: '2.0.0', phase, ...(phase === 'failed' ? { code: 'UPDATE_HASH_MISMATCH' } : {}) },
+      payload: { deviceId, nameId, releaseId, version: '2.0.0', phase, ...(phase === 'failed' ? { code } : {}) },
       createdAt: Date.now(),
       deliveries: 0,
     });
@@ -91,6 +91,25 @@ describe.each(DIALECTS)('rollout engine on %s', (dialect) => {
     expect((await t.call('POST', `/v1/rollouts/${first.body.id}/resume`, { body: null })).body.code).toBe('ROLLOUT_STATE_INVALID');
     expect((await t.call('POST', `/v1/rollouts/${randomUUID()}/pause`, { body: null })).body.code).toBe('ROLLOUT_NOT_FOUND');
     await t.call('POST', `/v1/rollouts/${first.body.id}/abort`, { body: null });
+  });
+
+  test('a fetch failure (UPDATE_FETCH_FAILED) is not an outcome: the name stays assigned and its later install counts; a verification failure is final', async () => {
+    await createNames(t.call, 'fetch-line', 2);
+    const r = await create({ select: 'name:fetch-line-*', waves: [100], minExecuted: 100 });
+    expect(r.status).toBe(201);
+    const assigned = await waitFor('assigned', async () => {
+      const a = await targets(r.body.id, 'assigned');
+      return a.length === 2 ? a : undefined;
+    });
+    const [flaky, bad] = [assigned[0], assigned[1]];
+    report(flaky.nameId, release2, 'failed', randomUUID(), 'UPDATE_FETCH_FAILED');
+    report(bad.nameId, release2, 'failed', randomUUID(), 'UPDATE_HASH_MISMATCH');
+    await waitFor('the verification failure recorded', async () => ((await targets(r.body.id, 'failed')).length === 1 ? true : undefined));
+    expect((await targets(r.body.id, 'failed')).map((x) => [x.nameId, x.code])).toEqual([[bad.nameId, 'UPDATE_HASH_MISMATCH']]);
+    expect((await targets(r.body.id, 'assigned')).map((x) => x.nameId)).toEqual([flaky.nameId]);
+    report(flaky.nameId, release2, 'installed');
+    await waitFor('the retried install counted', async () => ((await targets(r.body.id, 'installed')).some((x) => x.nameId === flaky.nameId) ? true : undefined));
+    await t.call('POST', `/v1/rollouts/${r.body.id}/abort`, { body: null });
   });
 
   test('fail: a rollout over 200 names aborts by itself in its first wave when failures pass the threshold; the second wave is never assigned', async () => {

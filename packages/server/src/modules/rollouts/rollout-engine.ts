@@ -11,6 +11,9 @@ import { ACTIVE, abortInWork, lockRollout } from './rollout-service.js';
 import { waveCounts } from './rollout-views.js';
 import { decide, healthVerdict, parseHealthRule, type Decision } from './rules.js';
 
+/** Update failure codes a device retries by itself (the SDK's fetch errors): never a rollout outcome. */
+const TRANSIENT_CODES: ReadonlySet<string> = new Set(['UPDATE_FETCH_FAILED']);
+
 /** `device.update_reported` as the gateway emits it (issue 12 contract). */
 export interface UpdateReport {
   readonly deviceId: string;
@@ -107,6 +110,10 @@ export class RolloutEngine {
    */
   async onReport(report: UpdateReport): Promise<void> {
     if (report.nameId === null || (report.phase !== 'installed' && report.phase !== 'failed')) return;
+    // A fetch that failed (network, HTTP status) is not the device's verdict on the release: it
+    // checks again at its next interval. Counting it would make one dropped connection the
+    // name's final outcome; a device that never gets through is `timed_out` instead.
+    if (report.phase === 'failed' && TRANSIENT_CODES.has(report.code ?? '')) return;
     const target = await this.store.db
       .selectFrom('rollout_targets as t')
       .innerJoin('rollouts as r', 'r.id', 't.rollout_id')
